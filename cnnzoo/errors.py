@@ -1,0 +1,45 @@
+"""User-facing errors: each becomes one clear paragraph and exit code 2 in the CLI."""
+
+from __future__ import annotations
+
+
+class CnnzooError(Exception):
+    """A mistake the user can fix (bad config, missing data, bad argument)."""
+
+    exit_code = 2
+
+
+class ConfigError(CnnzooError):
+    """A problem located in a config file: file, line and YAML path are reported."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 path: str | None = None, hint: str | None = None):
+        self.message = message
+        self.file = file
+        self.line = line
+        self.path = path
+        self.hint = hint
+        super().__init__(str(self))
+
+    @property
+    def location(self) -> str:
+        where = self.file or "<config>"
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.path:
+            where += f" {self.path}"
+        return where
+
+    def __str__(self) -> str:
+        text = f"{self.location}: {self.message}"
+        if self.hint:
+            text += f" {self.hint}"
+        return text
+
+
+class DataError(CnnzooError):
+    """A dataset file is missing, corrupt or in the wrong format."""
+
+
+class RunError(CnnzooError):
+    """A run folder is missing, incomplete or cannot be written."""
