@@ -1,0 +1,115 @@
+"""build_model(config) -> keras.Model: walks layers, blocks and branches. No data, no training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnnzoo.config.spec import BlockNode, BranchNode, LayerNode, ModelConfig, Node, Where
+from cnnzoo.layers import create_layer
+
+_MERGE_CLASSES = {"concatenate": "Concatenate", "add": "Add", "multiply": "Multiply", "average": "Average",
+                  "maximum": "Maximum", "minimum": "Minimum", "subtract": "Subtract"}
+
+
+@dataclass
+class Built:
+    """The model plus, for each Keras layer name, the config entry and top-level group it came from."""
+
+    model: Any
+    where: dict[str, Where] = field(default_factory=dict)
+    group: dict[str, int] = field(default_factory=dict)
+
+
+def build_model(config: ModelConfig) -> Built:
+    import keras
+
+    built = Built(model=None)
+    inputs = keras.Input(shape=config.input.shape, dtype=config.input.dtype, name="input")
+    x = inputs
+    for index, node in enumerate(config.layers):
+        x = _apply(node, x, built, index)
+    built.model = keras.Model(inputs, x, name=config.name)
+    return built
+
+
+def _apply(node: Node, x: Any, built: Built, group: int) -> Any:
+    if isinstance(node, LayerNode):
+        return _apply_layer(node, x, built, group)
+    if isinstance(node, BlockNode):
+        for child in node.children:
+            x = _apply(child, x, built, group)
+        return x
+    return _apply_branches(node, x, built, group)
+
+
+def _apply_layer(node: LayerNode, x: Any, built: Built, group: int) -> Any:
+    layer = create_layer(node)
+    built.where[layer.name] = node.where
+    built.group[layer.name] = group
+    try:
+        y = layer(x)
+    except Exception as exc:  # Keras reports shape problems with several exception types
+        raise node.where.error(f"{node.type} cannot take input of shape {_shape(x)}: {_first_line(exc)}",
+                               hint=_shape_hint(node, x)) from None
+    _check_positive(node, x, y)
+    return y
+
+
+def _apply_branches(node: BranchNode, x: Any, built: Built, group: int) -> Any:
+    import keras
+
+    outputs = []
+    for branch in node.branches:
+        y = x
+        for child in branch:
+            y = _apply(child, y, built, group)
+        outputs.append(y)
+    shapes = [_shape(y) for y in outputs]
+    _check_mergeable(node, shapes)
+    merge = getattr(keras.layers, _MERGE_CLASSES[node.merge])(name=f"{node.name}.{node.merge}")
+    built.where[merge.name] = node.where
+    built.group[merge.name] = group
+    try:
+        return merge(outputs)
+    except Exception as exc:
+        raise node.where.error(f"cannot {node.merge} branch outputs of shapes {', '.join(shapes)}: "
+                               f"{_first_line(exc)}") from None
+
+
+def _check_mergeable(node: BranchNode, shapes: list[str]) -> None:
+    dims = [s.strip("()").split(", ") for s in shapes]
+    if node.merge == "concatenate":
+        dims = [d[:-1] for d in dims]
+    if any(d != dims[0] for d in dims):
+        what = "all but the channel axis" if node.merge == "concatenate" else "every axis"
+        raise node.where.error(f"branch outputs have shapes {', '.join(shapes)}, which `{node.merge}` cannot merge: "
+                               f"they must agree on {what}.",
+                               hint="Give every branch the same strides and padding (e.g. padding: same).")
+
+
+def _check_positive(node: LayerNode, x: Any, y: Any) -> None:
+    outputs = y if isinstance(y, (list, tuple)) else [y]
+    for out in outputs:
+        if any(d is not None and d <= 0 for d in out.shape[1:]):
+            raise node.where.error(f"{node.type} turns input of shape {_shape(x)} into {_shape(out)}: "
+                                   "a dimension goes to zero.",
+                                   hint="Use a larger input, a smaller kernel/pool size or stride, or padding: same.")
+
+
+def _shape(x: Any) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in x.shape) + ")"
+
+
+def _shape_hint(node: LayerNode, x: Any) -> str | None:
+    rank = len(x.shape) - 1
+    for suffix, wanted in (("1D", 2), ("2D", 3), ("3D", 4)):
+        if node.type.endswith(suffix) and rank != wanted:
+            return (f"{node.type} works on {wanted - 1}D data with channels (rank {wanted} without batch); "
+                    f"this input has rank {rank}. Check input.shape or add a Reshape.")
+    return None
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

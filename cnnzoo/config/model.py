@@ -1,0 +1,273 @@
+"""The `model:` section: layer entries, branches, reusable blocks and `repeat`, expanded to nodes.
+
+Entry forms in a layers list:
+    - Flatten                                  a layer (or block) without arguments
+    - Conv2D: {filters: 20, kernel_size: 5}    a layer with arguments
+      repeat: 2                                the same entry N times
+    - conv_bn: {filters: 64}                   a block defined under model.blocks
+      name: stem                               (blocks only) the block instance's name
+    - branches: [[...], [...], []]             parallel branches, [] is the identity
+      merge: concatenate                       or add, multiply, average, maximum, ...
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnnzoo import layers as layer_registry
+from cnnzoo.config.source import Document, PathKey, format_path
+from cnnzoo.config.spec import BlockNode, BranchNode, LayerNode, Node, Where
+
+ENTRY_META_KEYS = ("repeat", "name")
+BRANCH_KEYS = ("branches", "merge", "repeat", "name")
+BLOCK_KEYS = ("params", "layers", "description")
+MAX_REPEAT = 10_000
+MAX_BLOCK_DEPTH = 32
+_PARAM = re.compile(r"\$(\w+)|\$\{(\w+)\}")
+REQUIRED = object()
+
+
+@dataclass
+class BlockDef:
+    name: str
+    params: dict[str, Any]
+    layers: list[Any]
+    path: PathKey
+
+
+@dataclass
+class _Scope:
+    """Naming and parameter context while expanding one list of entries."""
+
+    prefix: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    via: tuple[str, ...] = ()
+    depth: int = 0
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def unique(self, base: str) -> str:
+        count = self.counters.get(base, 0)
+        self.counters[base] = count + 1
+        return self.prefix + (base if count == 0 else f"{base}_{count}")
+
+
+def parse_model(doc: Document) -> list[Node]:
+    model = doc.data.get("model")
+    if not isinstance(model, dict):
+        raise doc.error(("model",), "a `model:` mapping with a `layers:` list is required.",
+                        hint="e.g. model: {layers: [Flatten, {Dense: {units: 10}}]}")
+    _check_keys(doc, ("model",), model, ("layers", "blocks"))
+    blocks = _parse_blocks(doc, model.get("blocks") or {})
+    layers = model.get("layers")
+    if not isinstance(layers, list) or not layers:
+        raise doc.error(("model", "layers"), "`model.layers` must be a non-empty list of layers.")
+    return _Expander(doc, blocks).expand_list(layers, ("model", "layers"), _Scope())
+
+
+def _check_keys(doc: Document, path: PathKey, mapping: dict, allowed: tuple[str, ...]) -> None:
+    for key in mapping:
+        if key not in allowed:
+            hint = layer_registry.suggest(str(key), list(allowed))
+            raise doc.error(path + (key,), f"unknown key `{key}` (allowed: {', '.join(allowed)}).", hint=hint)
+
+
+def _parse_blocks(doc: Document, blocks: Any) -> dict[str, BlockDef]:
+    if not isinstance(blocks, dict):
+        raise doc.error(("model", "blocks"), "`model.blocks` must be a mapping of block name to definition.")
+    parsed = {}
+    for name, body in blocks.items():
+        path = ("model", "blocks", name)
+        if not isinstance(name, str) or not name.isidentifier():
+            raise doc.error(path, f"block name {name!r} must be a plain identifier.")
+        if layer_registry.is_layer_name(name):
+            raise doc.error(path, f"block name `{name}` is already a Keras layer name.",
+                            hint="Pick another name, e.g. in snake_case.")
+        if not isinstance(body, dict) or not isinstance(body.get("layers"), list):
+            raise doc.error(path, f"block `{name}` needs a `layers:` list (and optional `params:`).")
+        _check_keys(doc, path, body, BLOCK_KEYS)
+        parsed[name] = BlockDef(name, _parse_params(doc, path + ("params",), body.get("params")),
+                                body["layers"], path)
+    return parsed
+
+
+def _parse_params(doc: Document, path: PathKey, params: Any) -> dict[str, Any]:
+    """`params: [filters, kernel, strides: 1]`: bare names are required, mappings give defaults."""
+    if params is None:
+        return {}
+    if isinstance(params, dict):
+        params = [{k: v} for k, v in params.items()]
+    if not isinstance(params, list):
+        raise doc.error(path, "`params` must be a list like [filters, kernel, strides: 1].")
+    result: dict[str, Any] = {}
+    for i, item in enumerate(params):
+        pairs = [(item, REQUIRED)] if isinstance(item, str) else list(item.items()) if isinstance(item, dict) else []
+        if not pairs:
+            raise doc.error(path + (i,), f"parameter entry {item!r} must be a name or `name: default`.")
+        for name, default in pairs:
+            if not isinstance(name, str) or not name.isidentifier():
+                raise doc.error(path + (i,), f"parameter name {name!r} must be a plain identifier.")
+            result[name] = default
+    return result
+
+
+class _Expander:
+    def __init__(self, doc: Document, blocks: dict[str, BlockDef]):
+        self.doc = doc
+        self.blocks = blocks
+
+    def where(self, path: PathKey, scope: _Scope) -> Where:
+        origin = self.doc.origin(path)
+        return Where(origin.file, origin.line, format_path(path), scope.via)
+
+    def expand_list(self, entries: Any, path: PathKey, scope: _Scope) -> list[Node]:
+        if entries is None:
+            return []
+        if not isinstance(entries, list):
+            raise self.where(path, scope).error("expected a list of layer entries, received "
+                                                f"{type(entries).__name__}.")
+        nodes: list[Node] = []
+        for i, entry in enumerate(entries):
+            nodes.extend(self.expand_entry(entry, path + (i,), scope))
+        return nodes
+
+    def expand_entry(self, entry: Any, path: PathKey, scope: _Scope) -> list[Node]:
+        where = self.where(path, scope)
+        entry = self.substitute(entry, path, scope)
+        if isinstance(entry, str):
+            entry = {entry: None}
+        if not isinstance(entry, dict) or not entry:
+            raise where.error(f"a layer entry must be a name like `Flatten` or a mapping like "
+                              f"`Conv2D: {{filters: 32}}`, received {entry!r}.")
+        repeat = self.repeat_count(entry, where)
+        return [self.expand_once(entry, path, scope, where) for _ in range(repeat)]
+
+    def repeat_count(self, entry: dict, where: Where) -> int:
+        repeat = entry.get("repeat", 1)
+        if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT:
+            raise where.error(f"`repeat` must be an integer from 1 to {MAX_REPEAT}, received {repeat!r}.",
+                              key="repeat")
+        return repeat
+
+    def expand_once(self, entry: dict, path: PathKey, scope: _Scope, where: Where) -> Node:
+        if "branches" in entry:
+            return self.expand_branches(entry, path, scope, where)
+        kinds = [k for k in entry if k not in ENTRY_META_KEYS]
+        if len(kinds) != 1:
+            raise where.error(f"a layer entry needs exactly one layer or block name, found "
+                              f"{kinds or 'none'}.",
+                              hint="Indent arguments under the layer name: `- Dense: {units: 10}`.")
+        kind = kinds[0]
+        args = entry[kind]
+        if args is None:
+            args = {}
+        if not isinstance(args, dict):
+            raise where.error(f"the arguments of `{kind}` must be a mapping, received {args!r}.",
+                              hint=f"Write `- {kind}: {{argument: value}}` or a bare `- {kind}`.", key=str(kind))
+        if kind in self.blocks:
+            return self.expand_block(self.blocks[kind], args, entry.get("name"), path, scope, where)
+        return self.make_layer(str(kind), args, entry, path + (kind,), scope, where)
+
+    def make_layer(self, kind: str, args: dict, entry: dict, path: PathKey, scope: _Scope, where: Where) -> LayerNode:
+        if "name" in entry:
+            raise where.error("`name` next to a layer goes inside its arguments.",
+                              hint=f"Write `- {kind}: {{name: ..., ...}}`.", key="name")
+        cls = layer_registry.layer_class(kind, where, list(self.blocks))
+        args = dict(args)
+        for key in layer_registry.NESTED_LAYER_ARGS:
+            if key in args:
+                args[key] = self.expand_nested_layer(args[key], path + (key,), scope)
+        arg_where = self.where(path, scope)
+        layer_registry.check_layer_args(cls, args, arg_where)
+        name = args.get("name")
+        if name is not None and not isinstance(name, str):
+            raise arg_where.error(f"`name` must be a string, received {name!r}.", key="name")
+        return LayerNode(kind, args, scope.prefix + name if name else scope.unique(_snake(kind)), arg_where)
+
+    def expand_nested_layer(self, entry: Any, path: PathKey, scope: _Scope) -> LayerNode:
+        nodes = self.expand_entry(entry, path, _Scope(scope.prefix + "inner.", scope.params, scope.via))
+        if len(nodes) != 1 or not isinstance(nodes[0], LayerNode):
+            raise self.where(path, scope).error("a wrapped `layer` must be a single Keras layer.")
+        return nodes[0]
+
+    def expand_branches(self, entry: dict, path: PathKey, scope: _Scope, where: Where) -> BranchNode:
+        for key in entry:
+            if key not in BRANCH_KEYS:
+                raise where.error(f"unknown key `{key}` in a branches entry (allowed: {', '.join(BRANCH_KEYS)}).",
+                                  key=str(key))
+        branches = entry["branches"]
+        merge = entry.get("merge", "concatenate")
+        if not isinstance(branches, list) or len(branches) < 2:
+            raise where.error("`branches` must be a list of at least two layer lists ([] is the identity).",
+                              key="branches")
+        if merge not in layer_registry.MERGE_MODES:
+            raise where.error(f"unknown merge {merge!r}; use one of {', '.join(layer_registry.MERGE_MODES)}.",
+                              hint=layer_registry.suggest(str(merge), list(layer_registry.MERGE_MODES)), key="merge")
+        name = entry.get("name") or scope.unique("branches")
+        if entry.get("name"):
+            name = scope.prefix + str(name)
+        expanded = []
+        for k, branch in enumerate(branches):
+            child = _Scope(f"{name}.b{k}.", scope.params, scope.via, scope.depth)
+            expanded.append(self.expand_list(branch, path + ("branches", k), child))
+        return BranchNode(expanded, merge, name, where)
+
+    def expand_block(self, block: BlockDef, args: dict, name: Any, path: PathKey, scope: _Scope,
+                     where: Where) -> BlockNode:
+        if scope.depth >= MAX_BLOCK_DEPTH:
+            raise where.error(f"blocks nested deeper than {MAX_BLOCK_DEPTH} levels (does `{block.name}` use itself?).")
+        params = self.bind_params(block, args, where)
+        if name is not None and not isinstance(name, str):
+            raise where.error(f"`name` must be a string, received {name!r}.", key="name")
+        instance = scope.prefix + name if name else scope.unique(block.name)
+        call = f"in block `{block.name}` used at {where.path}" + (f" line {where.line}" if where.line else "")
+        child = _Scope(instance + ".", params, scope.via + (call,), scope.depth + 1)
+        children = self.expand_list(block.layers, block.path + ("layers",), child)
+        return BlockNode(block.name, params, children, instance, where)
+
+    def bind_params(self, block: BlockDef, args: dict, where: Where) -> dict[str, Any]:
+        for key in args:
+            if key not in block.params:
+                hint = layer_registry.suggest(str(key), list(block.params))
+                raise where.error(f"block `{block.name}` has no parameter `{key}` "
+                                  f"(its parameters: {', '.join(block.params) or 'none'}).", hint=hint, key=str(key))
+        params = {**block.params, **args}
+        missing = [k for k, v in params.items() if v is REQUIRED]
+        if missing:
+            raise where.error(f"block `{block.name}` needs parameter(s) {', '.join(missing)}.",
+                              hint=f"Write `- {block.name}: {{{missing[0]}: ...}}`.")
+        return params
+
+    def substitute(self, value: Any, path: PathKey, scope: _Scope) -> Any:
+        """Replace `$param` (keeps the value's type) and `${param}` inside longer strings."""
+        if isinstance(value, dict):
+            return {self.substitute(k, path, scope): self.substitute(v, path + (k,), scope)
+                    for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.substitute(v, path + (i,), scope) for i, v in enumerate(value)]
+        if not isinstance(value, str) or "$" not in value:
+            return value
+        whole = re.fullmatch(r"\$(\w+)|\$\{(\w+)\}", value)
+        if whole:
+            return self.param(whole.group(1) or whole.group(2), path, scope)
+        return _PARAM.sub(lambda m: str(self.param(m.group(1) or m.group(2), path, scope)), value)
+
+    def param(self, name: str, path: PathKey, scope: _Scope) -> Any:
+        if name not in scope.params:
+            where = self.where(path, scope)
+            if not scope.via:
+                raise where.error(f"`${name}` is used outside a block; only block layers can use parameters.")
+            raise where.error(f"undefined block parameter `${name}` (defined: "
+                              f"{', '.join('$' + p for p in scope.params) or 'none'}).",
+                              hint=layer_registry.suggest(name, list(scope.params)))
+        return scope.params[name]
+
+
+def parse_layer_list(doc: Document, path: PathKey, entries: Any) -> list[Node]:
+    """A plain list of layer entries outside `model` (e.g. data.augment); no blocks."""
+    return _Expander(doc, {}).expand_list(entries, path, _Scope(prefix="augment."))
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name).lower()

@@ -1,0 +1,181 @@
+"""The `input:`, `data:` and `train:` sections, validated into spec objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cnnzoo.config.model import parse_layer_list
+from cnnzoo.config.source import Document, PathKey
+from cnnzoo.config.spec import InputSpec, ScheduleSpec, TrainSpec
+from cnnzoo.data.spec import DataSpec
+from cnnzoo.layers import suggest
+
+INPUT_DTYPES = ("float32", "float16", "bfloat16", "uint8", "int32", "int64")
+DATASETS = ("mnist", "oxflower17", "ucr", "image_folder")
+SCHEDULES = {"constant": (), "step": ("drop", "every"), "cosine": ("min_lr", "warmup_epochs"),
+             "plateau": ("factor", "patience", "min_lr", "monitor")}
+EARLY_STOPPING_KEYS = ("monitor", "patience", "min_delta", "mode", "restore_best_weights", "start_from_epoch")
+CHECKPOINT_KEYS = ("monitor", "mode")
+
+
+class Section:
+    """Typed access to one mapping of the document, with errors that point into it."""
+
+    def __init__(self, doc: Document, path: PathKey, allowed: tuple[str, ...], required: bool = False):
+        self.doc, self.path = doc, path
+        value = doc.data.get(path[0]) if len(path) == 1 else None
+        if value is None and required:
+            raise doc.error(path, f"section `{path[-1]}` is required.")
+        if value is not None and not isinstance(value, dict):
+            raise doc.error(path, f"`{path[-1]}` must be a mapping, received {value!r}.")
+        self.values = value or {}
+        for key in self.values:
+            if key not in allowed:
+                raise doc.error(path + (key,), f"unknown key `{key}` (allowed: {', '.join(allowed)}).",
+                                hint=suggest(str(key), list(allowed)))
+
+    def error(self, key: str, message: str, hint: str | None = None):
+        return self.doc.error(self.path + (key,), message, hint=hint)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def integer(self, key: str, default: int | None, low: int = 1, high: int = 10**9) -> int | None:
+        value = self.values.get(key, default)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self.error(key, f"`{key}` must be an integer from {low} to {high}, received {value!r}.")
+        return value
+
+    def number(self, key: str, default: float | None, low: float, high: float,
+               open_low: bool = False) -> float | None:
+        value = self.values.get(key, default)
+        if value is None:
+            return None
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not ok or not low <= value <= high or (open_low and value == low):
+            bound = f"({low}, {high}]" if open_low else f"[{low}, {high}]"
+            raise self.error(key, f"`{key}` must be a number in {bound}, received {value!r}.")
+        return float(value)
+
+    def choice(self, key: str, default: str | None, choices: tuple[str, ...]) -> str | None:
+        value = self.values.get(key, default)
+        if value is not None and value not in choices:
+            raise self.error(key, f"`{key}` must be one of {', '.join(choices)}, received {value!r}.",
+                             hint=suggest(str(value), list(choices)))
+        return value
+
+    def string(self, key: str, default: str | None = None) -> str | None:
+        value = self.values.get(key, default)
+        if value is not None and not isinstance(value, str):
+            raise self.error(key, f"`{key}` must be a string, received {value!r}.")
+        return value
+
+    def mapping(self, key: str, allowed: tuple[str, ...] | None) -> dict | None:
+        value = self.values.get(key)
+        if value is None or value is False:
+            return None
+        if value is True:
+            return {}
+        if not isinstance(value, dict):
+            raise self.error(key, f"`{key}` must be a mapping (or false), received {value!r}.")
+        for sub in value:
+            if allowed is not None and sub not in allowed:
+                raise self.doc.error(self.path + (key, sub), f"unknown key `{sub}` (allowed: {', '.join(allowed)}).",
+                                     hint=suggest(str(sub), list(allowed)))
+        return dict(value)
+
+
+def parse_input(doc: Document) -> InputSpec:
+    section = Section(doc, ("input",), ("shape", "dtype"), required=True)
+    shape = section.get("shape")
+    if (not isinstance(shape, list) or not shape or len(shape) > 4
+            or not all(isinstance(d, int) and not isinstance(d, bool) and 0 < d <= 100_000 for d in shape)):
+        raise section.error("shape", f"`input.shape` must be a list of 1 to 4 positive integers "
+                            f"(e.g. [28, 28, 1]), received {shape!r}.")
+    dtype = section.choice("dtype", "float32", INPUT_DTYPES)
+    return InputSpec(tuple(shape), dtype)
+
+
+def parse_data(doc: Document) -> DataSpec | None:
+    if doc.data.get("data") is None:
+        return None
+    section = Section(doc, ("data",), ("dataset", "name", "path", "validation_split", "test_split",
+                                       "limit", "scale", "augment"))
+    dataset = section.choice("dataset", None, DATASETS)
+    if dataset is None:
+        raise section.error("dataset", f"`data.dataset` is required: one of {', '.join(DATASETS)}.")
+    name = section.string("name")
+    if dataset == "ucr" and not name:
+        raise section.error("name", "a UCR dataset needs `name`, e.g. `name: FordA`.")
+    if dataset == "image_folder" and not section.get("path"):
+        raise section.error("path", "an image_folder dataset needs `path:` (a folder with one sub-folder per class).")
+    augment = parse_layer_list(doc, ("data", "augment"), section.get("augment"))
+    return DataSpec(
+        dataset=dataset, name=name, path=section.string("path"),
+        validation_split=section.number("validation_split", 0.2, 0.0, 0.9),
+        test_split=section.number("test_split", 0.2, 0.0, 0.9),
+        limit=section.integer("limit", None),
+        scale=section.number("scale", None, 0.0, 1e6, open_low=True),
+        augment=tuple(augment),
+    )
+
+
+def parse_train(doc: Document) -> TrainSpec:
+    section = Section(doc, ("train",), ("epochs", "batch_size", "optimizer", "learning_rate", "schedule",
+                                        "loss", "metrics", "early_stopping", "checkpoint", "seed",
+                                        "steps_per_execution", "jit_compile"))
+    optimizer, optimizer_args = _optimizer(section)
+    metrics = section.get("metrics", ["accuracy"])
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+        raise section.error("metrics", f"`metrics` must be a list of metric names, received {metrics!r}.")
+    jit = section.get("jit_compile", "auto")
+    if jit not in (True, False, "auto"):
+        raise section.error("jit_compile", f"`jit_compile` must be true, false or auto, received {jit!r}.")
+    return TrainSpec(
+        epochs=section.integer("epochs", 10, 1, 100_000),
+        batch_size=section.integer("batch_size", 32, 1, 1_000_000),
+        optimizer=optimizer, optimizer_args=optimizer_args,
+        learning_rate=section.number("learning_rate", None, 0.0, 100.0, open_low=True),
+        schedule=_schedule(section),
+        loss=section.string("loss"),
+        metrics=tuple(metrics),
+        early_stopping=section.mapping("early_stopping", EARLY_STOPPING_KEYS),
+        checkpoint={"monitor": "val_accuracy", "mode": "max", **(section.mapping("checkpoint", CHECKPOINT_KEYS) or {})},
+        seed=section.integer("seed", 42, 0, 2**31 - 1),
+        steps_per_execution=section.integer("steps_per_execution", 1, 1, 100_000),
+        jit_compile=jit,
+    )
+
+
+def _optimizer(section: Section) -> tuple[str, dict]:
+    value = section.get("optimizer", "adam")
+    if isinstance(value, str):
+        return value, {}
+    if isinstance(value, dict) and isinstance(value.get("name"), str):
+        args = {k: v for k, v in value.items() if k != "name"}
+        return value["name"], args
+    raise section.error("optimizer", f"`optimizer` must be a name (adam) or a mapping with `name:` and "
+                        f"arguments, received {value!r}.")
+
+
+def _schedule(section: Section) -> ScheduleSpec:
+    value = section.get("schedule", "constant")
+    if isinstance(value, str):
+        value = {"name": value}
+    if not isinstance(value, dict):
+        raise section.error("schedule", f"`schedule` must be a name or a mapping with `name:`, received {value!r}.")
+    name = value.get("name", "constant")
+    if name not in SCHEDULES:
+        raise section.error("schedule", f"unknown schedule {name!r}; use one of {', '.join(SCHEDULES)}.",
+                            hint=suggest(str(name), list(SCHEDULES)))
+    options = {k: v for k, v in value.items() if k != "name"}
+    for key in options:
+        if key not in SCHEDULES[name]:
+            raise section.doc.error(section.path + ("schedule", key),
+                                    f"schedule `{name}` has no option `{key}` "
+                                    f"(it takes: {', '.join(SCHEDULES[name]) or 'nothing'}).")
+    return ScheduleSpec(name, options)

@@ -1,0 +1,254 @@
+"""Reading YAML config files: safe parsing, line origins, `base:` inheritance, `--set` overrides.
+
+This is the only module that reads YAML. It produces a `Document`: plain Python data plus,
+for every key path, the file and line it came from, so later errors can point at it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cnnzoo.errors import ConfigError
+
+MAX_FILE_BYTES = 1_000_000
+MAX_NODES = 100_000
+MAX_BASE_DEPTH = 16
+
+PathKey = tuple  # a key path: ("model", "layers", 3, "Conv2D", "filters")
+
+_PLAIN_TAGS = {
+    "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null", "tag:yaml.org,2002:merge",
+}
+
+
+def format_path(path: PathKey) -> str:
+    """("model", "layers", 3, "filters") -> "model.layers[3].filters"."""
+    text = ""
+    for key in path:
+        if isinstance(key, int):
+            text += f"[{key}]"
+        else:
+            text += f".{key}" if text else str(key)
+    return text
+
+
+@dataclass(frozen=True)
+class Origin:
+    file: str
+    line: int | None = None
+
+
+@dataclass
+class Document:
+    """Config data plus where each key path came from."""
+
+    data: Any
+    file: str
+    origins: dict[PathKey, Origin] = field(default_factory=dict)
+
+    def origin(self, path: PathKey) -> Origin:
+        """The origin of `path`, or of its nearest ancestor that has one."""
+        for end in range(len(path), -1, -1):
+            found = self.origins.get(tuple(path[:end]))
+            if found is not None:
+                return found
+        return Origin(self.file)
+
+    def error(self, path: PathKey, message: str, hint: str | None = None) -> ConfigError:
+        origin = self.origin(path)
+        return ConfigError(message, file=origin.file, line=origin.line,
+                           path=format_path(path) or None, hint=hint)
+
+
+def load_document(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> Document:
+    """Load a config file with its `base:` chain merged and `--set` overrides applied."""
+    doc = _load_with_bases(Path(path), chain=())
+    for override in overrides:
+        _apply_override(doc, override)
+    return doc
+
+
+def _load_with_bases(path: Path, chain: tuple[Path, ...]) -> Document:
+    doc = _parse_file(path)
+    if not isinstance(doc.data, dict) or "base" not in doc.data:
+        return doc
+    base_ref = doc.data.pop("base")
+    if not isinstance(base_ref, str):
+        raise doc.error(("base",), f"`base` must be a file name, received {base_ref!r}.")
+    base_path = (path.parent / base_ref).resolve()
+    if base_path in chain or base_path == path.resolve():
+        raise doc.error(("base",), f"`base: {base_ref}` makes a cycle of config files.",
+                        hint="A config cannot inherit from itself, directly or indirectly.")
+    if len(chain) >= MAX_BASE_DEPTH:
+        raise doc.error(("base",), f"more than {MAX_BASE_DEPTH} levels of `base:`.")
+    if not base_path.is_file():
+        raise doc.error(("base",), f"base config {base_ref!r} not found (looked at {base_path}).",
+                        hint="Paths in `base:` are relative to the file that names them.")
+    base = _load_with_bases(base_path, chain + (path.resolve(),))
+    return _merge_documents(base, doc)
+
+
+def _merge_documents(base: Document, child: Document) -> Document:
+    """Mappings merge key by key; lists and scalars of the child replace the base's."""
+    origins = dict(base.origins)
+
+    def merge(base_value: Any, child_value: Any, path: PathKey) -> Any:
+        if isinstance(base_value, dict) and isinstance(child_value, dict):
+            merged = dict(base_value)
+            for key, value in child_value.items():
+                merged[key] = merge(base_value.get(key), value, path + (key,))
+            if path in child.origins:
+                origins[path] = child.origins[path]
+            return merged
+        _drop_origins(origins, path)
+        origins.update({k: v for k, v in child.origins.items() if k[:len(path)] == path})
+        return child_value
+
+    data = merge(base.data, child.data, ())
+    return Document(data, child.file, origins)
+
+
+def _drop_origins(origins: dict[PathKey, Origin], prefix: PathKey) -> None:
+    for key in [k for k in origins if k[:len(prefix)] == prefix]:
+        del origins[key]
+
+
+def _parse_file(path: Path) -> Document:
+    name = str(path)
+    if not path.exists():
+        raise ConfigError("config file not found.", file=name,
+                          hint="Check the path; configs shipped with cnnzoo are in configs/.")
+    if not path.is_file():
+        raise ConfigError("is a directory, not a config file.", file=name,
+                          hint="Pass a .yaml file, e.g. configs/lenet.yaml.")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise ConfigError(f"file is larger than {MAX_FILE_BYTES // 1000} kB; "
+                          "a config this large is almost certainly not a config.", file=name)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"is not UTF-8 text ({exc.reason} at byte {exc.start}).", file=name) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot be read: {exc.strerror}.", file=name) from None
+    return parse_text(text, name)
+
+
+def parse_text(text: str, name: str) -> Document:
+    """Parse YAML text safely into a Document (no tags beyond plain YAML, bounded size)."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise ConfigError(f"YAML syntax error: {exc.problem or exc.context}.", file=name, line=line,
+                          hint="Check indentation, colons and brackets on or just before that line.") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"YAML error: {exc}.", file=name) from None
+    if node is None:
+        raise ConfigError("the file is empty.", file=name,
+                          hint="A config needs at least `name`, `input` and `model.layers`.")
+    doc = Document(None, name)
+    doc.data = _NodeReader(doc).read(node, ())
+    if not isinstance(doc.data, dict):
+        raise doc.error((), f"the top level must be a mapping of sections, received a {type(doc.data).__name__}.",
+                        hint="Start the file with keys such as `name:`, `input:` and `model:`.")
+    return doc
+
+
+class _NodeReader:
+    """Turns a composed YAML node tree into plain data, recording origins, with a node budget."""
+
+    def __init__(self, doc: Document):
+        self.doc = doc
+        self.constructor = yaml.SafeLoader("")
+        self.visited = 0
+
+    def read(self, node: yaml.Node, path: PathKey) -> Any:
+        self.visited += 1
+        if self.visited > MAX_NODES:
+            raise self._error(node, path, f"the document expands to more than {MAX_NODES} values "
+                              "(anchors and aliases nested too deep?).")
+        self.doc.origins[path] = Origin(self.doc.file, node.start_mark.line + 1)
+        if node.tag not in _PLAIN_TAGS:
+            raise self._error(node, path, f"YAML tag {node.tag!r} is not allowed.",
+                              hint="Config files are plain data; tags that construct objects are refused.")
+        if isinstance(node, yaml.MappingNode):
+            return self._read_mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.read(item, path + (i,)) for i, item in enumerate(node.value)]
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:
+            raise self._error(node, path, f"cannot read value {node.value!r}: {exc}.") from None
+
+    def _read_mapping(self, node: yaml.MappingNode, path: PathKey) -> dict:
+        try:
+            self.constructor.flatten_mapping(node)
+        except yaml.YAMLError as exc:
+            raise self._error(node, path, f"bad `<<` merge: {exc}.") from None
+        result: dict = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _PLAIN_TAGS:
+                raise self._error(key_node, path, "mapping keys must be plain names.")
+            key = self.constructor.construct_object(key_node)
+            if not isinstance(key, (str, int)) or isinstance(key, bool):
+                key = str(key)
+            if key in result:
+                raise self._error(key_node, path + (key,), f"key {key!r} appears twice.",
+                                  hint="Remove one of the two; YAML would silently keep the last.")
+            result[key] = self.read(value_node, path + (key,))
+        return result
+
+    def _error(self, node: yaml.Node, path: PathKey, message: str, hint: str | None = None) -> ConfigError:
+        return ConfigError(message, file=self.doc.file, line=node.start_mark.line + 1,
+                           path=format_path(path) or None, hint=hint)
+
+
+def parse_override(text: str) -> tuple[PathKey, Any]:
+    """"model.layers[3].Conv2D.filters=32" -> (("model","layers",3,"Conv2D","filters"), 32)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r} has no '='.", file="--set",
+                          hint="Write --set dotted.path=value, e.g. --set train.epochs=2.")
+    key_text, value_text = text.split("=", 1)
+    path = _parse_key_path(key_text.strip(), text)
+    value_doc = parse_text(f"value: {value_text}" if value_text.strip() else "value: null", f"--set {text}")
+    return path, value_doc.data["value"]
+
+
+def _parse_key_path(key_text: str, whole: str) -> PathKey:
+    parts: list = []
+    for segment in key_text.replace("[", ".").replace("]", "").split("."):
+        if not segment:
+            raise ConfigError(f"--set {whole!r}: empty part in key path {key_text!r}.", file="--set",
+                              hint="Write --set a.b.c=value or --set model.layers[2].Dense.units=64.")
+        parts.append(int(segment) if segment.lstrip("-").isdigit() else segment)
+    return tuple(parts)
+
+
+def _apply_override(doc: Document, text: str) -> None:
+    path, value = parse_override(text)
+    target = doc.data
+    for depth, key in enumerate(path[:-1]):
+        prefix = format_path(path[:depth + 1])
+        if isinstance(target, dict):
+            target = target.setdefault(key, {})
+        elif isinstance(target, list) and isinstance(key, int) and -len(target) <= key < len(target):
+            target = target[key]
+        else:
+            raise ConfigError(f"--set {text!r}: {prefix} does not exist in the config.", file="--set",
+                              hint="Use an index within the list, e.g. model.layers[0].")
+    last = path[-1]
+    if isinstance(target, dict):
+        target[last] = value
+    elif isinstance(target, list) and isinstance(last, int) and -len(target) <= last < len(target):
+        target[last] = value
+    else:
+        raise ConfigError(f"--set {text!r}: cannot set {format_path(path)} (parent is not a mapping).",
+                          file="--set")
+    _drop_origins(doc.origins, path)
+    doc.origins[path] = Origin(f"--set {text}")

@@ -1,0 +1,104 @@
+"""Typed, validated config objects. Nothing past `cnnzoo.config` sees a raw YAML dict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from cnnzoo.data.spec import DataSpec
+from cnnzoo.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a model entry was written: file, line and YAML path, plus the block call chain."""
+
+    file: str
+    line: int | None
+    path: str
+    via: tuple[str, ...] = ()
+
+    def error(self, message: str, hint: str | None = None, key: str | None = None) -> ConfigError:
+        path = f"{self.path}.{key}" if key else self.path
+        if self.via:
+            path += " (" + ", ".join(self.via) + ")"
+        return ConfigError(message, file=self.file, line=self.line, path=path, hint=hint)
+
+
+@dataclass
+class LayerNode:
+    """One Keras layer: its class name, constructor arguments and unique layer name."""
+
+    type: str
+    args: dict[str, Any]
+    name: str
+    where: Where
+
+
+@dataclass
+class BranchNode:
+    """Parallel branches applied to the same input, merged by `merge`; [] is the identity."""
+
+    branches: list[list["Node"]]
+    merge: str
+    name: str
+    where: Where
+
+
+@dataclass
+class BlockNode:
+    """One use of a named block: the resolved parameters and the layers it expanded to."""
+
+    block: str
+    params: dict[str, Any]
+    children: list["Node"]
+    name: str
+    where: Where
+
+
+Node = Union[LayerNode, BranchNode, BlockNode]
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """Learning-rate schedule: constant, step, cosine or plateau, with its options."""
+
+    name: str = "constant"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    epochs: int = 10
+    batch_size: int = 32
+    optimizer: str = "adam"
+    optimizer_args: dict[str, Any] = field(default_factory=dict)
+    learning_rate: float | None = None
+    schedule: ScheduleSpec = field(default_factory=ScheduleSpec)
+    loss: str | None = None
+    metrics: tuple[str, ...] = ("accuracy",)
+    early_stopping: dict[str, Any] | None = None
+    checkpoint: dict[str, Any] = field(default_factory=lambda: {"monitor": "val_accuracy", "mode": "max"})
+    seed: int = 42
+    steps_per_execution: int = 1
+    jit_compile: bool | str = "auto"
+
+
+@dataclass
+class ModelConfig:
+    """A fully validated config: everything a command needs, nothing left as raw YAML."""
+
+    name: str
+    description: str
+    input: InputSpec
+    layers: list[Node]
+    data: DataSpec | None
+    train: TrainSpec
+    file: str
+    resolved: dict[str, Any]
