@@ -1,0 +1,32 @@
+"""The validated `data:` section of a config, as the data package receives it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Which dataset to load and how to split and feed it.
+
+    dataset:          registry key: "mnist", "oxflower17", "ucr" or "image_folder".
+    name:             dataset-specific name, e.g. the UCR series "FordA".
+    path:             explicit file or folder; looked at before the data directory.
+    validation_split: fraction of the training set held out for validation (seeded, stratified).
+    test_split:       fraction held out for test where the dataset has no official test split.
+    limit:            keep at most this many examples of each split (seeded, stratified); for
+                      quick runs and tests. None keeps everything.
+    scale:            inputs are multiplied by this in the pipeline (1/255 for uint8 images);
+                      None leaves them as they are.
+    augment:          layer entries (raw config form) applied to training batches only.
+    """
+
+    dataset: str
+    name: str | None = None
+    path: str | None = None
+    validation_split: float = 0.2
+    test_split: float = 0.2
+    limit: int | None = None
+    scale: float | None = None
+    augment: tuple[Any, ...] = field(default_factory=tuple)

@@ -1,0 +1,114 @@
+"""Model summary: one row per config entry (blocks and branches grouped), params and FLOPs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from cnnzoo.builder import Built
+from cnnzoo.config.spec import BlockNode, BranchNode, ModelConfig
+from cnnzoo.flops import layer_flops
+
+
+@dataclass
+class Row:
+    name: str
+    type: str
+    output_shape: list[int | None]
+    params: int
+    flops: int
+    children: list["Row"] = field(default_factory=list)
+
+
+@dataclass
+class ModelSummary:
+    name: str
+    input_shape: list[int]
+    params: int
+    trainable_params: int
+    non_trainable_params: int
+    flops: int
+    weight_bytes: int
+    layers: list[Row]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def summarize(config: ModelConfig, built: Built) -> ModelSummary:
+    model = built.model
+    by_group: dict[int, list[Row]] = {}
+    for layer in model.layers[1:]:  # [0] is the InputLayer
+        row = Row(layer.name, type(layer).__name__, _shape(layer.output), layer.count_params(), layer_flops(layer))
+        by_group.setdefault(built.group[layer.name], []).append(row)
+    rows = [_group_row(node, by_group.get(i, [])) for i, node in enumerate(config.layers)]
+    trainable = sum(_count(w) for w in model.trainable_weights)
+    return ModelSummary(
+        name=config.name, input_shape=list(config.input.shape), params=model.count_params(),
+        trainable_params=trainable, non_trainable_params=model.count_params() - trainable,
+        flops=sum(r.flops for r in rows),
+        weight_bytes=sum(_count(w) * _itemsize(w) for w in model.weights), layers=rows,
+    )
+
+
+def _group_row(node: Any, rows: list[Row]) -> Row:
+    if not isinstance(node, (BlockNode, BranchNode)):
+        return rows[0]
+    kind = f"block {node.block}" if isinstance(node, BlockNode) else f"branches ({node.merge})"
+    return Row(node.name, kind, rows[-1].output_shape, sum(r.params for r in rows),
+               sum(r.flops for r in rows), rows)
+
+
+def _shape(tensor: Any) -> list[int | None]:
+    return list(tensor.shape[1:])
+
+
+def _count(weight: Any) -> int:
+    size = 1
+    for d in weight.shape:
+        size *= d
+    return size
+
+
+def _itemsize(weight: Any) -> int:
+    return {"float16": 2, "bfloat16": 2, "float64": 8}.get(str(weight.dtype), 4)
+
+
+def render_summary(summary: ModelSummary, expand: bool = False):
+    """A rich renderable: the per-entry table plus totals."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=f"{summary.name}  (input {tuple(summary.input_shape)})", title_justify="left")
+    table.add_column("layer", overflow="fold")
+    for header, justify in (("type", "left"), ("output shape", "left"), ("params", "right"),
+                            ("FLOPs/sample", "right")):
+        table.add_column(header, justify=justify, no_wrap=True)
+    for row in summary.layers:
+        _add_row(table, row, "", bold=bool(row.children))
+        if expand:
+            for child in row.children:
+                child = Row(child.name.removeprefix(row.name + "."), child.type, child.output_shape,
+                            child.params, child.flops)
+                _add_row(table, child, "  ", bold=False)
+    totals = Text(
+        f"params: {summary.params:,}  (trainable {summary.trainable_params:,}, "
+        f"non-trainable {summary.non_trainable_params:,})\n"
+        f"forward FLOPs per sample: {summary.flops:,} ({_human(summary.flops)}FLOPs)\n"
+        f"weight memory: {_human(summary.weight_bytes, 1024)}B")
+    return Group(table, totals)
+
+
+def _add_row(table, row: Row, indent: str, bold: bool) -> None:
+    style = "bold" if bold else None
+    shape = "(" + ", ".join("None" if d is None else str(d) for d in row.output_shape) + ")"
+    table.add_row(indent + row.name, row.type, shape, f"{row.params:,}", f"{row.flops:,}", style=style)
+
+
+def _human(value: float, base: int = 1000) -> str:
+    for unit in ("", "K", "M", "G", "T"):
+        if abs(value) < base:
+            return f"{value:.2f} {unit}" if unit else f"{value:.0f} "
+        value /= base
+    return f"{value:.2f} P"
