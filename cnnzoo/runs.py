@@ -1,0 +1,281 @@
+"""The run folder: naming, atomic writes, reading a run back.
+
+Every file in a run folder is written to a temporary file in the same directory and renamed into
+place, so a crash or kill leaves either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+import os
+import secrets
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from cnnzoo.errors import RunError
+
+CHECKPOINTS = ("best", "last")
+
+
+# --- atomic writes -------------------------------------------------------------------------------
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename durable; a no-op where directories cannot be opened (Windows)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _temp_path(path: Path) -> Path:
+    """An unused name in ``path``'s directory that keeps its suffix (``.best.tmp-1a2b3c4d.keras``).
+
+    The file is not created, so the writer creates it with the usual permissions.
+    """
+    while True:
+        tmp = path.with_name(f".{path.stem}.tmp-{secrets.token_hex(4)}{path.suffix}")
+        if not tmp.exists():
+            return tmp
+
+
+def atomic_save(path: Path | str, writer: Callable[[Path], None]) -> Path:
+    """Call ``writer(tmp)`` with a temporary path next to ``path``, then rename it onto ``path``.
+
+    On any exception the temporary file is removed and the exception re-raised; an existing
+    ``path`` is left untouched.
+    """
+    path = Path(path)
+    tmp = _temp_path(path)
+    try:
+        writer(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def atomic_write_bytes(path: Path | str, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temp file, flush, fsync, rename, fsync directory)."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "xb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    return atomic_save(path, write)
+
+
+def atomic_write_text(path: Path | str, text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _json_safe(obj: Any) -> Any:
+    """NaN and infinities become None; numpy scalars and arrays become Python values."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "tolist"):  # numpy scalar or array, without importing numpy
+        return _json_safe(obj.tolist())
+    return obj
+
+
+def atomic_write_json(path: Path | str, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON atomically; NaN/inf are written as null."""
+    text = json.dumps(_json_safe(obj), indent=2, allow_nan=False)
+    return atomic_write_text(path, text + "\n")
+
+
+# --- creating a run folder -----------------------------------------------------------------------
+
+def _check_writable(runs_dir: Path) -> None:
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise RunError(f"{runs_dir}: the runs directory is a file, not a directory. "
+                       f"Move the file away or pass --runs-dir with a directory you can write to.")
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(
+            f"{runs_dir}: cannot create the runs directory ({exc.strerror or exc}). Create it yourself, "
+            f"fix its permissions, or pass --runs-dir with a directory you can write to.") from exc
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".cnnzoo-write-test-", dir=runs_dir)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise RunError(
+            f"{runs_dir}: the runs directory is not writable ({exc.strerror or exc}). Fix its permissions "
+            f"(e.g. chmod u+w {runs_dir}) or pass --runs-dir with a directory you can write to.") from exc
+
+
+def create_run_dir(runs_dir: Path | str, name: str, now: datetime | None = None) -> Path:
+    """Create and return ``runs_dir/<name>-<UTC YYYYmmdd-HHMMSS>[-N]/``; never reuses a folder."""
+    runs_dir = Path(runs_dir)
+    _check_writable(runs_dir)
+    now = now or datetime.now(timezone.utc)
+    if now.tzinfo is not None:
+        now = now.astimezone(timezone.utc)
+    base = f"{name}-{now:%Y%m%d-%H%M%S}"
+    for n in range(1, 10_000):
+        path = runs_dir / (base if n == 1 else f"{base}-{n}")
+        try:
+            path.mkdir(exist_ok=False)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise RunError(f"{path}: cannot create the run folder ({exc.strerror or exc}). "
+                           f"Pass --runs-dir with a directory you can write to.") from exc
+        return path
+    raise RunError(f"{runs_dir}: too many run folders named {base}-N; remove old runs or rename the config.")
+
+
+# --- reading a run back --------------------------------------------------------------------------
+
+def _file(filename: str) -> property:
+    return property(lambda self: self.path / filename, doc=f"Path of {filename} in this run folder.")
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """Paths of the files in one run folder."""
+
+    path: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "path", Path(self.path))
+
+    @classmethod
+    def open(cls, path: Path | str) -> "RunFolder":
+        """An existing run folder; RunError unless ``path`` is a directory holding config.yaml."""
+        path = Path(path)
+        if not path.exists():
+            raise RunError(f"{path}: no such run folder. Pass a folder created by `cnnzoo train`, "
+                           f"e.g. runs/<config>-<YYYYmmdd-HHMMSS>.")
+        if not path.is_dir():
+            raise RunError(f"{path}: is a file, not a run folder. Pass the folder created by "
+                           f"`cnnzoo train`, e.g. runs/<config>-<YYYYmmdd-HHMMSS>.")
+        run = cls(path)
+        if not run.config.is_file():
+            raise RunError(f"{path}: is not a cnnzoo run folder (it has no config.yaml). Pass a folder "
+                           f"created by `cnnzoo train`, e.g. runs/<config>-<YYYYmmdd-HHMMSS>.")
+        return run
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    config = _file("config.yaml")
+    history = _file("history.csv")
+    best = _file("best.keras")
+    last = _file("last.keras")
+    metrics = _file("metrics.json")
+    summary = _file("summary.txt")
+    eval_json = _file("eval.json")
+    accuracy_png = _file("accuracy.png")
+    loss_png = _file("loss.png")
+    confusion_csv = _file("confusion_matrix.csv")
+    confusion_png = _file("confusion_matrix.png")
+
+    def checkpoint(self, which: str) -> Path:
+        """Path of the ``best`` or ``last`` checkpoint; RunError if unknown or missing."""
+        if which not in CHECKPOINTS:
+            raise RunError(f"{self.path}: unknown checkpoint {which!r}; expected one of {', '.join(CHECKPOINTS)}.")
+        path = self.path / f"{which}.keras"
+        if path.is_file():
+            return path
+        present = [c for c in CHECKPOINTS if (self.path / f"{c}.keras").is_file()]
+        there = (f"This run has only {', '.join(f'{c}.keras' for c in present)}; use --checkpoint {present[0]}."
+                 if present else "This run has no checkpoint at all (training may have stopped before "
+                                 "the first epoch ended); train it again.")
+        raise RunError(f"{path}: the {which} checkpoint is missing. {there}")
+
+
+def read_json(path: Path | str) -> Any:
+    """Parse a JSON file of a run folder; RunError if missing or corrupt."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RunError(f"{path}: file is missing. The run may be incomplete; "
+                       f"re-run the command that writes it.") from None
+    except OSError as exc:
+        raise RunError(f"{path}: cannot read file ({exc.strerror or exc}).") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RunError(f"{path}: is not valid JSON (line {exc.lineno}: {exc.msg}). The file is corrupt; "
+                       f"delete it and re-run the command that writes it.") from exc
+
+
+# --- history CSV ---------------------------------------------------------------------------------
+
+class HistoryWriter:
+    """One CSV row per epoch; the whole file is rewritten atomically on each append."""
+
+    def __init__(self, path: Path | str, resume: bool = False):
+        self.path = Path(path)
+        self.rows: list[dict] = []
+        if resume and self.path.exists():
+            self.rows = read_history(self.path, allow_empty=True).to_dict("records")
+
+    @property
+    def columns(self) -> list[str]:
+        seen = {"epoch": None}
+        for row in self.rows:
+            seen.update(dict.fromkeys(row))
+        return list(seen)
+
+    def append(self, row: dict) -> None:
+        """Add one epoch's values and rewrite the file."""
+        self.rows.append(dict(row))
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=self.columns, restval="", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        atomic_write_text(self.path, buffer.getvalue())
+
+
+def read_history(path: Path | str, allow_empty: bool = False):
+    """The history CSV as a DataFrame with an ``epoch`` column; RunError if missing, corrupt or
+    (unless ``allow_empty``) without any epoch rows."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise RunError(f"{path}: history file is missing. The run may have stopped before its first "
+                       f"epoch ended; train it again.")
+    try:
+        df = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise RunError(f"{path}: history file is empty; the run recorded no epochs. Train it again.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
+        raise RunError(f"{path}: history file cannot be parsed as CSV ({exc}). "
+                       f"It is corrupt; train the run again.") from exc
+    if "epoch" not in df.columns:
+        raise RunError(f"{path}: history file has no 'epoch' column (columns: {', '.join(map(str, df.columns))}). "
+                       f"It is not a cnnzoo history; train the run again.")
+    if df.empty and not allow_empty:
+        raise RunError(f"{path}: history file has a header but no epochs; the run stopped before its first "
+                       f"epoch ended. Train it again.")
+    return df
