@@ -69,6 +69,105 @@ def summary(config: ConfigArg, set_: SetOption = None,
         Console().print(render_summary(result, expand=expand))
 
 
+@app.command()
+@_user_errors
+def train(config: ConfigArg, set_: SetOption = None, data_dir: DataDirOption = None,
+          runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where run folders are created.")] = Path("runs"),
+          epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Override train.epochs.")] = None,
+          seed: Annotated[Optional[int], typer.Option("--seed", min=0, help="Override train.seed.")] = None):
+    """Build, train and checkpoint a config's model; write history, plots and metrics to a run folder."""
+    from rich.console import Console
+
+    from cnnzoo.config import load_config
+    from cnnzoo.data import resolve_data_dir
+    from cnnzoo.train import train_run
+
+    overrides = list(set_ or [])
+    overrides += [f"train.epochs={epochs}"] if epochs is not None else []
+    overrides += [f"train.seed={seed}"] if seed is not None else []
+    spec = load_config(config, overrides)
+    console = Console()
+    result = train_run(spec, data_dir=resolve_data_dir(data_dir), runs_dir=runs_dir, console=console)
+    _print_train_result(console, result)
+    if result.metrics["interrupted"]:
+        raise typer.Exit(130)
+
+
+def _print_train_result(console, result) -> None:
+    from rich.table import Table
+
+    metrics = result.metrics
+    table = Table(title=f"{result.run.name}: best epoch {metrics['best_epoch']} of {metrics['epochs_completed']}",
+                  title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics["test"].items():
+        table.add_row(f"test {key}", f"{value:.4f}")
+    for key in ("val_accuracy", "val_loss"):
+        if key in metrics["best"]:
+            table.add_row(f"best {key}", f"{metrics['best'][key]:.4f}")
+    table.add_row("wall time", f"{metrics['wall_seconds']:.1f} s")
+    table.add_row("samples/s", f"{metrics['samples_per_second']}")
+    table.add_row("params", f"{metrics['params']:,}")
+    console.print(table)
+    if metrics["interrupted"]:
+        console.print(f"[yellow]Stopped by {metrics['interrupted']} after {metrics['epochs_completed']} complete "
+                      f"epoch(s).[/] The run folder is consistent: `cnnzoo eval {result.run.path}` and "
+                      f"`cnnzoo plot {result.run.path}` work on it.")
+    if metrics["nan_loss"]:
+        console.print("[red]Training stopped on a NaN/infinite loss.[/] The best checkpoint is kept; "
+                      "try a lower learning rate or check the input scaling.")
+    console.print(f"run folder: [bold]{result.run.path}[/]")
+
+
+@app.command("eval")
+@_user_errors
+def eval_(run_dir: RunDirArg, data_dir: DataDirOption = None,
+          checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+          split: Annotated[str, typer.Option(help="test or val.")] = "test",
+          json_: Annotated[bool, typer.Option("--json", help="Print eval.json instead of tables.")] = False):
+    """Loss, accuracy, per-class precision/recall/F1 and confusion matrix of a run's checkpoint."""
+    from rich.console import Console
+
+    from cnnzoo.data import resolve_data_dir
+    from cnnzoo.errors import RunError
+    from cnnzoo.evaluate import evaluate_run, render_eval
+    from cnnzoo.runs import RunFolder
+
+    if checkpoint not in ("best", "last") or split not in ("test", "val"):
+        raise RunError("--checkpoint must be best or last, and --split test or val.")
+    run = RunFolder.open(run_dir)
+    result = evaluate_run(run, checkpoint=checkpoint, split=split, data_dir=resolve_data_dir(data_dir))
+    if json_:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    console = Console()
+    console.print(render_eval(result))
+    console.print(f"wrote {run.eval_json}, {run.confusion_csv}, {run.confusion_png}")
+
+
+@app.command()
+@_user_errors
+def plot(run_dirs: Annotated[list[Path], typer.Argument(help="One or more run folders.")],
+         metric: Annotated[Optional[list[str]], typer.Option(help="Metric(s) to plot (default accuracy, loss).")] = None,
+         out: Annotated[Optional[Path], typer.Option(help="Output PNG (several runs: required for one metric, "
+                                                         "else used as a prefix).")] = None):
+    """Accuracy and loss curves of one run, or several runs overlaid."""
+    from cnnzoo.plots import plot_run, plot_runs
+    from cnnzoo.runs import RunFolder
+
+    runs = [RunFolder.open(path) for path in run_dirs]
+    metrics = metric or ["accuracy", "loss"]
+    if len(runs) == 1 and out is None:
+        written = plot_run(runs[0], metrics=tuple(metrics))
+    else:
+        base = out or Path("comparison.png")
+        written = [plot_runs(runs, m, base if len(metrics) == 1 else base.with_name(f"{base.stem}-{m}.png"))
+                   for m in metrics]
+    for path in written:
+        typer.echo(str(path))
+
+
 def main() -> None:  # pragma: no cover - used by `python -m cnnzoo`
     app()
 

@@ -1,0 +1,73 @@
+"""Train shipped configs on the real data and print their test accuracy (numbers for the README).
+
+    python benchmarks/accuracy.py lenet_bn cnn1d_fcn        # configs by name
+    python benchmarks/accuracy.py --list                    # what each run does
+
+Each run is a plain `cnnzoo train` subprocess; results are read back from the run folder's
+metrics.json and printed as a table and as JSON lines (append them to a file with --out).
+Needs CNNZOO_DATA_DIR (or --data-dir) pointing at the datasets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# name -> extra CLI arguments that define the benchmark run
+RUNS = {
+    "lenet": [],
+    "lenet_bn": [],
+    "cnn1d": [],
+    "cnn1d_fcn": [],
+    "alexnet_64": ["--set", "input.shape=[64,64,3]"],
+    "inception_v2_96": ["--set", "input.shape=[96,96,3]", "--set", "model.layers[-3].AveragePooling2D.pool_size=3"],
+}
+CONFIG_OF = {"alexnet_64": "alexnet", "inception_v2_96": "inception_v2"}
+
+
+def run_one(name: str, runs_dir: Path, extra: list[str]) -> dict:
+    config = ROOT / "configs" / f"{CONFIG_OF.get(name, name)}.yaml"
+    before = set(runs_dir.glob("*")) if runs_dir.exists() else set()
+    started = time.perf_counter()
+    command = [sys.executable, "-m", "cnnzoo", "train", str(config), "--runs-dir", str(runs_dir), *RUNS[name], *extra]
+    print("$", " ".join(command), flush=True)
+    subprocess.run(command, check=True)
+    run_dir = max(set(runs_dir.glob("*")) - before, key=lambda p: p.stat().st_mtime)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    return {"benchmark": name, "command": " ".join(["cnnzoo", "train", str(config.relative_to(ROOT)), *RUNS[name], *extra]),
+            "run": run_dir.name, "test_accuracy": metrics["test"].get("accuracy"),
+            "best_epoch": metrics["best_epoch"], "epochs": metrics["epochs_completed"],
+            "process_seconds": round(time.perf_counter() - started, 1),
+            "samples_per_second": metrics["samples_per_second"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run: {', '.join(RUNS)}")
+    parser.add_argument("--runs-dir", type=Path, default=ROOT / "runs" / "benchmarks")
+    parser.add_argument("--out", type=Path, help="append JSON lines here")
+    parser.add_argument("--list", action="store_true")
+    args, extra = parser.parse_known_args()
+    if args.list or not args.names:
+        for name, argv in RUNS.items():
+            print(f"{name:18} configs/{CONFIG_OF.get(name, name)}.yaml {' '.join(argv)}")
+        return
+    results = [run_one(name, args.runs_dir, extra) for name in args.names]
+    print(f"\n{'benchmark':18} {'test acc':>9} {'best/epochs':>12} {'seconds':>9} {'samples/s':>10}")
+    for r in results:
+        acc = f"{r['test_accuracy']:.4f}" if r["test_accuracy"] is not None else "-"
+        print(f"{r['benchmark']:18} {acc:>9} {r['best_epoch']}/{r['epochs']:>10} "
+              f"{r['process_seconds']:>9} {r['samples_per_second']:>10}")
+        if args.out:
+            with args.out.open("a") as f:
+                f.write(json.dumps(r) + "\n")
+
+
+if __name__ == "__main__":
+    main()

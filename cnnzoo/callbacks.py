@@ -1,0 +1,125 @@
+"""Training callbacks cnnzoo adds to the stock Keras ones: atomic checkpoints, history CSV,
+rich progress and clean interruption."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import keras
+
+from cnnzoo.runs import HistoryWriter
+
+
+class StopRequest:
+    """SIGINT/SIGTERM set a flag that stops training after the current step; a second one aborts."""
+
+    def __init__(self):
+        self.signal_name: str | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum, frame):
+        if self.signal_name is not None:
+            raise KeyboardInterrupt
+        self.signal_name = signal.Signals(signum).name
+
+    @property
+    def requested(self) -> bool:
+        return self.signal_name is not None
+
+
+class StopOnRequest(keras.callbacks.Callback):
+    def __init__(self, stop: StopRequest):
+        super().__init__()
+        self.stop = stop
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.stop.requested:
+            self.model.stop_training = True
+
+
+class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """Stock ModelCheckpoint writing to a temporary file that is renamed into place when complete,
+    so a kill mid-save never leaves a truncated checkpoint. Partial (interrupted) epochs are not saved."""
+
+    def __init__(self, path: Path, stop: StopRequest, **kwargs):
+        self.final_path = Path(path)
+        self.temp_path = self.final_path.with_name(f".{self.final_path.stem}.tmp.keras")
+        self.stop = stop
+        super().__init__(str(self.temp_path), **kwargs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.stop.requested:
+            return
+        super().on_epoch_end(epoch, logs)
+        if self.temp_path.exists():
+            os.replace(self.temp_path, self.final_path)
+            _fsync_dir(self.final_path.parent)
+
+
+class HistoryCSV(keras.callbacks.Callback):
+    """One row per complete epoch: epoch, train and validation metrics, learning rate, seconds."""
+
+    def __init__(self, path: Path, stop: StopRequest):
+        super().__init__()
+        self.writer = HistoryWriter(path)
+        self.stop = stop
+        self.rows: list[dict] = []
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.stop.requested:
+            return
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}}
+        row["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        row["epoch_seconds"] = round(time.perf_counter() - self._started, 3)
+        self.rows.append(row)
+        self.writer.append(row)
+
+
+class RichProgress(keras.callbacks.Callback):
+    """An epoch bar and a step bar with live loss and accuracy."""
+
+    def __init__(self, progress, epochs: int, steps: int):
+        super().__init__()
+        self.progress = progress
+        self.steps = steps
+        self.epoch_task = progress.add_task("epochs", total=epochs, info="")
+        self.step_task = progress.add_task("epoch 1", total=steps, info="")
+        self.last_epoch_info = ""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.progress.reset(self.step_task, total=self.steps, description=f"epoch {epoch + 1}", info="")
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.progress.update(self.step_task, completed=batch + 1, info=_format_logs(logs))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.progress.update(self.epoch_task, advance=1, info=_format_logs(logs, validation=True))
+
+
+def _format_logs(logs, validation: bool = False) -> str:
+    keys = ("loss", "accuracy", "val_loss", "val_accuracy") if validation else ("loss", "accuracy")
+    return "  ".join(f"{k} {float(logs[k]):.4f}" for k in keys if logs and k in logs)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

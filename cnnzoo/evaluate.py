@@ -1,0 +1,64 @@
+"""`cnnzoo eval`: metrics of a run's checkpoint on a split, per-class report and confusion matrix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnzoo.errors import RunError
+from cnnzoo.runs import RunFolder, atomic_write_json
+
+
+def evaluate_run(run: RunFolder, *, checkpoint: str, split: str, data_dir: Path | None) -> dict[str, Any]:
+    import keras
+
+    from cnnzoo import data as datasets
+    from cnnzoo.config import load_config
+    from cnnzoo.evaluation import (averages, confusion_matrix, per_class_report, predictions_from_probs,
+                                   top_k_accuracy, write_confusion_csv)
+    from cnnzoo.plots import plot_confusion_matrix
+    from cnnzoo.train import make_pipelines, plan_labels
+
+    config = load_config(run.config)
+    model = keras.models.load_model(run.checkpoint(checkpoint))
+    splits = datasets.load_dataset(config.data, input_shape=config.input.shape, data_dir=data_dir,
+                                   seed=config.train.seed)
+    plan = plan_labels(config, model, splits.num_classes)
+    pipes = make_pipelines(config, splits, plan)
+    pipe, y_true = (pipes.test, splits.y_test) if split == "test" else (pipes.val, splits.y_val)
+    if pipe is None:
+        raise RunError(f"{run.path}: the {split} split of this run is empty; nothing to evaluate.")
+    scores = {k: float(v) for k, v in model.evaluate(pipe, verbose=0, return_dict=True).items()}
+    probs = model.predict(pipe, verbose=0)
+    y_pred = predictions_from_probs(probs)
+    cm = confusion_matrix(y_true, y_pred, splits.num_classes)
+    result = {
+        "run": run.name, "checkpoint": checkpoint, "split": split, "samples": int(len(y_true)),
+        "metrics": scores, "averages": averages(cm),
+        "per_class": per_class_report(cm, splits.class_names),
+        "class_names": splits.class_names, "confusion_matrix": cm.tolist(),
+    }
+    if splits.num_classes > 5:
+        result["metrics"]["top_5_accuracy"] = top_k_accuracy(np.asarray(y_true), probs, 5)
+    write_confusion_csv(cm, splits.class_names, run.confusion_csv)
+    plot_confusion_matrix(cm, splits.class_names, run.confusion_png)
+    atomic_write_json(run.eval_json, result)
+    return result
+
+
+def render_eval(result: dict[str, Any]):
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=f"{result['run']}: {result['checkpoint']} checkpoint on {result['split']} "
+                        f"({result['samples']} samples)", title_justify="left")
+    for header in ("class", "precision", "recall", "f1", "support"):
+        table.add_column(header, justify="left" if header == "class" else "right")
+    for row in result["per_class"]:
+        table.add_row(row["name"], f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
+                      str(row["support"]))
+    metrics = "  ".join(f"{k} {v:.4f}" for k, v in result["metrics"].items())
+    return Group(table, Text(metrics))

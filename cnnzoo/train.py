@@ -1,0 +1,252 @@
+"""compile + fit + final evaluation, writing the run folder as it goes."""
+
+from __future__ import annotations
+
+import io
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cnnzoo import __version__
+from cnnzoo.builder import build_model
+from cnnzoo.config.spec import BlockNode, ModelConfig
+from cnnzoo.errors import ConfigError
+from cnnzoo.runs import RunFolder, atomic_write_json, atomic_write_text, create_run_dir
+
+
+@dataclass
+class TrainResult:
+    run: RunFolder
+    metrics: dict[str, Any]
+
+
+@dataclass
+class LabelPlan:
+    """How labels are fed, chosen from the loss (or the output width when no loss is given)."""
+
+    loss: str
+    one_hot: bool
+
+
+def train_run(config: ModelConfig, *, data_dir: Path | None, runs_dir: Path, console) -> TrainResult:
+    """Everything `cnnzoo train` does after the config is validated."""
+    import keras
+
+    from cnnzoo import data as datasets
+
+    if config.data is None:
+        raise ConfigError("the config has no `data:` section, so there is nothing to train on.",
+                          file=config.file, path="data", hint="Add e.g. `data: {dataset: mnist}`.")
+    keras.utils.set_random_seed(config.train.seed)
+    built = build_model(config)
+    splits = datasets.load_dataset(config.data, input_shape=config.input.shape, data_dir=data_dir,
+                                   seed=config.train.seed)
+    plan = plan_labels(config, built.model, splits.num_classes)
+    run = RunFolder(create_run_dir(runs_dir, config.name))
+    _write_run_header(run, config, built)
+    compile_model(built.model, config, plan)
+    pipes = make_pipelines(config, splits, plan)
+    console.print(f"run folder: [bold]{run.path}[/]  ({splits.source})", highlight=False)
+    fit = _fit(built.model, config, pipes, run, console, len(splits.x_train))
+    metrics = _final_metrics(config, built.model, run, pipes, fit, plan, splits)
+    atomic_write_json(run.metrics, metrics)
+    _plot(run)
+    return TrainResult(run, metrics)
+
+
+def plan_labels(config: ModelConfig, model: Any, num_classes: int) -> LabelPlan:
+    width = model.output_shape[-1]
+    last = _last_layer_node(config)
+    if width == 1 and num_classes == 2:
+        return LabelPlan(config.train.loss or "binary_crossentropy", one_hot=False)
+    if width != num_classes:
+        raise last.where.error(f"the model ends in {width} output(s) but the dataset has {num_classes} classes.",
+                               hint=f"Make the last layer Dense with units: {num_classes}"
+                                    + (" (or 1 with sigmoid for two classes)." if num_classes == 2 else "."))
+    loss = config.train.loss or "sparse_categorical_crossentropy"
+    return LabelPlan(loss, one_hot=loss.startswith("categorical"))
+
+
+def _last_layer_node(config: ModelConfig) -> Any:
+    """The entry that produces the model output (inside the last block, if it is one)."""
+    node = config.layers[-1]
+    while isinstance(node, BlockNode):
+        node = node.children[-1]
+    return node
+
+
+def compile_model(model: Any, config: ModelConfig, plan: LabelPlan) -> None:
+    import keras
+
+    args = dict(config.train.optimizer_args)
+    if config.train.learning_rate is not None:
+        args["learning_rate"] = config.train.learning_rate
+    optimizer = keras.optimizers.get({"class_name": _optimizer_class(config.train.optimizer), "config": args})
+    try:
+        model.compile(optimizer=optimizer, loss=plan.loss, metrics=list(config.train.metrics),
+                      steps_per_execution=config.train.steps_per_execution,
+                      jit_compile=config.train.jit_compile)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"Keras rejected the training setup: {str(exc).splitlines()[0]}",
+                          file=config.file, path="train", hint="Check train.loss and train.metrics.") from None
+
+
+def _optimizer_class(name: str) -> str:
+    import keras
+
+    for attr in dir(keras.optimizers):
+        if attr.lower() == name.lower():
+            return attr
+    return name
+
+
+@dataclass
+class Pipelines:
+    train: Any
+    val: Any | None
+    test: Any | None
+
+
+def make_pipelines(config: ModelConfig, splits, plan: LabelPlan) -> Pipelines:
+    from cnnzoo import data as datasets
+    from cnnzoo.layers import create_layer
+
+    scale = datasets.default_scale(config.data)
+    augment = _augmenter([create_layer(n) for n in config.data.augment]) if config.data.augment else None
+    common = dict(batch_size=config.train.batch_size, num_classes=splits.num_classes, one_hot=plan.one_hot,
+                  scale=scale, seed=config.train.seed)
+
+    def pipe(x, y, train=False):
+        if len(x) == 0:
+            return None
+        return datasets.make_pipeline(x, y, shuffle=train, augment=augment if train else None, **common)
+
+    return Pipelines(pipe(splits.x_train, splits.y_train, train=True), pipe(splits.x_val, splits.y_val),
+                     pipe(splits.x_test, splits.y_test))
+
+
+def _augmenter(layers: list[Any]) -> Any:
+    import keras
+
+    return keras.Sequential(layers, name="augment")
+
+
+@dataclass
+class FitOutcome:
+    rows: list[dict]
+    seconds: float
+    interrupted: str | None
+    stopped_early: bool
+
+
+def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, console, n_train: int) -> FitOutcome:
+    import math
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from cnnzoo.callbacks import HistoryCSV, RichProgress, StopRequest
+    from cnnzoo.schedules import schedule_callbacks
+
+    steps = math.ceil(n_train / config.train.batch_size)
+    columns = (TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
+               TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
+    with StopRequest() as stop, Progress(*columns, console=console, transient=False) as progress:
+        history = HistoryCSV(run.history, stop)
+        callbacks = _standard_callbacks(config, run, stop, has_val=pipes.val is not None)
+        early = next((c for c in callbacks if type(c).__name__ == "EarlyStopping"), None)
+        callbacks += schedule_callbacks(config.train, has_val=pipes.val is not None)
+        callbacks += [history, RichProgress(progress, config.train.epochs, steps)]
+        started = time.perf_counter()
+        model.fit(pipes.train, validation_data=pipes.val, epochs=config.train.epochs,
+                  callbacks=callbacks, verbose=0)
+        seconds = time.perf_counter() - started
+    stopped_early = bool(early and early.stopped_epoch > 0)
+    return FitOutcome(history.rows, seconds, stop.signal_name, stopped_early)
+
+
+def _standard_callbacks(config: ModelConfig, run: RunFolder, stop, has_val: bool) -> list[Any]:
+    import keras
+
+    from cnnzoo.callbacks import AtomicModelCheckpoint, StopOnRequest
+
+    monitor = monitored(config.train.checkpoint["monitor"], has_val)
+    callbacks = [
+        StopOnRequest(stop),
+        keras.callbacks.TerminateOnNaN(),
+        AtomicModelCheckpoint(run.best, stop, monitor=monitor, mode=config.train.checkpoint["mode"],
+                              save_best_only=True),
+        AtomicModelCheckpoint(run.last, stop, save_best_only=False),
+    ]
+    if config.train.early_stopping is not None:
+        options = {"monitor": "val_loss", "patience": 5, **config.train.early_stopping}
+        options["monitor"] = monitored(options["monitor"], has_val)
+        callbacks.append(keras.callbacks.EarlyStopping(**options))
+    return callbacks
+
+
+def monitored(metric: str, has_val: bool) -> str:
+    """Without a validation split, monitor the training metric of the same name."""
+    return metric if has_val else metric.removeprefix("val_")
+
+
+def _final_metrics(config, model, run: RunFolder, pipes: Pipelines, fit: FitOutcome, plan, splits) -> dict:
+    import keras
+    import tensorflow as tf
+
+    best_row = _best_row(fit.rows, config.train.checkpoint, pipes.val is not None)
+    test = {}
+    checkpoint = run.best if run.best.exists() else run.last if run.last.exists() else None
+    if checkpoint is not None and pipes.test is not None:
+        best_model = keras.models.load_model(checkpoint)
+        test = {k: float(v) for k, v in best_model.evaluate(pipes.test, verbose=0, return_dict=True).items()}
+    throughput = [len(splits.x_train) / r["epoch_seconds"] for r in fit.rows[1:] or fit.rows]
+    return {
+        "config": config.name,
+        "epochs_completed": len(fit.rows),
+        "interrupted": fit.interrupted,
+        "stopped_early": fit.stopped_early,
+        "nan_loss": any(r.get("loss") != r.get("loss") for r in fit.rows),
+        "best_epoch": best_row["epoch"] if best_row else None,
+        "best": best_row or {},
+        "test": test,
+        "checkpoint_evaluated": checkpoint.name if checkpoint else None,
+        "wall_seconds": round(fit.seconds, 3),
+        "samples_per_second": round(statistics.median(throughput), 1) if throughput else None,
+        "train_samples": len(splits.x_train), "val_samples": len(splits.x_val), "test_samples": len(splits.x_test),
+        "params": model.count_params(),
+        "loss": plan.loss,
+        "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
+                     "keras": keras.__version__, "cnnzoo": __version__},
+    }
+
+
+def _best_row(rows: list[dict], checkpoint: dict, has_val: bool) -> dict | None:
+    monitor = monitored(checkpoint["monitor"], has_val)
+    scored = [r for r in rows if monitor in r and r[monitor] == r[monitor]]
+    if not scored:
+        return None
+    pick = max if checkpoint.get("mode", "max") == "max" else min
+    return pick(scored, key=lambda r: r[monitor])
+
+
+def _write_run_header(run: RunFolder, config: ModelConfig, built) -> None:
+    from rich.console import Console
+
+    from cnnzoo.summary import render_summary, summarize
+
+    atomic_write_text(run.config, yaml.safe_dump(config.resolved, sort_keys=False))
+    buffer = io.StringIO()
+    Console(file=buffer, width=120).print(render_summary(summarize(config, built), expand=True))
+    atomic_write_text(run.summary, buffer.getvalue())
+
+
+def _plot(run: RunFolder) -> None:
+    from cnnzoo.plots import plot_run
+
+    if run.history.exists():
+        plot_run(run)
