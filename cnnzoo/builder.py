@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,15 +46,26 @@ def _apply(node: Node, x: Any, built: Built, group: int) -> Any:
 
 def _apply_layer(node: LayerNode, x: Any, built: Built, group: int) -> Any:
     layer = create_layer(node)
-    built.where[layer.name] = node.where
-    built.group[layer.name] = group
+    _claim_name(built, layer.name, node.where, group)
     try:
         y = layer(x)
     except Exception as exc:  # Keras reports shape problems with several exception types
         raise node.where.error(f"{node.type} cannot take input of shape {_shape(x)}: {_first_line(exc)}",
                                hint=_shape_hint(node, x)) from None
+    if isinstance(y, (list, tuple)):
+        raise node.where.error(f"{node.type} returns {len(y)} outputs; each entry must return one tensor.",
+                               hint="Turn off options such as return_state.")
     _check_positive(node, x, y)
     return y
+
+
+def _claim_name(built: Built, name: str, where: Where, group: int) -> None:
+    """Keras refuses a model with two layers of one name; say which entry to rename instead."""
+    if name in built.where or name == "input":
+        raise where.error(f"layer name `{name}` is used twice in the model.",
+                          hint="Give each layer a unique `name:` (`input` is taken by the input layer).")
+    built.where[name] = where
+    built.group[name] = group
 
 
 def _apply_branches(node: BranchNode, x: Any, built: Built, group: int) -> Any:
@@ -68,8 +80,7 @@ def _apply_branches(node: BranchNode, x: Any, built: Built, group: int) -> Any:
     shapes = [_shape(y) for y in outputs]
     _check_mergeable(node, shapes)
     merge = getattr(keras.layers, _MERGE_CLASSES[node.merge])(name=f"{node.name}.{node.merge}")
-    built.where[merge.name] = node.where
-    built.group[merge.name] = group
+    _claim_name(built, merge.name, node.where, group)
     try:
         return merge(outputs)
     except Exception as exc:
@@ -111,5 +122,7 @@ def _shape_hint(node: LayerNode, x: Any) -> str | None:
 
 
 def _first_line(exc: Exception) -> str:
-    lines = str(exc).strip().splitlines()
+    """The first informative line: Keras wraps call errors in "Exception encountered when calling ..."."""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(exc).splitlines()]
+    lines = [line for line in lines if line and not line.startswith("Exception encountered when calling")]
     return lines[0] if lines else type(exc).__name__
