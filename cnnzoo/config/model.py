@@ -25,6 +25,7 @@ BRANCH_KEYS = ("branches", "merge", "repeat", "name")
 BLOCK_KEYS = ("params", "layers", "description")
 MAX_REPEAT = 10_000
 MAX_BLOCK_DEPTH = 32
+MAX_ENTRIES = 10_000  # layers, blocks and branches after expansion: nested `repeat` multiplies
 _PARAM = re.compile(r"\$(\w+)|\$\{(\w+)\}")
 REQUIRED = object()
 
@@ -84,8 +85,8 @@ def _parse_blocks(doc: Document, blocks: Any) -> dict[str, BlockDef]:
         if layer_registry.is_layer_name(name):
             raise doc.error(path, f"block name `{name}` is already a Keras layer name.",
                             hint="Pick another name, e.g. in snake_case.")
-        if not isinstance(body, dict) or not isinstance(body.get("layers"), list):
-            raise doc.error(path, f"block `{name}` needs a `layers:` list (and optional `params:`).")
+        if not isinstance(body, dict) or not isinstance(body.get("layers"), list) or not body["layers"]:
+            raise doc.error(path, f"block `{name}` needs a non-empty `layers:` list (and optional `params:`).")
         _check_keys(doc, path, body, BLOCK_KEYS)
         parsed[name] = BlockDef(name, _parse_params(doc, path + ("params",), body.get("params")),
                                 body["layers"], path)
@@ -116,6 +117,7 @@ class _Expander:
     def __init__(self, doc: Document, blocks: dict[str, BlockDef]):
         self.doc = doc
         self.blocks = blocks
+        self.entries = 0
 
     def where(self, path: PathKey, scope: _Scope) -> Where:
         origin = self.doc.origin(path)
@@ -151,6 +153,9 @@ class _Expander:
         return repeat
 
     def expand_once(self, entry: dict, path: PathKey, scope: _Scope, where: Where) -> Node:
+        self.entries += 1
+        if self.entries > MAX_ENTRIES:
+            raise where.error(f"the model expands to more than {MAX_ENTRIES:,} entries (nested `repeat`?).")
         if "branches" in entry:
             return self.expand_branches(entry, path, scope, where)
         kinds = [k for k in entry if k not in ENTRY_META_KEYS]
@@ -216,6 +221,7 @@ class _Expander:
     def expand_block(self, block: BlockDef, args: dict, name: Any, path: PathKey, scope: _Scope,
                      where: Where) -> BlockNode:
         if scope.depth >= MAX_BLOCK_DEPTH:
+            where = Where(where.file, where.line, where.path, where.via[:2] + ("...",))  # not 32 repeated lines
             raise where.error(f"blocks nested deeper than {MAX_BLOCK_DEPTH} levels (does `{block.name}` use itself?).")
         params = self.bind_params(block, args, where)
         if name is not None and not isinstance(name, str):
