@@ -145,7 +145,9 @@ def parse_text(text: str, name: str) -> Document:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise ConfigError(f"YAML syntax error: {exc.problem or exc.context}.", file=name, line=line,
+        started = exc.context_mark.line + 1 if exc.context and exc.context_mark else None
+        context = f" ({exc.context} that starts on line {started})" if started and started != line else ""
+        raise ConfigError(f"YAML syntax error: {exc.problem or exc.context}{context}.", file=name, line=line,
                           hint="Check indentation, colons and brackets on or just before that line.") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"YAML error: {exc}.", file=name) from None
