@@ -69,8 +69,10 @@ def layer_class(name: str, where, block_names: list[str] = ()) -> type:
     if name in REFUSED:
         raise where.error(f"layer `{name}` is not allowed in a config: {REFUSED[name]}.")
     if name in MERGE_LAYERS:
+        mode = MERGE_LAYERS[name]
         raise where.error(f"`{name}` merges several inputs and cannot stand in a list of layers.",
-                          hint=f"Use `branches: [...]` with `merge: {MERGE_LAYERS[name]}`.")
+                          hint=f"Use `branches: [...]` with `merge: {mode}`." if mode in MERGE_MODES
+                          else f"Branches can merge by {', '.join(MERGE_MODES)}.")
     classes = keras_layer_classes()
     if name not in classes:
         hint = suggest(name, list(classes) + list(block_names))
