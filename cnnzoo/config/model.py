@@ -155,7 +155,7 @@ class _Expander:
     def expand_once(self, entry: dict, path: PathKey, scope: _Scope, where: Where) -> Node:
         self.entries += 1
         if self.entries > MAX_ENTRIES:
-            raise where.error(f"the model expands to more than {MAX_ENTRIES:,} entries (nested `repeat`?).")
+            raise where.error(f"the model expands to more than {MAX_ENTRIES:,} entries (nested `repeat` or blocks?).")
         if "branches" in entry:
             return self.expand_branches(entry, path, scope, where)
         kinds = [k for k in entry if k not in ENTRY_META_KEYS]
