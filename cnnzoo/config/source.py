@@ -204,6 +204,8 @@ class _NodeReader:
                 raise self._error(key_node, path + (key,), f"key {key!r} appears twice.",
                                   hint="Remove one of the two; YAML would silently keep the last.")
             result[key] = self.read(value_node, path + (key,))
+            # a key's line is where the key is written, not where its (block) value starts below it
+            self.doc.origins[path + (key,)] = Origin(self.doc.file, key_node.start_mark.line + 1)
         return result
 
     def _error(self, node: yaml.Node, path: PathKey, message: str, hint: str | None = None) -> ConfigError:
