@@ -184,6 +184,9 @@ class _Expander:
             if key in args:
                 args[key] = self.expand_nested_layer(args[key], path + (key,), scope)
         arg_where = self.where(path, scope)
+        origins = {key: self.doc.origin(path + (key,)) for key in args}
+        arg_where = Where(arg_where.file, arg_where.line, arg_where.path, arg_where.via,
+                          {key: (o.file, o.line) for key, o in origins.items()})
         layer_registry.check_layer_args(cls, args, arg_where)
         name = args.get("name")
         if name is not None and not isinstance(name, str):

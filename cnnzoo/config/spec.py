@@ -17,12 +17,15 @@ class Where:
     line: int | None
     path: str
     via: tuple[str, ...] = ()
+    keys: dict[str, tuple[str, int | None]] = field(default_factory=dict, compare=False, hash=False)
 
     def error(self, message: str, hint: str | None = None, key: str | None = None) -> ConfigError:
+        """An error at this entry, or at its argument `key` (own file and line when known, e.g. --set)."""
         path = f"{self.path}.{key}" if key else self.path
         if self.via:
             path += " (" + ", ".join(self.via) + ")"
-        return ConfigError(message, file=self.file, line=self.line, path=path, hint=hint)
+        file, line = self.keys.get(key, (self.file, self.line)) if key else (self.file, self.line)
+        return ConfigError(message, file=file, line=line, path=path, hint=hint)
 
 
 @dataclass
