@@ -38,7 +38,9 @@ def _user_errors(command):
             import_tensorflow()
             return command(*args, **kwargs)
         except CnnzooError as exc:
-            _stderr().print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            from rich.markup import escape  # the message quotes user text: "[/x]" must not be read as markup
+
+            _stderr().print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
     return wrapper
 
