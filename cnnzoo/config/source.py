@@ -6,6 +6,7 @@ for every key path, the file and line it came from, so later errors can point at
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,16 @@ _PLAIN_TAGS = {
     "tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool",
     "tag:yaml.org,2002:null", "tag:yaml.org,2002:merge",
 }
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads 1e-3 as a number (YAML 1.1 needs 1.0e-3; YAML 1.2 and users don't)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
 
 
 def format_path(path: PathKey) -> str:
@@ -142,7 +153,7 @@ def _parse_file(path: Path) -> Document:
 def parse_text(text: str, name: str) -> Document:
     """Parse YAML text safely into a Document (no tags beyond plain YAML, bounded size)."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         started = exc.context_mark.line + 1 if exc.context and exc.context_mark else None
@@ -167,7 +178,7 @@ class _NodeReader:
 
     def __init__(self, doc: Document):
         self.doc = doc
-        self.constructor = yaml.SafeLoader("")
+        self.constructor = _Loader("")
         self.visited = 0
 
     def read(self, node: yaml.Node, path: PathKey) -> Any:
