@@ -180,6 +180,7 @@ class _NodeReader:
         self.doc = doc
         self.constructor = _Loader("")
         self.visited = 0
+        self.own_keys: dict[int, set[int]] = {}  # per mapping node: its key nodes before `<<` merging
 
     def read(self, node: yaml.Node, path: PathKey) -> Any:
         self.visited += 1
@@ -200,20 +201,24 @@ class _NodeReader:
             raise self._error(node, path, f"cannot read value {node.value!r}: {exc}.") from None
 
     def _read_mapping(self, node: yaml.MappingNode, path: PathKey) -> dict:
+        own = self.own_keys.setdefault(id(node), {id(k) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"})
         try:
             self.constructor.flatten_mapping(node)
         except yaml.YAMLError as exc:
             raise self._error(node, path, f"bad `<<` merge: {exc}.") from None
         result: dict = {}
+        written: set = set()
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _PLAIN_TAGS:
                 raise self._error(key_node, path, "mapping keys must be plain names.")
             key = self.constructor.construct_object(key_node)
             if not isinstance(key, (str, int)) or isinstance(key, bool):
                 key = str(key)
-            if key in result:
-                raise self._error(key_node, path + (key,), f"key {key!r} appears twice.",
-                                  hint="Remove one of the two; YAML would silently keep the last.")
+            if id(key_node) in own:  # keys merged in by `<<` may be overridden; written ones only once
+                if key in written:
+                    raise self._error(key_node, path + (key,), f"key {key!r} appears twice.",
+                                      hint="Remove one of the two; YAML would silently keep the last.")
+                written.add(key)
             result[key] = self.read(value_node, path + (key,))
             # a key's line is where the key is written, not where its (block) value starts below it
             self.doc.origins[path + (key,)] = Origin(self.doc.file, key_node.start_mark.line + 1)
