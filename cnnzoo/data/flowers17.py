@@ -1,0 +1,101 @@
+"""Oxford Flowers-17: 1,360 JPEGs, 80 a class in file order, from 17flowers.tgz or its jpg/ folder.
+
+The download has no published checksum we can trust, so a fresh download is accepted only when it
+is a readable tar archive holding all 1,360 `jpg/image_NNNN.jpg` members.
+"""
+
+from __future__ import annotations
+
+import re
+import tarfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from cnnzoo.data.base import DatasetSplits, LoadRequest
+from cnnzoo.data.cache import cache_file, cached_arrays, source_signature
+from cnnzoo.data.files import Resource, array_cache_dir, locate
+from cnnzoo.data.images import decode_images, image_shape
+from cnnzoo.data.spec import DataSpec
+from cnnzoo.data.splits import take_splits, three_way_split
+from cnnzoo.errors import DataError
+
+URL = "https://www.robots.ox.ac.uk/~vgg/data/flowers/17/17flowers.tgz"
+CLASS_NAMES = ["daffodil", "snowdrop", "lily valley", "bluebell", "crocus", "iris", "tigerlily", "tulip",
+               "fritillary", "sunflower", "daisy", "colts' foot", "dandelion", "cowslip", "buttercup",
+               "windflower", "pansy"]
+PER_CLASS = 80
+TOTAL = PER_CLASS * len(CLASS_NAMES)
+IMAGE_NAME = re.compile(r"image_(\d{4})\.jpg")
+
+
+def image_number(name: str) -> int | None:
+    """1..1360 for `.../image_NNNN.jpg`, else None."""
+    match = IMAGE_NAME.fullmatch(name.rsplit("/", 1)[-1])
+    number = int(match.group(1)) if match else 0
+    return number if 1 <= number <= TOTAL else None
+
+
+def _usable(path: Path) -> bool:
+    if path.is_file():
+        return path.name.endswith((".tgz", ".tar.gz", ".tar"))
+    return path.is_dir() and any(image_number(p.name) for p in path.glob("image_*.jpg"))
+
+
+def verify_archive(path: Path) -> None:
+    """A downloaded archive must hold every image; raises DataError otherwise."""
+    found = len(_read_archive(path))
+    if found != TOTAL:
+        raise DataError(f"the downloaded 17flowers.tgz holds {found} of the {TOTAL} images jpg/image_0001.jpg.."
+                        f"image_{TOTAL}.jpg, so it was not saved; download it by hand from {URL}.")
+
+
+RESOURCE = Resource(what="Oxford Flowers-17", names=("17flowers.tgz", "17flowers/jpg", "jpg"), accept=_usable,
+                    url=URL, verify=verify_archive,
+                    expect="17flowers.tgz or its extracted jpg/ folder (jpg/image_0001.jpg .. image_1360.jpg)")
+
+
+def load(spec: DataSpec, req: LoadRequest) -> DatasetSplits:
+    shape = image_shape(req.input_shape, "oxflower17")
+    path = locate(RESOURCE, spec_path=spec.path, data_dir=req.data_dir, progress=req.progress)
+    cached = cache_file(array_cache_dir(req.cache_dir), f"oxflower17-{'x'.join(map(str, shape))}",
+                        ["oxflower17", list(shape), source_signature(path)])
+    arrays, hit = cached_arrays(cached, lambda: _decode(path, shape, req.progress))
+    x, y = arrays["x"], arrays["y"].astype(np.int64)
+    parts = three_way_split(y, spec.validation_split, spec.test_split, req.seed)
+    note = "from cache" if hit else "decoded, cached"
+    return take_splits(x, y, parts, list(CLASS_NAMES), f"Flowers-17 {path} ({note} in {cached})")
+
+
+def _decode(path: Path, shape: tuple[int, int, int], progress: bool) -> dict[str, np.ndarray]:
+    entries = _read_archive(path) if path.is_file() else _read_folder(path)
+    numbers = sorted(entries)
+    labels = (np.array(numbers, np.int64) - 1) // PER_CLASS
+    missing = sorted(set(range(len(CLASS_NAMES))) - set(labels.tolist()))
+    if missing:
+        raise DataError(f"{path} has no images for class(es) {', '.join(CLASS_NAMES[k] for k in missing)}: "
+                        f"found {len(numbers)} of the {TOTAL} images image_0001.jpg..image_{TOTAL}.jpg. "
+                        f"Use the complete 17flowers.tgz.")
+    names = [f"{path.name}:{entries[n][0]}" for n in numbers]
+    x = decode_images([entries[n][1] for n in numbers], names, shape, from_files=path.is_dir(),
+                      progress=progress, label=path.name)
+    return {"x": x, "y": labels}
+
+
+def _read_archive(path: Path) -> dict[int, tuple[str, bytes]]:
+    entries = {}
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            for member in tar:
+                number = image_number(member.name)
+                if member.isfile() and number:
+                    entries[number] = (member.name, tar.extractfile(member).read())
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path} is not a readable tar archive ({exc}); it is truncated or corrupt: delete it "
+                        f"and download 17flowers.tgz again.") from None
+    return entries
+
+
+def _read_folder(path: Path) -> dict[int, tuple[str, str]]:
+    return {n: (p.name, str(p)) for p in sorted(path.glob("image_*.jpg")) if (n := image_number(p.name))}

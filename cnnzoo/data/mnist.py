@@ -1,0 +1,121 @@
+"""MNIST from the Keras `mnist.npz` or the four original IDX files; official 60k/10k split."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from cnnzoo.data.base import DatasetSplits, LoadRequest
+from cnnzoo.data.files import Resource, locate
+from cnnzoo.data.images import fit_images, image_shape
+from cnnzoo.data.spec import DataSpec
+from cnnzoo.data.splits import stratified_split
+from cnnzoo.errors import DataError
+
+URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
+SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
+KEYS = ("x_train", "y_train", "x_test", "y_test")
+IDX_FILES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
+             "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
+IDX_NDIM = {"x": 3, "y": 1}
+CLASS_NAMES = [str(d) for d in range(10)]
+
+
+def _idx_file(folder: Path, stem: str) -> Path | None:
+    for name in (f"{stem}.gz", stem):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _usable(path: Path) -> bool:
+    if path.is_file():
+        return path.suffix == ".npz"
+    return path.is_dir() and all(_idx_file(path, stem) for stem in IDX_FILES.values())
+
+
+RESOURCE = Resource(
+    what="MNIST", names=("mnist.npz", "mnist"), accept=_usable, url=URL, sha256=SHA256,
+    expect="mnist.npz (the Keras file) or a mnist/ folder with train-images-idx3-ubyte.gz, "
+           "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz")
+
+
+def load(spec: DataSpec, req: LoadRequest) -> DatasetSplits:
+    shape = image_shape(req.input_shape, "mnist")
+    path = locate(RESOURCE, spec_path=spec.path, data_dir=req.data_dir, progress=req.progress)
+    arrays, source = _read(path)
+    keep, held = stratified_split(arrays["y_train"], spec.validation_split, req.seed)
+    x, y = arrays["x_train"], arrays["y_train"].astype(np.int64)
+    return DatasetSplits(fit_images(x[keep], shape), y[keep], fit_images(x[held], shape), y[held],
+                         fit_images(arrays["x_test"], shape), arrays["y_test"].astype(np.int64),
+                         list(CLASS_NAMES), source)
+
+
+def _read(path: Path) -> tuple[dict[str, np.ndarray], str]:
+    if path.is_file():
+        arrays, source = read_npz(path), f"mnist.npz at {path}"
+    else:
+        arrays, source = read_idx_folder(path), f"MNIST IDX files in {path}"
+    _check(arrays, source)
+    return arrays, source
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [key for key in KEYS if key not in data.files]
+            if missing:
+                raise DataError(f"{path} is not an MNIST npz: it lacks {', '.join(missing)} (it has "
+                                f"{', '.join(data.files) or 'no arrays'}); use the Keras mnist.npz.")
+            return {key: data[key] for key in KEYS}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
+        raise DataError(f"{path} could not be read as an npz archive ({exc}); the file is corrupt or "
+                        f"truncated: delete it and download mnist.npz again.") from None
+
+
+def read_idx_folder(folder: Path) -> dict[str, np.ndarray]:
+    return {key: read_idx(_idx_file(folder, stem), IDX_NDIM[key[0]]) for key, stem in IDX_FILES.items()}
+
+
+def read_idx(path: Path, ndim: int) -> np.ndarray:
+    """An IDX file of unsigned bytes (magic 0x0000080N), gzipped or not."""
+    raw = _read_bytes(path)
+    if len(raw) < 4 or raw[:3] != b"\x00\x00\x08" or raw[3] != ndim:
+        raise DataError(f"{path} is not an IDX file of {ndim}-D unsigned bytes: its magic number is "
+                        f"{raw[:4].hex() or 'missing'}, expected 0000080{ndim}. Replace it with the original "
+                        f"MNIST file.")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path} is truncated inside its header; replace it with the original MNIST file.")
+    dims = struct.unpack(f">{ndim}I", raw[4:header])
+    if len(raw) - header != int(np.prod(dims)):
+        raise DataError(f"{path} is truncated or corrupt: its header says {'x'.join(map(str, dims))} = "
+                        f"{int(np.prod(dims))} bytes of data but it holds {len(raw) - header}. "
+                        f"Replace it with the original MNIST file.")
+    return np.frombuffer(raw, np.uint8, offset=header).reshape(dims)
+
+
+def _read_bytes(path: Path) -> bytes:
+    data = path.read_bytes()
+    if data[:2] != b"\x1f\x8b":
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path} is a damaged gzip file ({exc}); replace it with the original MNIST "
+                        f"file.") from None
+
+
+def _check(arrays: dict[str, np.ndarray], source: str) -> None:
+    for part in ("train", "test"):
+        x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y) or x.dtype != np.uint8:
+            raise DataError(f"{source}: the {part} arrays do not match: images {x.dtype}{list(x.shape)}, labels "
+                            f"{list(y.shape)}; expected uint8 [N, 28, 28] images and N labels.")
+        if len(y) and (y.min() < 0 or y.max() > 9):
+            raise DataError(f"{source}: {part} labels run from {y.min()} to {y.max()}, expected digits 0-9.")

@@ -1,0 +1,79 @@
+"""UCR series from a tiny TSV pair written by the tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from data_fixtures import isolated, ucr_rows, write_ucr  # noqa: F401
+
+from cnnzoo.data import DataSpec, load_dataset
+from cnnzoo.errors import DataError
+
+pytestmark = pytest.mark.usefixtures("isolated")
+LENGTH = 12
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    write_ucr(tmp_path / "data" / "ucr" / "Tiny", "Tiny", ucr_rows([1, -1, 2] * 10, LENGTH),
+              ucr_rows([2, -1, 1, 1], LENGTH, seed=1))
+    return tmp_path / "data"
+
+
+def load(data_dir, shape=(LENGTH, 1), seed=0, name="Tiny", **spec):
+    return load_dataset(DataSpec("ucr", name=name, **spec), input_shape=shape, data_dir=data_dir, seed=seed)
+
+
+def test_shapes_labels_and_class_names(data_dir):
+    splits = load(data_dir)
+    assert splits.class_names == ["-1", "1", "2"]
+    assert splits.x_train.shape == (24, LENGTH, 1) and splits.x_train.dtype == np.float32
+    assert splits.x_val.shape == (6, LENGTH, 1) and np.bincount(splits.y_val).tolist() == [2, 2, 2]
+    assert splits.y_test.tolist() == [2, 0, 1, 1] and splits.y_test.dtype == np.int64
+    assert splits.x_test[0, 0, 0] == pytest.approx(float(ucr_rows([2, -1, 1, 1], LENGTH, seed=1)[0][1]))
+
+
+def test_validation_split_is_seeded(data_dir):
+    assert np.array_equal(load(data_dir, seed=1).x_val, load(data_dir, seed=1).x_val)
+    assert not np.array_equal(load(data_dir, seed=1).x_val, load(data_dir, seed=2).x_val)
+
+
+def test_explicit_path_to_the_folder(data_dir):
+    assert len(load(None, path=str(data_dir / "ucr" / "Tiny")).y_test) == 4
+
+
+def test_wrong_input_length_says_how_to_fix(data_dir):
+    with pytest.raises(DataError, match=r"length 12.*input.shape=\[12,1\]"):
+        load(data_dir, shape=(500, 1))
+
+
+def test_ragged_row_names_file_and_line(data_dir):
+    path = data_dir / "ucr" / "Tiny" / "Tiny_TRAIN.tsv"
+    lines = path.read_text().splitlines()
+    lines[4] = lines[4].rsplit("\t", 1)[0]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"Tiny_TRAIN.tsv, line 5: 12 tab-separated fields where the first line has 13"):
+        load(data_dir)
+
+
+def test_non_numeric_value_names_file_line_and_column(data_dir):
+    path = data_dir / "ucr" / "Tiny" / "Tiny_TEST.tsv"
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2].replace("\t", "\tabc\t", 1).rsplit("\t", 1)[0]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"Tiny_TEST.tsv, line 3, column 2: 'abc' is not a number"):
+        load(data_dir)
+
+
+def test_missing_dataset_says_where_to_put_it(tmp_path):
+    (tmp_path / "data").mkdir()
+    with pytest.raises(DataError) as err:
+        load(tmp_path / "data", name="FordA")
+    text = str(err.value)
+    assert "FordA_TRAIN.tsv" in text and str(tmp_path / "data" / "ucr" / "FordA") in text
+    assert "password-protected" in text and "ucr/FordA/" in text
+
+
+def test_name_is_required(data_dir):
+    with pytest.raises(DataError, match="data.name"):
+        load(data_dir, name=None)
