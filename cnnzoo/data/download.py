@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import tempfile
+import secrets
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -45,11 +45,16 @@ def download(url: str, dest: Path, *, sha256: str | None = None,
 def _temp_file(dest: Path) -> Path:
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        tmp = temp_name(dest)
+        tmp.open("xb").close()
     except OSError as exc:
         raise DownloadFailed(f"cannot write to the cache folder {dest.parent} ({exc.strerror})") from None
-    os.close(fd)
-    return Path(name)
+    return tmp
+
+
+def temp_name(dest: Path) -> Path:
+    """A hidden sibling of `dest` that no other writer uses; created with the umask's permissions."""
+    return dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.part")
 
 
 def _stream(url: str, out: BinaryIO, name: str, progress: bool, timeout: float) -> str:
