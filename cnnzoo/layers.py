@@ -174,7 +174,7 @@ def create_layer(node) -> Any:
     """Instantiate the Keras layer of a LayerNode; Keras' own complaints point at the entry."""
     cls = layer_class(node.type, node.where)
     args = {key: _convert_arg(key, value) for key, value in node.args.items()}
-    args.setdefault("name", node.name)
+    args["name"] = node.name  # an explicit name is prefixed with its block instance (stem.conv1)
     try:
         return cls(**args)
     except Exception as exc:  # Keras validates arguments in constructors with many error types
