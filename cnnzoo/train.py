@@ -153,7 +153,7 @@ def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, cons
     from cnnzoo.schedules import schedule_callbacks
 
     steps = math.ceil(n_train / config.train.batch_size)
-    columns = (TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
+    columns = (TextColumn("{task.description:>9}"), BarColumn(bar_width=24), MofNCompleteColumn(),
                TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
     with StopRequest() as stop, Progress(*columns, console=console, transient=False) as progress:
         history = HistoryCSV(run.history, stop)
@@ -163,7 +163,7 @@ def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, cons
         callbacks += [history, RichProgress(progress, config.train.epochs, steps)]
         started = time.perf_counter()
         model.fit(pipes.train, validation_data=pipes.val, epochs=config.train.epochs,
-                  callbacks=callbacks, verbose=0)
+                  callbacks=callbacks, verbose=0, shuffle=False)  # the pipeline shuffles
         seconds = time.perf_counter() - started
     stopped_early = bool(early and early.stopped_epoch > 0)
     return FitOutcome(history.rows, seconds, stop.signal_name, stopped_early)
