@@ -1,0 +1,48 @@
+"""Shared fixtures: where the shipped configs are, and the opt-in real-data directory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def configs_dir() -> Path:
+    """The shipped configs/ folder."""
+    return REPO / "configs"
+
+
+@pytest.fixture(scope="session")
+def broken_configs_dir() -> Path:
+    """tests/broken_configs/: one broken config per mistake, indexed by expected.yaml."""
+    return REPO / "tests" / "broken_configs"
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """$CNNZOO_DATA_DIR for tests about real dataset files; skipped when it is not set."""
+    value = os.environ.get("CNNZOO_DATA_DIR")
+    if not value:
+        pytest.skip("CNNZOO_DATA_DIR not set: real-data test skipped")
+    return Path(value)
+
+
+@pytest.fixture(scope="session")
+def build_shipped(configs_dir):
+    """name -> (config, Built) of a shipped config at its full size, built once per test session."""
+    cache: dict = {}
+
+    def build(name: str):
+        if name not in cache:
+            from cnnzoo.builder import build_model
+            from cnnzoo.config import load_config
+
+            config = load_config(configs_dir / f"{name}.yaml")
+            cache[name] = (config, build_model(config))
+        return cache[name]
+
+    return build
