@@ -170,6 +170,36 @@ def plot(run_dirs: Annotated[list[Path], typer.Argument(help="One or more run fo
         typer.echo(str(path))
 
 
+@app.command()
+@_user_errors
+def bench(config: ConfigArg, set_: SetOption = None,
+          batch_size: Annotated[Optional[list[int]], typer.Option(
+              "--batch-size", min=1, help="Batch size to time; repeat to sweep (default: train.batch_size).")] = None,
+          steps: Annotated[int, typer.Option("--steps", min=1, help="Timed steps per number (median).")] = 20,
+          warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed steps first (tracing, XLA).")] = 3,
+          jit: Annotated[Optional[bool], typer.Option(
+              "--jit/--no-jit", help="Compile with XLA or not (default: train.jit_compile).")] = None,
+          mixed_precision: Annotated[bool, typer.Option(
+              "--mixed-precision", help="Build under the mixed_float16 policy (usually slower on CPU).")] = False,
+          per_layer: Annotated[bool, typer.Option(
+              "--per-layer", help="Also time the forward pass of each top-level entry (approximate).")] = False,
+          json_: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False):
+    """Time training and inference steps on synthetic data (like `caffe time`); FLOP/s against this machine's
+    measured float32 matmul peak."""
+    from cnnzoo.bench import bench_config, bench_report, render_bench
+    from cnnzoo.config import load_config
+
+    spec = load_config(config, set_ or [])
+    rows = bench_config(spec, batch_size, steps, warmup, jit, mixed_precision=mixed_precision, per_layer=per_layer)
+    report = bench_report(spec, rows, steps=steps, warmup=warmup)
+    if json_:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        from rich.console import Console
+
+        Console().print(render_bench(report))
+
+
 def main() -> None:  # pragma: no cover - used by `python -m cnnzoo`
     app()
 
