@@ -68,14 +68,42 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
             _fsync_dir(self.final_path.parent)
 
 
+class _ReplaysHistory:
+    """Mixin for stock callbacks with state (best value, patience counter): on resume, the epochs
+    already in history.csv are replayed through the callback, so its bookkeeping is exactly that of
+    an uninterrupted run. The learning rate and stop flag are restored after the replay."""
+
+    def __init__(self, prior_rows: list[dict], **kwargs):
+        super().__init__(**kwargs)
+        self.prior_rows = prior_rows
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        for row in self.prior_rows:
+            super().on_epoch_end(int(row["epoch"]) - 1, dict(row))
+        self.model.optimizer.learning_rate = rate
+        self.model.stop_training = False
+        if hasattr(self, "stopped_epoch"):
+            self.stopped_epoch = 0
+
+
+class ReplayedEarlyStopping(_ReplaysHistory, keras.callbacks.EarlyStopping):
+    pass
+
+
+class ReplayedReduceLROnPlateau(_ReplaysHistory, keras.callbacks.ReduceLROnPlateau):
+    pass
+
+
 class HistoryCSV(keras.callbacks.Callback):
     """One row per complete epoch: epoch, train and validation metrics, learning rate, seconds."""
 
-    def __init__(self, path: Path, stop: StopRequest):
+    def __init__(self, path: Path, stop: StopRequest, resume: bool = False):
         super().__init__()
-        self.writer = HistoryWriter(path)
+        self.writer = HistoryWriter(path, resume=resume)
         self.stop = stop
-        self.rows: list[dict] = []
+        self.rows: list[dict] = list(self.writer.rows)
         self._started = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -94,11 +122,11 @@ class HistoryCSV(keras.callbacks.Callback):
 class RichProgress(keras.callbacks.Callback):
     """An epoch bar and a step bar with live loss and accuracy."""
 
-    def __init__(self, progress, epochs: int, steps: int):
+    def __init__(self, progress, epochs: int, steps: int, done: int = 0):
         super().__init__()
         self.progress = progress
         self.steps = steps
-        self.epoch_task = progress.add_task("epochs", total=epochs, info="")
+        self.epoch_task = progress.add_task("epochs", total=epochs, completed=done, info="")
         self.step_task = progress.add_task("epoch 1", total=steps, info="")
         self.last_epoch_info = ""
 

@@ -73,23 +73,40 @@ def summary(config: ConfigArg, set_: SetOption = None,
 
 @app.command()
 @_user_errors
-def train(config: ConfigArg, set_: SetOption = None, data_dir: DataDirOption = None,
+def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, e.g. configs/lenet.yaml.")] = None,
+          set_: SetOption = None, data_dir: DataDirOption = None,
           runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where run folders are created.")] = Path("runs"),
           epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Override train.epochs.")] = None,
-          seed: Annotated[Optional[int], typer.Option("--seed", min=0, help="Override train.seed.")] = None):
+          seed: Annotated[Optional[int], typer.Option("--seed", min=0, help="Override train.seed.")] = None,
+          resume: Annotated[Optional[Path], typer.Option(
+              "--resume", help="Continue an interrupted or finished run folder (no CONFIG needed).")] = None,
+          deterministic: Annotated[bool, typer.Option(
+              "--deterministic", help="Enable TensorFlow's deterministic ops (slower, reproducible).")] = False):
     """Build, train and checkpoint a config's model; write history, plots and metrics to a run folder."""
     from rich.console import Console
 
     from cnnzoo.config import load_config
     from cnnzoo.data import resolve_data_dir
-    from cnnzoo.train import train_run
+    from cnnzoo.errors import RunError
+    from cnnzoo.train import resume_run, train_run
 
-    overrides = list(set_ or [])
-    overrides += [f"train.epochs={epochs}"] if epochs is not None else []
-    overrides += [f"train.seed={seed}"] if seed is not None else []
-    spec = load_config(config, overrides)
+    if (config is None) == (resume is None):
+        raise RunError("give either a CONFIG to start a run or --resume RUN_DIR to continue one.")
+    if deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
     console = Console()
-    result = train_run(spec, data_dir=resolve_data_dir(data_dir), runs_dir=runs_dir, console=console)
+    if resume is not None:
+        if set_ or seed is not None:
+            raise RunError("--set and --seed cannot change a run being resumed; only --epochs can.")
+        result = resume_run(resume, epochs=epochs, data_dir=resolve_data_dir(data_dir), console=console)
+    else:
+        overrides = list(set_ or [])
+        overrides += [f"train.epochs={epochs}"] if epochs is not None else []
+        overrides += [f"train.seed={seed}"] if seed is not None else []
+        spec = load_config(config, overrides)
+        result = train_run(spec, data_dir=resolve_data_dir(data_dir), runs_dir=runs_dir, console=console)
     _print_train_result(console, result)
     if result.metrics["interrupted"]:
         raise typer.Exit(130)
@@ -115,7 +132,8 @@ def _print_train_result(console, result) -> None:
     if metrics["interrupted"]:
         console.print(f"[yellow]Stopped by {metrics['interrupted']} after {metrics['epochs_completed']} complete "
                       f"epoch(s).[/] The run folder is consistent: `cnnzoo eval {result.run.path}` and "
-                      f"`cnnzoo plot {result.run.path}` work on it.")
+                      f"`cnnzoo plot {result.run.path}` work on it. Continue with:\n"
+                      f"  cnnzoo train --resume {result.run.path}", highlight=False)
     if metrics["nan_loss"]:
         console.print("[red]Training stopped on a NaN/infinite loss.[/] The best checkpoint is kept; "
                       "try a lower learning rate or check the input scaling.")

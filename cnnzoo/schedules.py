@@ -8,16 +8,18 @@ from typing import Any
 from cnnzoo.config.spec import TrainSpec
 
 
-def schedule_callbacks(train: TrainSpec, has_val: bool) -> list[Any]:
+def schedule_callbacks(train: TrainSpec, has_val: bool, prior_rows: list[dict] = ()) -> list[Any]:
     import keras
+
+    from cnnzoo.callbacks import ReplayedReduceLROnPlateau
 
     name, options = train.schedule.name, train.schedule.options
     if name == "constant":
         return []
     if name == "plateau":
         monitor = options.get("monitor", "val_loss")
-        return [keras.callbacks.ReduceLROnPlateau(
-            monitor=monitor if has_val else monitor.removeprefix("val_"),
+        return [ReplayedReduceLROnPlateau(
+            list(prior_rows), monitor=monitor if has_val else monitor.removeprefix("val_"),
             factor=options.get("factor", 0.1), patience=options.get("patience", 3),
             min_lr=options.get("min_lr", 0.0))]
     return [keras.callbacks.LearningRateScheduler(epoch_rate(train))]

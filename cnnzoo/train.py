@@ -15,7 +15,7 @@ import yaml
 from cnnzoo import __version__
 from cnnzoo.builder import build_model
 from cnnzoo.config.spec import BlockNode, ModelConfig
-from cnnzoo.errors import ConfigError
+from cnnzoo.errors import ConfigError, RunError
 from cnnzoo.runs import RunFolder, atomic_write_json, atomic_write_text, create_run_dir
 
 
@@ -34,26 +34,79 @@ class LabelPlan:
 
 
 def train_run(config: ModelConfig, *, data_dir: Path | None, runs_dir: Path, console) -> TrainResult:
-    """Everything `cnnzoo train` does after the config is validated."""
+    """Everything `cnnzoo train CONFIG` does after the config is validated."""
     import keras
-
-    from cnnzoo import data as datasets
 
     if config.data is None:
         raise ConfigError("the config has no `data:` section, so there is nothing to train on.",
                           file=config.file, path="data", hint="Add e.g. `data: {dataset: mnist}`.")
     keras.utils.set_random_seed(config.train.seed)
     built = build_model(config)
-    splits = datasets.load_dataset(config.data, input_shape=config.input.shape, data_dir=data_dir,
-                                   seed=config.train.seed)
-    plan = plan_labels(config, built.model, splits.num_classes)
+    splits, plan = _load_data(config, built.model, data_dir)
     run = RunFolder(create_run_dir(runs_dir, config.name))
     _write_run_header(run, config, built)
     compile_model(built.model, config, plan)
+    return _train_and_report(run, config, built.model, splits, plan, console, prior_rows=[])
+
+
+def resume_run(run_dir: Path, *, epochs: int | None, data_dir: Path | None, console) -> TrainResult:
+    """`cnnzoo train --resume RUN_DIR`: continue from the last complete epoch, from the folder alone."""
+    import keras
+
+    from cnnzoo.config import load_config
+    from cnnzoo.runs import HistoryWriter
+
+    run = RunFolder.open(run_dir)
+    config = load_config(run.config, [f"train.epochs={epochs}"] if epochs else [])
+    prior_rows = HistoryWriter(run.history, resume=True).rows
+    done = len(prior_rows)
+    if done >= config.train.epochs:
+        raise RunError(f"{run.path}: all {done} of {config.train.epochs} epochs are done; nothing to resume. "
+                       f"Pass --epochs N with N > {done} to train longer.")
+    built = build_model(config)
+    model = _load_last(run, built.model) if done else built.model
+    keras.utils.set_random_seed(config.train.seed + done)  # a fresh, reproducible stream per resume point
+    splits, plan = _load_data(config, model, data_dir)
+    if done == 0:
+        compile_model(model, config, plan)
+    atomic_write_text(run.config, yaml.safe_dump(config.resolved, sort_keys=False))
+    console.print(f"resuming after epoch {done} of {config.train.epochs}")
+    return _train_and_report(run, config, model, splits, plan, console, prior_rows=prior_rows)
+
+
+def _load_last(run: RunFolder, expected: Any) -> Any:
+    """last.keras (weights + optimizer state), refused if the config now builds another network."""
+    import keras
+
+    if not run.last.exists():
+        raise RunError(f"{run.path}: history.csv has epochs but last.keras is missing, so there is "
+                       "nothing to resume from. Start a new run with `cnnzoo train CONFIG`.")
+    model = keras.models.load_model(run.last)
+    if _architecture(model) != _architecture(expected):
+        raise RunError(f"{run.path}: config.yaml no longer builds the network saved in last.keras "
+                       f"({model.count_params():,} vs {expected.count_params():,} parameters, or other layer "
+                       "shapes). Restore the run's config.yaml, or start a new run.")
+    return model
+
+
+def _architecture(model: Any) -> list[tuple]:
+    return [(type(layer).__name__, tuple(layer.output.shape), layer.count_params()) for layer in model.layers]
+
+
+def _load_data(config: ModelConfig, model: Any, data_dir: Path | None):
+    from cnnzoo import data as datasets
+
+    splits = datasets.load_dataset(config.data, input_shape=config.input.shape, data_dir=data_dir,
+                                   seed=config.train.seed)
+    return splits, plan_labels(config, model, splits.num_classes)
+
+
+def _train_and_report(run: RunFolder, config: ModelConfig, model: Any, splits, plan: "LabelPlan", console,
+                      prior_rows: list[dict]) -> TrainResult:
     pipes = make_pipelines(config, splits, plan)
     console.print(f"run folder: [bold]{run.path}[/]  ({splits.source})", highlight=False)
-    fit = _fit(built.model, config, pipes, run, console, len(splits.x_train))
-    metrics = _final_metrics(config, built.model, run, pipes, fit, plan, splits)
+    fit = _fit(model, config, pipes, run, console, len(splits.x_train), prior_rows)
+    metrics = _final_metrics(config, model, run, pipes, fit, plan, splits)
     atomic_write_json(run.metrics, metrics)
     _plot(run)
     return TrainResult(run, metrics)
@@ -144,48 +197,50 @@ class FitOutcome:
     stopped_early: bool
 
 
-def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, console, n_train: int) -> FitOutcome:
+def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, console, n_train: int,
+         prior_rows: list[dict]) -> FitOutcome:
     import math
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from cnnzoo.callbacks import HistoryCSV, RichProgress, StopRequest
+    from cnnzoo.callbacks import HistoryCSV, ReplayedEarlyStopping, RichProgress, StopRequest
     from cnnzoo.schedules import schedule_callbacks
 
     steps = math.ceil(n_train / config.train.batch_size)
     columns = (TextColumn("{task.description:>9}"), BarColumn(bar_width=24), MofNCompleteColumn(),
                TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
     with StopRequest() as stop, Progress(*columns, console=console, transient=False) as progress:
-        history = HistoryCSV(run.history, stop)
-        callbacks = _standard_callbacks(config, run, stop, has_val=pipes.val is not None)
-        early = next((c for c in callbacks if type(c).__name__ == "EarlyStopping"), None)
-        callbacks += schedule_callbacks(config.train, has_val=pipes.val is not None)
-        callbacks += [history, RichProgress(progress, config.train.epochs, steps)]
+        history = HistoryCSV(run.history, stop, resume=bool(prior_rows))
+        callbacks = _standard_callbacks(config, run, stop, has_val=pipes.val is not None, prior_rows=prior_rows)
+        early = next((c for c in callbacks if isinstance(c, ReplayedEarlyStopping)), None)
+        callbacks += schedule_callbacks(config.train, has_val=pipes.val is not None, prior_rows=prior_rows)
+        callbacks += [history, RichProgress(progress, config.train.epochs, steps, done=len(prior_rows))]
         started = time.perf_counter()
-        model.fit(pipes.train, validation_data=pipes.val, epochs=config.train.epochs,
+        model.fit(pipes.train, validation_data=pipes.val, epochs=config.train.epochs, initial_epoch=len(prior_rows),
                   callbacks=callbacks, verbose=0, shuffle=False)  # the pipeline shuffles
         seconds = time.perf_counter() - started
     stopped_early = bool(early and early.stopped_epoch > 0)
     return FitOutcome(history.rows, seconds, stop.signal_name, stopped_early)
 
 
-def _standard_callbacks(config: ModelConfig, run: RunFolder, stop, has_val: bool) -> list[Any]:
+def _standard_callbacks(config: ModelConfig, run: RunFolder, stop, has_val: bool,
+                        prior_rows: list[dict]) -> list[Any]:
     import keras
 
-    from cnnzoo.callbacks import AtomicModelCheckpoint, StopOnRequest
+    from cnnzoo.callbacks import AtomicModelCheckpoint, ReplayedEarlyStopping, StopOnRequest
 
     monitor = monitored(config.train.checkpoint["monitor"], has_val)
-    callbacks = [
-        StopOnRequest(stop),
-        keras.callbacks.TerminateOnNaN(),
-        AtomicModelCheckpoint(run.best, stop, monitor=monitor, mode=config.train.checkpoint["mode"],
-                              save_best_only=True),
-        AtomicModelCheckpoint(run.last, stop, save_best_only=False),
-    ]
+    best = AtomicModelCheckpoint(run.best, stop, monitor=monitor, mode=config.train.checkpoint["mode"],
+                                 save_best_only=True)
+    best_row = _best_row(prior_rows, config.train.checkpoint, has_val)
+    if best_row is not None:
+        best.best = best_row[monitor]
+    callbacks = [StopOnRequest(stop), keras.callbacks.TerminateOnNaN(), best,
+                 AtomicModelCheckpoint(run.last, stop, save_best_only=False)]
     if config.train.early_stopping is not None:
         options = {"monitor": "val_loss", "patience": 5, **config.train.early_stopping}
         options["monitor"] = monitored(options["monitor"], has_val)
-        callbacks.append(keras.callbacks.EarlyStopping(**options))
+        callbacks.append(ReplayedEarlyStopping(prior_rows, **options))
     return callbacks
 
 
@@ -216,6 +271,7 @@ def _final_metrics(config, model, run: RunFolder, pipes: Pipelines, fit: FitOutc
         "test": test,
         "checkpoint_evaluated": checkpoint.name if checkpoint else None,
         "wall_seconds": round(fit.seconds, 3),
+        "epoch_seconds_total": round(sum(r["epoch_seconds"] for r in fit.rows), 3),
         "samples_per_second": round(statistics.median(throughput), 1) if throughput else None,
         "train_samples": len(splits.x_train), "val_samples": len(splits.x_val), "test_samples": len(splits.x_test),
         "params": model.count_params(),
