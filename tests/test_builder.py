@@ -27,6 +27,7 @@ EXPECTED_PARAMS = {
     "cnn1d": 86_721,
     "lenet_bn": 1_625_894,
     "cnn1d_fcn": 67_458,
+    "inception_v2_gap": 10_297_681,
 }
 
 # The smallest inputs at which each net still builds, for a fast training step. AlexNet needs
@@ -38,6 +39,7 @@ SMALL_INPUT = {
     "inception_v2": ["input.shape=[32,32,3]", "model.layers[-3].AveragePooling2D.pool_size=1"],
     "cnn1d": ["input.shape=[64,1]"],
     "cnn1d_fcn": ["input.shape=[64,1]"],
+    "inception_v2_gap": ["input.shape=[32,32,3]"],
 }
 
 
