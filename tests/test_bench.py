@@ -82,8 +82,8 @@ def test_per_layer_json_has_one_entry_per_config_entry():
     assert sum(e["share"] for e in entries) == pytest.approx(1.0)
 
 
-def test_binary_output_model_gets_binary_labels(configs_dir):
-    report = json_of(cnnzoo("bench", str(configs_dir / "cnn1d.yaml"), "--batch-size", "4", "--steps", "1",
+def test_binary_output_model_gets_binary_labels():
+    report = json_of(cnnzoo("bench", str(REPO / "configs" / "cnn1d.yaml"), "--batch-size", "4", "--steps", "1",
                             "--warmup", "1", "--json"))
     assert report["rows"][0]["train_ms_median"] > 0
 
