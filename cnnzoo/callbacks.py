@@ -3,6 +3,7 @@ rich progress and clean interruption."""
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import time
@@ -49,6 +50,24 @@ class StopOnRequest(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class LocatedTerminateOnNaN(keras.callbacks.TerminateOnNaN):
+    """Stock TerminateOnNaN that also remembers the epoch and step where the loss went bad."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch = 0
+        self.where: dict | None = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_batch_end(self, batch, logs=None):
+        super().on_batch_end(batch, logs)
+        if self.model.stop_training and self.where is None and logs and "loss" in logs:
+            if not math.isfinite(float(logs["loss"])):
+                self.where = {"epoch": self.epoch + 1, "step": batch + 1}
+
+
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     """Stock ModelCheckpoint writing to a temporary file that is renamed into place when complete,
     so a kill mid-save never leaves a truncated checkpoint. Partial (interrupted) epochs are not saved."""
@@ -60,7 +79,8 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
         super().__init__(str(self.temp_path), **kwargs)
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.stop.requested:
+        loss = float((logs or {}).get("loss", 0.0))
+        if self.stop.requested or not math.isfinite(loss):
             return
         super().on_epoch_end(epoch, logs)
         if self.temp_path.exists():

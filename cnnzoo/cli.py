@@ -135,8 +135,10 @@ def _print_train_result(console, result) -> None:
                       f"`cnnzoo plot {result.run.path}` work on it. Continue with:\n"
                       f"  cnnzoo train --resume {result.run.path}", highlight=False)
     if metrics["nan_loss"]:
-        console.print("[red]Training stopped on a NaN/infinite loss.[/] The best checkpoint is kept; "
-                      "try a lower learning rate or check the input scaling.")
+        where = metrics["nan_loss"]
+        console.print(f"[red]Training stopped: the loss became NaN or infinite at epoch {where['epoch']}, "
+                      f"step {where['step']}.[/] The best checkpoint so far is kept. Check the learning rate "
+                      "(try 10x lower), the input scaling (data.scale) and the loss.")
     console.print(f"run folder: [bold]{result.run.path}[/]")
 
 

@@ -195,6 +195,7 @@ class FitOutcome:
     seconds: float
     interrupted: str | None
     stopped_early: bool
+    nan_at: dict | None
 
 
 def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, console, n_train: int,
@@ -203,7 +204,7 @@ def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, cons
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from cnnzoo.callbacks import HistoryCSV, ReplayedEarlyStopping, RichProgress, StopRequest
+    from cnnzoo.callbacks import HistoryCSV, LocatedTerminateOnNaN, ReplayedEarlyStopping, RichProgress, StopRequest
     from cnnzoo.schedules import schedule_callbacks
 
     steps = math.ceil(n_train / config.train.batch_size)
@@ -213,6 +214,7 @@ def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, cons
         history = HistoryCSV(run.history, stop, resume=bool(prior_rows))
         callbacks = _standard_callbacks(config, run, stop, has_val=pipes.val is not None, prior_rows=prior_rows)
         early = next((c for c in callbacks if isinstance(c, ReplayedEarlyStopping)), None)
+        nan_guard = next(c for c in callbacks if isinstance(c, LocatedTerminateOnNaN))
         callbacks += schedule_callbacks(config.train, has_val=pipes.val is not None, prior_rows=prior_rows)
         callbacks += [history, RichProgress(progress, config.train.epochs, steps, done=len(prior_rows))]
         started = time.perf_counter()
@@ -220,14 +222,14 @@ def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, cons
                   callbacks=callbacks, verbose=0, shuffle=False)  # the pipeline shuffles
         seconds = time.perf_counter() - started
     stopped_early = bool(early and early.stopped_epoch > 0)
-    return FitOutcome(history.rows, seconds, stop.signal_name, stopped_early)
+    return FitOutcome(history.rows, seconds, stop.signal_name, stopped_early, nan_guard.where)
 
 
 def _standard_callbacks(config: ModelConfig, run: RunFolder, stop, has_val: bool,
                         prior_rows: list[dict]) -> list[Any]:
     import keras
 
-    from cnnzoo.callbacks import AtomicModelCheckpoint, ReplayedEarlyStopping, StopOnRequest
+    from cnnzoo.callbacks import AtomicModelCheckpoint, LocatedTerminateOnNaN, ReplayedEarlyStopping, StopOnRequest
 
     monitor = monitored(config.train.checkpoint["monitor"], has_val)
     best = AtomicModelCheckpoint(run.best, stop, monitor=monitor, mode=config.train.checkpoint["mode"],
@@ -235,7 +237,7 @@ def _standard_callbacks(config: ModelConfig, run: RunFolder, stop, has_val: bool
     best_row = _best_row(prior_rows, config.train.checkpoint, has_val)
     if best_row is not None:
         best.best = best_row[monitor]
-    callbacks = [StopOnRequest(stop), keras.callbacks.TerminateOnNaN(), best,
+    callbacks = [StopOnRequest(stop), LocatedTerminateOnNaN(), best,
                  AtomicModelCheckpoint(run.last, stop, save_best_only=False)]
     if config.train.early_stopping is not None:
         options = {"monitor": "val_loss", "patience": 5, **config.train.early_stopping}
@@ -265,7 +267,7 @@ def _final_metrics(config, model, run: RunFolder, pipes: Pipelines, fit: FitOutc
         "epochs_completed": len(fit.rows),
         "interrupted": fit.interrupted,
         "stopped_early": fit.stopped_early,
-        "nan_loss": any(r.get("loss") != r.get("loss") for r in fit.rows),
+        "nan_loss": fit.nan_at,
         "best_epoch": best_row["epoch"] if best_row else None,
         "best": best_row or {},
         "test": test,

@@ -152,3 +152,17 @@ def test_sigint_stops_cleanly_and_leaves_a_usable_run(tmp_path, real_data_dir):
     assert not list(run_dir.glob(".*tmp*")), "temporary files left behind"
     result = CliRunner().invoke(app, ["eval", str(run_dir), "--data-dir", str(real_data_dir), "--json"])
     assert result.exit_code == 0, result.output
+
+
+def test_nan_loss_stops_with_epoch_and_step_and_keeps_finite_checkpoints(tmp_path, real_data_dir):
+    runs = tmp_path / "runs"
+    result = CliRunner().invoke(app, ["train", str(REPO / "configs" / "lenet.yaml"), "--epochs", "3",
+                                      "--runs-dir", str(runs), "--data-dir", str(real_data_dir), *CASES["lenet"],
+                                      "--set", "train.optimizer={name: sgd, learning_rate: 1.0e+12}"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "loss became NaN or infinite at epoch 1, step" in text and "learning rate" in text
+    (run_dir,) = runs.iterdir()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["nan_loss"]["epoch"] == 1 and metrics["nan_loss"]["step"] >= 1
+    assert not (run_dir / "last.keras").exists()
