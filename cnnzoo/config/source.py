@@ -162,15 +162,25 @@ def parse_text(text: str, name: str) -> Document:
                           hint="Check indentation, colons and brackets on or just before that line.") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"YAML error: {exc}.", file=name) from None
+    except RecursionError:
+        raise _too_deep(name) from None
     if node is None:
         raise ConfigError("the file is empty.", file=name,
                           hint="A config needs at least `name`, `input` and `model.layers`.")
     doc = Document(None, name)
-    doc.data = _NodeReader(doc).read(node, ())
+    try:
+        doc.data = _NodeReader(doc).read(node, ())
+    except RecursionError:
+        raise _too_deep(name) from None
     if not isinstance(doc.data, dict):
         raise doc.error((), f"the top level must be a mapping of sections, received a {type(doc.data).__name__}.",
                         hint="Start the file with keys such as `name:`, `input:` and `model:`.")
     return doc
+
+
+def _too_deep(name: str) -> ConfigError:
+    return ConfigError("the YAML is nested too deeply to be a config (hundreds of levels of lists or mappings).",
+                       file=name, hint="Check for unbalanced brackets; a config needs only a few levels.")
 
 
 class _NodeReader:
