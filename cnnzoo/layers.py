@@ -11,7 +11,6 @@ import functools
 import inspect
 from typing import Any
 
-from cnnzoo.errors import ConfigError
 
 REFUSED = {
     "Lambda": "it runs arbitrary Python code, which a config file must never do",

@@ -227,8 +227,6 @@ def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, cons
 
 def _standard_callbacks(config: ModelConfig, run: RunFolder, stop, has_val: bool,
                         prior_rows: list[dict]) -> list[Any]:
-    import keras
-
     from cnnzoo.callbacks import AtomicModelCheckpoint, LocatedTerminateOnNaN, ReplayedEarlyStopping, StopOnRequest
 
     monitor = monitored(config.train.checkpoint["monitor"], has_val)
