@@ -11,7 +11,7 @@ from pathlib import Path
 
 import keras
 
-from cnnzoo.runs import HistoryWriter
+from cnnzoo.runs import HistoryWriter, _fsync_dir, write_error
 
 
 class StopRequest:
@@ -50,6 +50,22 @@ class StopOnRequest(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class EpochSeeds(keras.callbacks.Callback):
+    """Re-seed the model's random layers (Dropout, GaussianNoise, ...) from (seed, epoch) as each
+    epoch begins. Keras does not save their generator state in a checkpoint; deriving it from the
+    epoch makes a resumed run draw the same masks as an uninterrupted one."""
+
+    def __init__(self, seed: int):
+        super().__init__()
+        self.seed = seed
+
+    def on_epoch_begin(self, epoch, logs=None):
+        states = [v for v in self.model.variables if v.path.endswith("seed_generator_state")]
+        for index, state in enumerate(states):
+            mixed = (self.seed * 1_000_003 + epoch * 7_919 + index) % 2**31
+            state.assign(keras.ops.convert_to_tensor([mixed, 0], dtype=state.dtype))
+
+
 class LocatedTerminateOnNaN(keras.callbacks.TerminateOnNaN):
     """Stock TerminateOnNaN that also remembers the epoch and step where the loss went bad."""
 
@@ -82,10 +98,15 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
         loss = float((logs or {}).get("loss", 0.0))
         if self.stop.requested or not math.isfinite(loss):
             return
-        super().on_epoch_end(epoch, logs)
-        if self.temp_path.exists():
-            os.replace(self.temp_path, self.final_path)
-            _fsync_dir(self.final_path.parent)
+        try:
+            super().on_epoch_end(epoch, logs)
+            if self.temp_path.exists():
+                _fsync_file(self.temp_path)
+                os.replace(self.temp_path, self.final_path)
+                _fsync_dir(self.final_path.parent)
+        except OSError as exc:  # disk full, permissions: the previous checkpoint stays as it was
+            self.temp_path.unlink(missing_ok=True)
+            raise write_error(self.final_path, exc) from None
 
 
 class _ReplaysHistory:
@@ -165,9 +186,6 @@ def _format_logs(logs, validation: bool = False) -> str:
     return "  ".join(f"{k} {float(logs[k]):.4f}" for k in keys if logs and k in logs)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())

@@ -8,12 +8,10 @@ from typing import Any
 import numpy as np
 
 from cnnzoo.errors import RunError
-from cnnzoo.runs import RunFolder, atomic_write_json
+from cnnzoo.runs import RunFolder, atomic_write_json, load_checkpoint
 
 
 def evaluate_run(run: RunFolder, *, checkpoint: str, split: str, data_dir: Path | None) -> dict[str, Any]:
-    import keras
-
     from cnnzoo import data as datasets
     from cnnzoo.config import load_config
     from cnnzoo.evaluation import (averages, confusion_matrix, per_class_report, predictions_from_probs,
@@ -22,7 +20,7 @@ def evaluate_run(run: RunFolder, *, checkpoint: str, split: str, data_dir: Path 
     from cnnzoo.train import make_pipelines, plan_labels
 
     config = load_config(run.config)
-    model = keras.models.load_model(run.checkpoint(checkpoint))
+    model = load_checkpoint(run.checkpoint(checkpoint))
     splits = datasets.load_dataset(config.data, input_shape=config.input.shape, data_dir=data_dir,
                                    seed=config.train.seed)
     plan = plan_labels(config, model, splits.num_classes)

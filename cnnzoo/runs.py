@@ -13,7 +13,9 @@ import json
 import math
 import os
 import secrets
+import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -54,20 +56,30 @@ def _temp_path(path: Path) -> Path:
 def atomic_save(path: Path | str, writer: Callable[[Path], None]) -> Path:
     """Call ``writer(tmp)`` with a temporary path next to ``path``, then rename it onto ``path``.
 
-    On any exception the temporary file is removed and the exception re-raised; an existing
-    ``path`` is left untouched.
+    On any exception the temporary file is removed and an existing ``path`` is left untouched; an
+    OSError (disk full, permissions) becomes a RunError naming ``path``.
     """
     path = Path(path)
     tmp = _temp_path(path)
     try:
         writer(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError):
+            raise write_error(path, exc) from None
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def write_error(path: Path, exc: OSError) -> RunError:
+    """The message for a file that could not be written (the old version, if any, is intact)."""
+    return RunError(f"{path}: cannot write the file ({exc.strerror or exc}); its previous version, if any, is "
+                    f"intact and no partial file is left. Free disk space or fix the folder's permissions, "
+                    f"then run the command again (an interrupted run continues with "
+                    f"`cnnzoo train --resume {path.parent}`).")
 
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> Path:
@@ -127,6 +139,16 @@ def _check_writable(runs_dir: Path) -> None:
         raise RunError(
             f"{runs_dir}: the runs directory is not writable ({exc.strerror or exc}). Fix its permissions "
             f"(e.g. chmod u+w {runs_dir}) or pass --runs-dir with a directory you can write to.") from exc
+
+
+def check_free_space(runs_dir: Path | str, needed: int) -> None:
+    """Before any data is loaded: ``runs_dir`` is a writable directory with ``needed`` bytes free."""
+    runs_dir = Path(runs_dir)
+    _check_writable(runs_dir)
+    free = shutil.disk_usage(runs_dir).free
+    if free < needed:
+        raise RunError(f"{runs_dir}: only {free / 2**20:,.0f} MiB free, but this run's checkpoints need about "
+                       f"{needed / 2**20:,.0f} MiB. Free disk space or pass --runs-dir on a larger disk.")
 
 
 def create_run_dir(runs_dir: Path | str, name: str, now: datetime | None = None) -> Path:
@@ -197,6 +219,12 @@ class RunFolder:
     confusion_csv = _file("confusion_matrix.csv")
     confusion_png = _file("confusion_matrix.png")
 
+    def remove_partial_files(self) -> None:
+        """Delete temporary files a killed writer left behind (none of them is ever read)."""
+        for path in self.path.glob(".*.tmp*"):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
     def checkpoint(self, which: str) -> Path:
         """Path of the ``best`` or ``last`` checkpoint; RunError if unknown or missing."""
         if which not in CHECKPOINTS:
@@ -228,6 +256,22 @@ def read_json(path: Path | str) -> Any:
                        f"delete it and re-run the command that writes it.") from exc
 
 
+def load_checkpoint(path: Path | str) -> Any:
+    """A saved .keras model; RunError instead of a Keras traceback when it is truncated or corrupt."""
+    import keras
+
+    path = Path(path)
+    try:
+        if not zipfile.is_zipfile(path):  # Keras would call a truncated archive "file not found"
+            raise ValueError("it is not a complete .keras (zip) archive")
+        return keras.models.load_model(path)
+    except Exception as exc:  # zipfile, h5py, JSON and Keras errors all mean "this file is damaged"
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise RunError(f"{path}: cannot load this checkpoint ({reason}). cnnzoo renames a checkpoint into "
+                       f"place only once it is complete, so the file was damaged afterwards; use the run's "
+                       f"other checkpoint (--checkpoint best|last) or train the run again.") from None
+
+
 # --- history CSV ---------------------------------------------------------------------------------
 
 class HistoryWriter:
@@ -249,6 +293,14 @@ class HistoryWriter:
     def append(self, row: dict) -> None:
         """Add one epoch's values and rewrite the file."""
         self.rows.append(dict(row))
+        self._write()
+
+    def keep(self, epochs: int) -> None:
+        """Drop the rows after the first ``epochs`` and rewrite the file."""
+        self.rows = self.rows[:epochs]
+        self._write()
+
+    def _write(self) -> None:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=self.columns, restval="", lineterminator="\n")
         writer.writeheader()
@@ -275,7 +327,24 @@ def read_history(path: Path | str, allow_empty: bool = False):
     if "epoch" not in df.columns:
         raise RunError(f"{path}: history file has no 'epoch' column (columns: {', '.join(map(str, df.columns))}). "
                        f"It is not a cnnzoo history; train the run again.")
+    _check_history_values(path, df)
     if df.empty and not allow_empty:
         raise RunError(f"{path}: history file has a header but no epochs; the run stopped before its first "
                        f"epoch ended. Train it again.")
     return df
+
+
+def _check_history_values(path: Path, df) -> None:
+    """Epochs numbered 1, 2, ... and numbers in every other column (empty cells allowed)."""
+    import pandas as pd
+
+    for column in df.columns:
+        values = pd.to_numeric(df[column], errors="coerce")
+        bad = values.isna() & df[column].notna()
+        if bad.any():
+            row = int(bad.idxmax()) + 2  # 1-based, after the header
+            raise RunError(f"{path}:{row}: column {column!r} holds {df[column][bad].iloc[0]!r}, not a number. "
+                           f"The history is corrupt; restore it or train the run again.")
+    if list(df["epoch"]) != list(range(1, len(df) + 1)):
+        raise RunError(f"{path}: epochs are {list(df['epoch'])[:10]}, not 1, 2, 3, ... in order. The history "
+                       f"is corrupt; restore it or train the run again.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import platform
 import statistics
 import time
@@ -16,7 +17,8 @@ from cnnzoo import __version__
 from cnnzoo.builder import build_model
 from cnnzoo.config.spec import BlockNode, ModelConfig
 from cnnzoo.errors import ConfigError, RunError
-from cnnzoo.runs import RunFolder, atomic_write_json, atomic_write_text, create_run_dir
+from cnnzoo.runs import (RunFolder, atomic_write_json, atomic_write_text, check_free_space, create_run_dir,
+                         load_checkpoint)
 
 
 @dataclass
@@ -42,6 +44,7 @@ def train_run(config: ModelConfig, *, data_dir: Path | None, runs_dir: Path, con
                           file=config.file, path="data", hint="Add e.g. `data: {dataset: mnist}`.")
     keras.utils.set_random_seed(config.train.seed)
     built = build_model(config)
+    check_free_space(runs_dir, checkpoint_bytes(built.model))
     splits, plan = _load_data(config, built.model, data_dir)
     run = RunFolder(create_run_dir(runs_dir, config.name))
     _write_run_header(run, config, built)
@@ -58,30 +61,48 @@ def resume_run(run_dir: Path, *, epochs: int | None, data_dir: Path | None, cons
 
     run = RunFolder.open(run_dir)
     config = load_config(run.config, [f"train.epochs={epochs}"] if epochs else [])
-    prior_rows = HistoryWriter(run.history, resume=True).rows
-    done = len(prior_rows)
+    history = HistoryWriter(run.history, resume=True)
+    run.remove_partial_files()
+    keras.utils.set_random_seed(config.train.seed + len(history.rows))  # reproducible per resume point
+    built = build_model(config)
+    model = _load_last(run, built.model) if run.last.exists() else built.model
+    splits, plan = _load_data(config, model, data_dir)
+    done = _align_history(run, history, model, math.ceil(len(splits.x_train) / config.train.batch_size), console)
     if done >= config.train.epochs:
         raise RunError(f"{run.path}: all {done} of {config.train.epochs} epochs are done; nothing to resume. "
                        f"Pass --epochs N with N > {done} to train longer.")
-    built = build_model(config)
-    model = _load_last(run, built.model) if done else built.model
-    keras.utils.set_random_seed(config.train.seed + done)  # a fresh, reproducible stream per resume point
-    splits, plan = _load_data(config, model, data_dir)
     if done == 0:
+        keras.utils.set_random_seed(config.train.seed)
+        model = build_model(config).model
         compile_model(model, config, plan)
     atomic_write_text(run.config, yaml.safe_dump(config.resolved, sort_keys=False))
     console.print(f"resuming after epoch {done} of {config.train.epochs}")
-    return _train_and_report(run, config, model, splits, plan, console, prior_rows=prior_rows)
+    return _train_and_report(run, config, model, splits, plan, console, prior_rows=history.rows)
+
+
+def checkpoint_bytes(model: Any) -> int:
+    """Room best.keras, last.keras and a temporary copy need: float32 weights plus up to two optimizer
+    slots per weight (Adam's moments), with a margin for the archive's metadata."""
+    return 3 * 3 * 4 * model.count_params() + (1 << 20)
+
+
+def _align_history(run: RunFolder, history, model: Any, steps_per_epoch: int, console) -> int:
+    """Complete epochs held by last.keras; history rows beyond them are dropped to be trained again.
+
+    history.csv is written before last.keras, so a kill between the two writes leaves the history
+    one epoch ahead of the checkpoint; the optimizer's step counter says which epoch it holds.
+    """
+    saved = int(model.optimizer.iterations.numpy()) // steps_per_epoch if run.last.exists() else 0
+    if saved < len(history.rows):
+        console.print(f"[yellow]history.csv has {len(history.rows)} epoch(s) but last.keras holds {saved}: the run "
+                      f"was stopped between the two writes. Epochs after {saved} are trained again.[/]")
+        history.keep(saved)
+    return len(history.rows)
 
 
 def _load_last(run: RunFolder, expected: Any) -> Any:
     """last.keras (weights + optimizer state), refused if the config now builds another network."""
-    import keras
-
-    if not run.last.exists():
-        raise RunError(f"{run.path}: history.csv has epochs but last.keras is missing, so there is "
-                       "nothing to resume from. Start a new run with `cnnzoo train CONFIG`.")
-    model = keras.models.load_model(run.last)
+    model = load_checkpoint(run.last)
     if _architecture(model) != _architecture(expected):
         raise RunError(f"{run.path}: config.yaml no longer builds the network saved in last.keras "
                        f"({model.count_params():,} vs {expected.count_params():,} parameters, or other layer "
@@ -103,7 +124,7 @@ def _load_data(config: ModelConfig, model: Any, data_dir: Path | None):
 
 def _train_and_report(run: RunFolder, config: ModelConfig, model: Any, splits, plan: "LabelPlan", console,
                       prior_rows: list[dict]) -> TrainResult:
-    pipes = make_pipelines(config, splits, plan)
+    pipes = make_pipelines(config, splits, plan, first_epoch=len(prior_rows))
     console.print(f"run folder: [bold]{run.path}[/]  ({splits.source})", highlight=False)
     fit = _fit(model, config, pipes, run, console, len(splits.x_train), prior_rows)
     metrics = _final_metrics(config, model, run, pipes, fit, plan, splits)
@@ -165,7 +186,8 @@ class Pipelines:
     test: Any | None
 
 
-def make_pipelines(config: ModelConfig, splits, plan: LabelPlan) -> Pipelines:
+def make_pipelines(config: ModelConfig, splits, plan: LabelPlan, first_epoch: int = 0) -> Pipelines:
+    """Validation and test passes, and the endless training stream from epoch ``first_epoch`` on."""
     from cnnzoo import data as datasets
     from cnnzoo.layers import create_layer
 
@@ -177,7 +199,8 @@ def make_pipelines(config: ModelConfig, splits, plan: LabelPlan) -> Pipelines:
     def pipe(x, y, train=False):
         if len(x) == 0:
             return None
-        return datasets.make_pipeline(x, y, shuffle=train, augment=augment if train else None, **common)
+        return datasets.make_pipeline(x, y, shuffle=train, augment=augment if train else None,
+                                      first_epoch=first_epoch, **common)
 
     return Pipelines(pipe(splits.x_train, splits.y_train, train=True), pipe(splits.x_val, splits.y_val),
                      pipe(splits.x_test, splits.y_test))
@@ -204,7 +227,8 @@ def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, cons
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from cnnzoo.callbacks import HistoryCSV, LocatedTerminateOnNaN, ReplayedEarlyStopping, RichProgress, StopRequest
+    from cnnzoo.callbacks import (EpochSeeds, HistoryCSV, LocatedTerminateOnNaN, RichProgress, StopOnRequest,
+                                  StopRequest)
     from cnnzoo.schedules import schedule_callbacks
 
     steps = math.ceil(n_train / config.train.batch_size)
@@ -212,22 +236,25 @@ def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, cons
                TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
     with StopRequest() as stop, Progress(*columns, console=console, transient=False) as progress:
         history = HistoryCSV(run.history, stop, resume=bool(prior_rows))
-        callbacks = _standard_callbacks(config, run, stop, has_val=pipes.val is not None, prior_rows=prior_rows)
-        early = next((c for c in callbacks if isinstance(c, ReplayedEarlyStopping)), None)
-        nan_guard = next(c for c in callbacks if isinstance(c, LocatedTerminateOnNaN))
-        callbacks += schedule_callbacks(config.train, has_val=pipes.val is not None, prior_rows=prior_rows)
-        callbacks += [history, RichProgress(progress, config.train.epochs, steps, done=len(prior_rows))]
+        nan_guard = LocatedTerminateOnNaN()
+        early = _early_stopping(config, has_val=pipes.val is not None, prior_rows=prior_rows)
+        # history.csv is written before the checkpoints: a kill between the writes leaves the history
+        # ahead of last.keras, which --resume detects and repairs (see _align_history)
+        callbacks = [StopOnRequest(stop), EpochSeeds(config.train.seed), nan_guard, *early,
+                     *schedule_callbacks(config.train, has_val=pipes.val is not None, prior_rows=prior_rows),
+                     history, *_checkpoints(config, run, stop, has_val=pipes.val is not None, prior_rows=prior_rows),
+                     RichProgress(progress, config.train.epochs, steps, done=len(prior_rows))]
         started = time.perf_counter()
         model.fit(pipes.train, validation_data=pipes.val, epochs=config.train.epochs, initial_epoch=len(prior_rows),
-                  callbacks=callbacks, verbose=0, shuffle=False)  # the pipeline shuffles
+                  steps_per_epoch=steps, callbacks=callbacks, verbose=0, shuffle=False)  # the pipeline shuffles
         seconds = time.perf_counter() - started
-    stopped_early = bool(early and early.stopped_epoch > 0)
+    stopped_early = bool(early and early[0].stopped_epoch > 0)
     return FitOutcome(history.rows, seconds, stop.signal_name, stopped_early, nan_guard.where)
 
 
-def _standard_callbacks(config: ModelConfig, run: RunFolder, stop, has_val: bool,
-                        prior_rows: list[dict]) -> list[Any]:
-    from cnnzoo.callbacks import AtomicModelCheckpoint, LocatedTerminateOnNaN, ReplayedEarlyStopping, StopOnRequest
+def _checkpoints(config: ModelConfig, run: RunFolder, stop, has_val: bool, prior_rows: list[dict]) -> list[Any]:
+    """best.keras (on the monitored metric, its best value restored on resume) and last.keras."""
+    from cnnzoo.callbacks import AtomicModelCheckpoint
 
     monitor = monitored(config.train.checkpoint["monitor"], has_val)
     best = AtomicModelCheckpoint(run.best, stop, monitor=monitor, mode=config.train.checkpoint["mode"],
@@ -235,13 +262,17 @@ def _standard_callbacks(config: ModelConfig, run: RunFolder, stop, has_val: bool
     best_row = _best_row(prior_rows, config.train.checkpoint, has_val)
     if best_row is not None:
         best.best = best_row[monitor]
-    callbacks = [StopOnRequest(stop), LocatedTerminateOnNaN(), best,
-                 AtomicModelCheckpoint(run.last, stop, save_best_only=False)]
-    if config.train.early_stopping is not None:
-        options = {"monitor": "val_loss", "patience": 5, **config.train.early_stopping}
-        options["monitor"] = monitored(options["monitor"], has_val)
-        callbacks.append(ReplayedEarlyStopping(prior_rows, **options))
-    return callbacks
+    return [best, AtomicModelCheckpoint(run.last, stop, save_best_only=False)]
+
+
+def _early_stopping(config: ModelConfig, has_val: bool, prior_rows: list[dict]) -> list[Any]:
+    from cnnzoo.callbacks import ReplayedEarlyStopping
+
+    if config.train.early_stopping is None:
+        return []
+    options = {"monitor": "val_loss", "patience": 5, **config.train.early_stopping}
+    options["monitor"] = monitored(options["monitor"], has_val)
+    return [ReplayedEarlyStopping(prior_rows, **options)]
 
 
 def monitored(metric: str, has_val: bool) -> str:
@@ -257,9 +288,10 @@ def _final_metrics(config, model, run: RunFolder, pipes: Pipelines, fit: FitOutc
     test = {}
     checkpoint = run.best if run.best.exists() else run.last if run.last.exists() else None
     if checkpoint is not None and pipes.test is not None:
-        best_model = keras.models.load_model(checkpoint)
+        best_model = load_checkpoint(checkpoint)
         test = {k: float(v) for k, v in best_model.evaluate(pipes.test, verbose=0, return_dict=True).items()}
-    throughput = [len(splits.x_train) / r["epoch_seconds"] for r in fit.rows[1:] or fit.rows]
+    throughput = [len(splits.x_train) / r["epoch_seconds"] for r in fit.rows[1:] or fit.rows
+                  if r.get("epoch_seconds", 0) > 0]
     return {
         "config": config.name,
         "epochs_completed": len(fit.rows),
@@ -271,7 +303,7 @@ def _final_metrics(config, model, run: RunFolder, pipes: Pipelines, fit: FitOutc
         "test": test,
         "checkpoint_evaluated": checkpoint.name if checkpoint else None,
         "wall_seconds": round(fit.seconds, 3),
-        "epoch_seconds_total": round(sum(r["epoch_seconds"] for r in fit.rows), 3),
+        "epoch_seconds_total": round(sum(r.get("epoch_seconds", 0.0) for r in fit.rows), 3),
         "samples_per_second": round(statistics.median(throughput), 1) if throughput else None,
         "train_samples": len(splits.x_train), "val_samples": len(splits.x_val), "test_samples": len(splits.x_test),
         "params": model.count_params(),

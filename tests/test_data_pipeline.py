@@ -37,20 +37,34 @@ def test_scale_and_one_hot(arrays):
     assert y.tolist() == [[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0]]
 
 
+def _epochs(ds, count, steps=3):
+    """The example order of the first `count` epochs of an endless training stream."""
+    values = [x[:, 0, 0, 0] for x, _ in batches(ds.take(count * steps))]
+    return [np.concatenate(values[i * steps:(i + 1) * steps]).tolist() for i in range(count)]
+
+
 def test_shuffle_is_seeded_and_reshuffles_each_epoch(arrays):
-    ds = pipe(arrays, shuffle=True, seed=3)
-
-    def order(d):
-        return np.concatenate([x[:, 0, 0, 0] for x, _ in batches(d)]).tolist()
-
-    epoch1, epoch2 = order(ds), order(ds)
-    assert sorted(epoch1) == list(range(10))
+    epoch1, epoch2 = _epochs(pipe(arrays, shuffle=True, seed=3), 2)
+    assert sorted(epoch1) == sorted(epoch2) == list(range(10))
     assert epoch1 != epoch2
-    assert epoch1 == order(pipe(arrays, shuffle=True, seed=3))
+    assert [epoch1, epoch2] == _epochs(pipe(arrays, shuffle=True, seed=3), 2)
+    assert epoch1 != _epochs(pipe(arrays, shuffle=True, seed=4), 1)[0]
+
+
+def test_each_epoch_keeps_its_batch_sizes(arrays):
+    sizes = [len(y) for _, y in batches(pipe(arrays, shuffle=True, seed=0).take(6))]
+    assert sizes == [4, 4, 2, 4, 4, 2]
+
+
+def test_a_stream_started_at_epoch_k_replays_epoch_k(arrays):
+    """What makes --resume exact: the order of an epoch depends on (seed, epoch) only."""
+    uninterrupted = _epochs(pipe(arrays, shuffle=True, seed=5), 4)
+    resumed = _epochs(pipe(arrays, shuffle=True, seed=5, first_epoch=2), 2)
+    assert resumed == uninterrupted[2:]
 
 
 def test_labels_follow_their_images_through_the_shuffle(arrays):
-    for x, y in batches(pipe(arrays, shuffle=True, seed=1)):
+    for x, y in batches(pipe(arrays, shuffle=True, seed=1).take(6)):
         assert np.array_equal(x[:, 0, 0, 0].astype(int) % 3, y)
 
 

@@ -46,12 +46,12 @@ def load_dataset(spec: DataSpec, *, input_shape: Sequence[int], data_dir: Path |
 
 
 def make_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, num_classes: int, one_hot: bool,
-                  scale: float | None, shuffle: bool, seed: int, augment: Any = None):
-    """A batched, prefetched tf.data.Dataset; see `cnnzoo.data.pipeline`."""
+                  scale: float | None, shuffle: bool, seed: int, augment: Any = None, first_epoch: int = 0):
+    """A batched, prefetched tf.data.Dataset (endless when shuffled); see `cnnzoo.data.pipeline`."""
     from cnnzoo.data.pipeline import make_pipeline as build
 
     return build(x, y, batch_size=batch_size, num_classes=num_classes, one_hot=one_hot, scale=scale,
-                 shuffle=shuffle, seed=seed, augment=augment)
+                 shuffle=shuffle, seed=seed, augment=augment, first_epoch=first_epoch)
 
 
 def resolve_data_dir(option: Path | None) -> Path | None:
