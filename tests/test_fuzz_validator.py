@@ -1,4 +1,9 @@
-"""Property-based: no config, however broken, gets anything but success or a located ConfigError."""
+"""Property-based: no config, however broken, gets anything but success or a located ConfigError.
+
+About 4,000 examples per run: 1,500 random YAML documents through the real `cnnzoo summary`
+command (exit code 0 or 2, the file named, no traceback), 400 mutated shipped configs built in
+process, 2,000 random texts, and deep nesting.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from typer.testing import CliRunner
+
 from cnnzoo.builder import build_model
+from cnnzoo.cli import app
 from cnnzoo.config import load_config
 from cnnzoo.errors import CnnzooError
 
@@ -45,10 +53,22 @@ def _check(data, overrides=(), build=True) -> None:
             assert "fuzz.yaml" in str(exc) or "--set" in str(exc), str(exc)
 
 
-@FUZZ
+def _check_cli(data) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "fuzz.yaml"
+        path.write_text(yaml.safe_dump(data, allow_unicode=True))
+        result = CliRunner().invoke(app, ["summary", str(path), "--json"])
+    assert result.exit_code in (0, 2), result.output
+    assert isinstance(result.exception, (SystemExit, type(None))), repr(result.exception)
+    assert "Traceback" not in result.output
+    if result.exit_code == 2:
+        assert result.output.startswith("error: ") and "fuzz.yaml" in result.output, result.output
+
+
+@settings(FUZZ, max_examples=1500)
 @given(documents)
-def test_random_documents_never_crash(data):
-    _check(data)
+def test_random_documents_never_crash_the_cli(data):
+    _check_cli(data)
 
 
 def _mutate(draw, node):
@@ -91,7 +111,7 @@ def test_mutated_shipped_configs_never_crash(case):
     _check(data)
 
 
-@settings(max_examples=150, deadline=None, derandomize=True)
+@settings(max_examples=2000, deadline=None, derandomize=True)
 @given(st.text(max_size=200))
 def test_random_text_never_crashes(text):
     _check(text, build=False)
