@@ -11,7 +11,7 @@ from pathlib import Path
 
 import keras
 
-from cnnzoo.runs import HistoryWriter, _fsync_dir, write_error
+from cnnzoo.runs import HistoryWriter, fsync_dir, fsync_file, write_error
 
 
 class StopRequest:
@@ -101,9 +101,9 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
         try:
             super().on_epoch_end(epoch, logs)
             if self.temp_path.exists():
-                _fsync_file(self.temp_path)
+                fsync_file(self.temp_path)
                 os.replace(self.temp_path, self.final_path)
-                _fsync_dir(self.final_path.parent)
+                fsync_dir(self.final_path.parent)
         except OSError as exc:  # disk full, permissions: the previous checkpoint stays as it was
             self.temp_path.unlink(missing_ok=True)
             raise write_error(self.final_path, exc) from None
@@ -184,8 +184,3 @@ class RichProgress(keras.callbacks.Callback):
 def _format_logs(logs, validation: bool = False) -> str:
     keys = ("loss", "accuracy", "val_loss", "val_accuracy") if validation else ("loss", "accuracy")
     return "  ".join(f"{k} {float(logs[k]):.4f}" for k in keys if logs and k in logs)
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb+") as handle:
-        os.fsync(handle.fileno())

@@ -28,7 +28,7 @@ CHECKPOINTS = ("best", "last")
 
 # --- atomic writes -------------------------------------------------------------------------------
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     """Make a rename durable; a no-op where directories cannot be opened (Windows)."""
     try:
         fd = os.open(directory, os.O_RDONLY)
@@ -40,6 +40,12 @@ def _fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a file written by someone else (Keras) to disk before it is renamed into place."""
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
 
 
 def _temp_path(path: Path) -> Path:
@@ -70,7 +76,7 @@ def atomic_save(path: Path | str, writer: Callable[[Path], None]) -> Path:
         if isinstance(exc, OSError):
             raise write_error(path, exc) from None
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return path
 
 

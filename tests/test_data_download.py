@@ -88,3 +88,34 @@ def test_unreachable_host_names_the_file_and_every_place(tmp_path):
 def test_explicit_path_that_does_not_exist(tmp_path):
     with pytest.raises(DataError, match="data.path .*nope does not exist"):
         locate(resource(), spec_path=str(tmp_path / "nope"), data_dir=None)
+
+
+@pytest.fixture
+def dropping_server():
+    """A URL whose server promises len(PAYLOAD) bytes, sends half, and closes the connection."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def serve():
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(PAYLOAD))
+            connection.sendall(PAYLOAD[: len(PAYLOAD) // 2])
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/tiny.bin"
+    thread.join(timeout=5)
+    listener.close()
+
+
+def test_a_dropped_connection_leaves_nothing_a_later_run_would_trust(dropping_server, tmp_path):
+    cache = tmp_path / "cache"
+    with pytest.raises(DownloadFailed, match="IncompleteRead|incomplete|bytes"):
+        download(dropping_server, cache / "tiny.bin", progress=False)
+    assert list(cache.iterdir()) == []

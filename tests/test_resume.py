@@ -69,7 +69,7 @@ def test_resume_refuses_a_changed_network(tmp_path, real_data_dir):
     assert "no longer builds the network" in result.output and "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
 def test_killed_run_is_usable_and_resumes_without_gaps(sig, tmp_path, real_data_dir):
     runs = tmp_path / "runs"
     command = [sys.executable, "-m", "cnnzoo", "train", str(REPO / "configs/cnn1d.yaml"), "--epochs", "6",
@@ -85,7 +85,7 @@ def test_killed_run_is_usable_and_resumes_without_gaps(sig, tmp_path, real_data_
     run_dir = _only_run(runs)
     done = len(_history(run_dir))
     assert done >= 1 and "Traceback" not in output
-    if sig == signal.SIGINT:
+    if sig != signal.SIGKILL:
         assert process.returncode == 130 and f"cnnzoo train --resume {run_dir}" in output.replace("\n", "")
     assert _invoke("plot", run_dir).exit_code == 0
     assert _invoke("eval", run_dir, "--checkpoint", "last", "--data-dir", real_data_dir).exit_code == 0

@@ -62,13 +62,17 @@ def _stream(url: str, out: BinaryIO, name: str, progress: bool, timeout: float) 
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
+            received = 0
             with progress_bar(f"downloading {name}", total, enabled=progress, transfer=True) as advance:
                 while chunk := response.read(CHUNK):
                     out.write(chunk)
                     digest.update(chunk)
+                    received += len(chunk)
                     advance(len(chunk))
     except (OSError, ValueError, http.client.HTTPException) as exc:
         raise DownloadFailed(_reason(exc)) from None
+    if total is not None and received < total:  # http.client returns a cut-off body without an error
+        raise DownloadFailed(f"the connection closed after {received:,} of {total:,} bytes (incomplete)")
     return digest.hexdigest()
 
 
