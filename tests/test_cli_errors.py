@@ -21,6 +21,7 @@ LENET = REPO / "configs" / "lenet.yaml"
 @pytest.fixture
 def place(tmp_path, monkeypatch):
     """A working directory with a file, an empty folder and a few damaged run folders."""
+    monkeypatch.delenv("CNNZOO_DATA_DIR", raising=False)  # CI gives a relative path; no case needs data
     monkeypatch.chdir(tmp_path)
     Path("notes.txt").write_text("not a config\n")
     Path("empty").mkdir()
