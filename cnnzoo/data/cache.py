@@ -13,7 +13,7 @@ import numpy as np
 
 from cnnzoo.data.download import temp_name
 
-VERSION = 1
+VERSION = 2  # bumped whenever cached arrays would come out differently (2: Pillow decoder)
 
 
 def source_signature(path: Path) -> list:

@@ -10,6 +10,7 @@ import re
 import tarfile
 import zlib
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -45,7 +46,7 @@ def _usable(path: Path) -> bool:
 
 def verify_archive(path: Path) -> None:
     """A downloaded archive must hold every image; raises DataError otherwise."""
-    found = len(_read_archive(path))
+    found = len({number for number, _, _ in _archive_members(path)})
     if found != TOTAL:
         raise DataError(f"the downloaded 17flowers.tgz holds {found} of the {TOTAL} images jpg/image_0001.jpg.."
                         f"image_{TOTAL}.jpg, so it was not saved; download it by hand from {URL}.")
@@ -69,33 +70,32 @@ def load(spec: DataSpec, req: LoadRequest) -> DatasetSplits:
 
 
 def _decode(path: Path, shape: tuple[int, int, int], progress: bool) -> dict[str, np.ndarray]:
-    entries = _read_archive(path) if path.is_file() else _read_folder(path)
-    numbers = sorted(entries)
-    labels = (np.array(numbers, np.int64) - 1) // PER_CLASS
+    members = _archive_members(path) if path.is_file() else _folder_members(path)
+    items = ((number - 1, f"{path.name}:{name}", data) for number, name, data in members)
+    x, found = decode_images(items, TOTAL, shape, progress=progress, label=path.name)
+    labels = np.flatnonzero(found) // PER_CLASS
     missing = sorted(set(range(len(CLASS_NAMES))) - set(labels.tolist()))
     if missing:
         raise DataError(f"{path} has no images for class(es) {', '.join(CLASS_NAMES[k] for k in missing)}: "
-                        f"found {len(numbers)} of the {TOTAL} images image_0001.jpg..image_{TOTAL}.jpg. "
+                        f"found {found.sum()} of the {TOTAL} images image_0001.jpg..image_{TOTAL}.jpg. "
                         f"Use the complete 17flowers.tgz.")
-    names = [f"{path.name}:{entries[n][0]}" for n in numbers]
-    x = decode_images([entries[n][1] for n in numbers], names, shape, from_files=path.is_dir(),
-                      progress=progress, label=path.name)
-    return {"x": x, "y": labels}
+    return {"x": x if found.all() else x[found], "y": labels}
 
 
-def _read_archive(path: Path) -> dict[int, tuple[str, bytes]]:
-    entries = {}
+def _archive_members(path: Path) -> Iterator[tuple[int, str, bytes]]:
+    """(image number, member name, JPEG bytes) for each image in the archive, read lazily."""
     try:
         with tarfile.open(path, "r:*") as tar:
             for member in tar:
                 number = image_number(member.name)
                 if member.isfile() and number:
-                    entries[number] = (member.name, tar.extractfile(member).read())
+                    yield number, member.name, tar.extractfile(member).read()
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise DataError(f"{path} is not a readable tar archive ({exc}); it is truncated or corrupt: delete it "
                         f"and download 17flowers.tgz again.") from None
-    return entries
 
 
-def _read_folder(path: Path) -> dict[int, tuple[str, str]]:
-    return {n: (p.name, str(p)) for p in sorted(path.glob("image_*.jpg")) if (n := image_number(p.name))}
+def _folder_members(path: Path) -> Iterator[tuple[int, str, str]]:
+    for file in sorted(path.glob("image_*.jpg")):
+        if number := image_number(file.name):
+            yield number, file.name, str(file)

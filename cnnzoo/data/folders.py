@@ -53,6 +53,6 @@ def class_files(root: Path) -> dict[str, list[Path]]:
 def _decode(root: Path, files: dict[str, list[Path]], shape, progress: bool) -> dict[str, np.ndarray]:
     paths = [p for found in files.values() for p in found]
     labels = np.concatenate([np.full(len(found), k, np.int64) for k, found in enumerate(files.values())])
-    x = decode_images([str(p) for p in paths], [str(p.relative_to(root)) for p in paths], shape,
-                      from_files=True, progress=progress, label=str(root))
+    items = ((slot, str(path.relative_to(root)), str(path)) for slot, path in enumerate(paths))
+    x, _ = decode_images(items, len(paths), shape, progress=progress, label=str(root))
     return {"x": x, "y": labels}

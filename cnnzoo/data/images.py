@@ -1,15 +1,17 @@
-"""Image shapes, parallel decode+resize with TensorFlow, and fitting uint8 arrays to an input shape."""
+"""Image shapes, parallel decode+resize with Pillow, and fitting uint8 arrays to an input shape."""
 
 from __future__ import annotations
 
-from typing import Sequence
+import io
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterable, Sequence
 
 import numpy as np
 
 from cnnzoo.data.progress import progress_bar
 from cnnzoo.errors import DataError
 
-BATCH = 32
 MAX_PAD = 8
 
 
@@ -23,48 +25,51 @@ def image_shape(input_shape: Sequence[int], dataset: str) -> tuple[int, int, int
     return shape
 
 
-def decode_images(items: Sequence[bytes] | Sequence[str], names: Sequence[str], shape: tuple[int, int, int], *,
-                  from_files: bool, progress: bool, label: str) -> np.ndarray:
-    """Decode and resize every image once, in parallel; uint8 (N, H, W, C). Names are for errors."""
-    from cnnzoo.runtime import import_tensorflow
+def decode_images(items: Iterable[tuple[int, str, bytes | str]], total: int, shape: tuple[int, int, int], *,
+                  progress: bool, label: str) -> tuple[np.ndarray, np.ndarray]:
+    """Decode and resize images into slots 0..total-1 of one uint8 (total, H, W, C) array, on every core.
 
-    tf = import_tensorflow()
-    out = np.zeros((len(items), *shape), np.uint8)
-    done = np.zeros(len(items), bool)
-    ds = _decode_dataset(tf, list(items), shape, from_files)
-    with progress_bar(f"decoding {label}", len(items), enabled=progress) as advance:
-        for index, images in ds.as_numpy_iterator():
-            out[index], done[index] = images, True
-            advance(len(index))
-    if not done.all():
-        raise _undecodable(label, [names[i] for i in np.flatnonzero(~done)])
-    return out
+    `items` yields (slot, name for errors, encoded bytes or a file path) and may be lazy: images are
+    decoded while it is still being read (from a .tgz, say). Returns the array and which slots were
+    filled. Pillow releases the GIL while it decodes, so the threads run in parallel.
+    """
+    out = np.zeros((total, *shape), np.uint8)
+    filled = np.zeros(total, bool)
+    failed: list[str] = []
 
+    def decode(slot: int, name: str, source: bytes | str) -> None:
+        image = _decode_one(source, shape)
+        if image is None:
+            failed.append(name)
+        else:
+            out[slot], filled[slot] = image, True
 
-def _decode_dataset(tf, items: list, shape: tuple[int, int, int], from_files: bool):
-    size = tf.constant(shape[:2], tf.int32)
-
-    def decode(index, item):
-        data = tf.io.read_file(item) if from_files else item
-        image = tf.cond(tf.io.is_jpeg(data), lambda: _decode_jpeg(tf, data, size),
-                        lambda: tf.io.decode_image(data, channels=3, expand_animations=False))
-        image = tf.image.resize(tf.ensure_shape(image, [None, None, 3]), size, antialias=True)
-        if shape[2] == 1:
-            image = tf.image.rgb_to_grayscale(image)
-        return index, tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
-
-    ds = tf.data.Dataset.from_tensor_slices((tf.range(len(items), dtype=tf.int64), tf.constant(items)))
-    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
-    return ds.batch(BATCH).prefetch(tf.data.AUTOTUNE)
+    with progress_bar(f"decoding {label}", total, enabled=progress) as advance, \
+            ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        pending = [pool.submit(decode, *item) for item in items]
+        for future in pending:
+            future.result()
+            advance(1)
+    if failed:
+        raise _undecodable(label, sorted(failed))
+    return out, filled
 
 
-def _decode_jpeg(tf, data, size):
-    """Decode at the largest DCT scale (1/8..1) that still covers the target size: fast downscaling."""
-    dims = tf.io.extract_jpeg_shape(data)[:2]
-    fits = tf.reduce_min(dims // size)
-    index = tf.reduce_sum(tf.cast(fits >= tf.constant([2, 4, 8], tf.int32), tf.int32))
-    branches = [lambda r=r: tf.io.decode_jpeg(data, channels=3, ratio=r) for r in (1, 2, 4, 8)]
-    return tf.switch_case(index, branches)
+def _decode_one(item: bytes | str, shape: tuple[int, int, int]) -> np.ndarray | None:
+    """One image as uint8 (H, W, C), or None when it is not a readable image. A JPEG is decoded straight
+    at the smallest DCT scale (1/8..1) that still covers the target size."""
+    from PIL import Image
+
+    height, width, channels = shape
+    try:
+        with Image.open(item if isinstance(item, str) else io.BytesIO(item)) as image:
+            image.draft("RGB", (width, height))  # no-op for other formats
+            image = image.convert("L" if channels == 1 else "RGB")
+            image = image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=None)
+            pixels = np.asarray(image)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+    return pixels.reshape(shape)
 
 
 def _undecodable(label: str, bad: list[str]) -> DataError:
