@@ -14,8 +14,8 @@ Pairs (each side is a fresh Python process, so timings and peak RSS are per proc
   flowers  Inception-V2 on Flowers-17 at 128x128 (configs/inception_v2.yaml with input.shape=[128,128,3] and the
            final AveragePooling2D at pool_size 4). Plain side: tarfile extraction, keras.utils.load_img +
            img_to_array into one float32 array, a numpy 60/20/20 split, the same network hand-written in Keras'
-           functional API (parameter counts are compared). Both sides keep at most `--flowers-limit` examples
-           of each split (cnnzoo: data.limit).
+           functional API (parameter counts are compared). Both sides use all 1,360 images (816 train), or
+           at most `--flowers-limit` examples of each split (cnnzoo: data.limit).
   forda    The 1D CNN on UCR FordA (configs/cnn1d.yaml). Plain side: np.loadtxt the TSVs, Sequential Conv1D
            network, fit(validation_split=0.2), as in the keras.io time-series tutorial.
 
@@ -349,7 +349,8 @@ def read_run(record: dict, runs_dir: Path, keep: bool) -> dict:
     with open(run / "history.csv", newline="") as f:
         record["epoch_seconds"] = [float(row["epoch_seconds"]) for row in csv.DictReader(f)]
     record.update({k: metrics[k] for k in ("train_samples", "val_samples", "test_samples", "params",
-                                           "samples_per_second")}, run=str(run))
+                                           "samples_per_second")}, run=str(run),
+                  precision=metrics.get("precision"))
     if not keep:
         shutil.rmtree(run, ignore_errors=True)
     return record
@@ -371,6 +372,8 @@ class Session:
             env: dict[str, str] | None = None, runs_dir: Path | None = None) -> dict:
         self.count += 1
         result = self.work / f"{self.count:03d}-{name}.json"
+        if name == "cnnzoo-train" and self.opts.precision:
+            args = [*args, "--set", f"train.precision={self.opts.precision}"]
         record = run_child(child_command(name, result, args), env or {}, result.with_suffix(".log"))
         if runs_dir is not None:
             record = read_run(record, runs_dir, self.opts.keep)
@@ -410,7 +413,7 @@ def flowers_sides(session: Session, repeat: int) -> dict:
     cache = session.work / f"cache-flowers-{repeat}"
     extract = session.work / f"extract-flowers-{repeat}"
     runs = session.work / f"runs-flowers-{repeat}"
-    config = ["configs/inception_v2.yaml", *FLOWERS_128, "--set", f"data.limit={limit}"]
+    config = ["configs/inception_v2.yaml", *FLOWERS_128, *(["--set", f"data.limit={limit}"] if limit else [])]
     env = {"CNNZOO_CACHE_DIR": str(cache)}
     plain = ["--data-dir", data, "--extract-dir", str(extract), "--limit", str(limit), "--epochs", str(epochs)]
 
@@ -536,14 +539,18 @@ def parse_args(argv: list[str]):
     parser.add_argument("--mnist-samples", type=int, default=None,
                         help="first N MNIST training images, split 80/20 (default 24000; 6000 with --quick)")
     parser.add_argument("--flowers-limit", type=int, default=None,
-                        help="at most N Flowers-17 images per split (default 128; 32 with --quick)")
+                        help="at most N Flowers-17 images per split (default 0: all 816/272/272; 32 with --quick)")
+    parser.add_argument("--precision", choices=("float32", "mixed_bfloat16", "mixed_float16", "auto"),
+                        help="train.precision for the cnnzoo side (default: each config's own; the plain side "
+                             "is float32, as the tutorials write it)")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "compare_keras.json", help="raw numbers (JSON)")
     parser.add_argument("--work-dir", type=Path, help="children's logs and run folders (default: a temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep cnnzoo run folders and the work folder")
     opts = parser.parse_args(argv)
     opts.repeats = opts.repeats or (1 if opts.quick else 3)
     opts.mnist_samples = opts.mnist_samples or (6000 if opts.quick else 24000)
-    opts.flowers_limit = opts.flowers_limit or (32 if opts.quick else 128)
+    if opts.flowers_limit is None:
+        opts.flowers_limit = 32 if opts.quick else 0
     opts.pairs = [p.strip() for p in opts.pairs.split(",") if p.strip()]
     unknown = sorted(set(opts.pairs) - set(PAIRS))
     if unknown:
@@ -574,6 +581,8 @@ def main(argv: list[str]) -> None:
                 sides[side]()
     rows = summarize(session.records, opts.pairs)
     print_table(rows)
+    policies = sorted({f"{r['pair']}: {r['precision']}" for r in session.records if r.get("precision")})
+    print(f"cnnzoo dtype policy (metrics.json): {', '.join(policies) or '-'}; the plain side is float32")
     report = {"settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(opts).items()},
               "invocation": invocation, "machine": machine(), "total_seconds": time.perf_counter() - started,
               "summary": rows, "records": session.records}

@@ -19,7 +19,6 @@ import functools
 import os
 import statistics
 import time
-from contextlib import contextmanager
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -64,52 +63,39 @@ def time_calls(call: Callable[[], Any], *, steps: int, warmup: int) -> list[floa
 
 
 def bench_config(config: ModelConfig, batch_sizes: Sequence[int] | None = None, steps: int = 20, warmup: int = 3,
-                 jit: bool | None = None, *, mixed_precision: bool = False, per_layer: bool = False,
+                 jit: bool | None = None, *, precision: str | None = None, per_layer: bool = False,
                  peak_gflops: float | None = None, seed: int = 0) -> list[dict]:
     """One row of timings per batch size (default: train.batch_size) for the config's compiled model.
 
-    `jit` overrides train.jit_compile; `mixed_precision` builds under the mixed_float16 policy (restored
-    afterwards); `per_layer` adds approximate forward times per top-level config entry.
+    `jit` and `precision` override train.jit_compile and train.precision; `per_layer` adds approximate
+    forward times per top-level config entry.
     """
     peak = peak_gflops or measure_matmul_peak()
-    with _dtype_policy("mixed_float16" if mixed_precision else None):
-        config = _with_jit(config, jit)
-        built = build_model(config)
-        model = built.model
-        plan = _label_plan(config, model)
-        compile_model(model, config, plan)
-        flops = summarize(config, built).flops
-        rows = []
-        for batch_size in batch_sizes or [config.train.batch_size]:
-            x, y = synthetic_batch(config, plan, model, batch_size, seed)
-            train = time_calls(lambda: model.train_on_batch(x, y), steps=steps, warmup=warmup)
-            infer = time_calls(lambda: model.predict_on_batch(x), steps=steps, warmup=warmup)
-            row = _row(batch_size, train, infer, flops, peak)
-            row.update(jit_compile=bool(model.jit_compile), dtype_policy=model.dtype_policy.name)
-            if per_layer:
-                row["per_layer"] = time_entries(config, built, batch_size, steps=steps, warmup=warmup,
-                                                jit=bool(model.jit_compile))
-            rows.append(row)
+    config = _with_overrides(config, jit, precision)
+    built = build_model(config)
+    model = built.model
+    plan = _label_plan(config, model)
+    compile_model(model, config, plan)
+    flops = summarize(config, built).flops
+    rows = []
+    for batch_size in batch_sizes or [config.train.batch_size]:
+        x, y = synthetic_batch(config, plan, model, batch_size, seed)
+        train = time_calls(lambda: model.train_on_batch(x, y), steps=steps, warmup=warmup)
+        infer = time_calls(lambda: model.predict_on_batch(x), steps=steps, warmup=warmup)
+        row = _row(batch_size, train, infer, flops, peak)
+        row.update(jit_compile=bool(model.jit_compile), dtype_policy=model.dtype_policy.name)
+        if per_layer:
+            row["per_layer"] = time_entries(config, built, batch_size, steps=steps, warmup=warmup,
+                                            jit=bool(model.jit_compile))
+        rows.append(row)
     return rows
 
 
-@contextmanager
-def _dtype_policy(name: str | None):
-    import keras
-
-    previous = keras.mixed_precision.global_policy()
-    if name:
-        keras.mixed_precision.set_global_policy(name)
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
-
-
-def _with_jit(config: ModelConfig, jit: bool | None) -> ModelConfig:
-    if jit is None:
-        return config
-    return dataclasses.replace(config, train=dataclasses.replace(config.train, jit_compile=jit))
+def _with_overrides(config: ModelConfig, jit: bool | None, precision: str | None) -> ModelConfig:
+    train = config.train
+    train = dataclasses.replace(train, jit_compile=train.jit_compile if jit is None else jit,
+                                precision=precision or train.precision)
+    return dataclasses.replace(config, train=train)
 
 
 def _label_plan(config: ModelConfig, model: Any) -> LabelPlan:

@@ -8,6 +8,7 @@ from typing import Any
 
 from cnnzoo.config.spec import BlockNode, BranchNode, LayerNode, ModelConfig, Node, Where
 from cnnzoo.layers import create_layer
+from cnnzoo.precision import dtype_policy, resolve_precision
 
 _MERGE_CLASSES = {"concatenate": "Concatenate", "add": "Add", "multiply": "Multiply", "average": "Average",
                   "maximum": "Maximum", "minimum": "Minimum", "subtract": "Subtract"}
@@ -20,18 +21,31 @@ class Built:
     model: Any
     where: dict[str, Where] = field(default_factory=dict)
     group: dict[str, int] = field(default_factory=dict)
+    float32_node: Node | None = None  # under mixed precision, the entry whose output is the model's
 
 
 def build_model(config: ModelConfig) -> Built:
+    """The Keras model under the dtype policy of train.precision; with a mixed policy the output layer
+    still computes in float32 (a softmax in 16 bits loses the small probabilities the loss needs)."""
     import keras
 
-    built = Built(model=None)
-    inputs = keras.Input(shape=config.input.shape, dtype=config.input.dtype, name="input")
-    x = inputs
-    for index, node in enumerate(config.layers):
-        x = _apply(node, x, built, index)
-    built.model = keras.Model(inputs, x, name=config.name)
+    policy = resolve_precision(config.train.precision)
+    built = Built(model=None, float32_node=output_node(config) if policy != "float32" else None)
+    with dtype_policy(policy):
+        inputs = keras.Input(shape=config.input.shape, dtype=config.input.dtype, name="input")
+        x = inputs
+        for index, node in enumerate(config.layers):
+            x = _apply(node, x, built, index)
+        built.model = keras.Model(inputs, x, name=config.name)
     return built
+
+
+def output_node(config: ModelConfig) -> Node:
+    """The entry that produces the model output (inside the last block, if it is one)."""
+    node = config.layers[-1]
+    while isinstance(node, BlockNode):
+        node = node.children[-1]
+    return node
 
 
 def _apply(node: Node, x: Any, built: Built, group: int) -> Any:
@@ -45,7 +59,7 @@ def _apply(node: Node, x: Any, built: Built, group: int) -> Any:
 
 
 def _apply_layer(node: LayerNode, x: Any, built: Built, group: int) -> Any:
-    layer = create_layer(node)
+    layer = create_layer(node, dtype="float32" if node is built.float32_node else None)
     _claim_name(built, layer.name, node.where, group)
     try:
         y = layer(x)

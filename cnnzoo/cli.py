@@ -5,10 +5,13 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+
+from cnnzoo.precision import PRECISIONS
 
 app = typer.Typer(help="Train classic convolutional networks from declarative YAML configs.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -18,6 +21,7 @@ SetOption = Annotated[Optional[list[str]], typer.Option(
 DataDirOption = Annotated[Optional[Path], typer.Option(
     "--data-dir", help="Folder with datasets (else $CNNZOO_DATA_DIR, then ~/.keras/datasets, then download).")]
 ConfigArg = Annotated[Path, typer.Argument(help="A YAML config, e.g. configs/lenet.yaml.")]
+Precision = Enum("Precision", {name: name for name in PRECISIONS}, type=str)
 RunDirArg = Annotated[Path, typer.Argument(help="A run folder, e.g. runs/lenet-20260101-120000.")]
 
 
@@ -199,8 +203,9 @@ def bench(config: ConfigArg, set_: SetOption = None,
           warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed steps first (tracing, XLA).")] = 3,
           jit: Annotated[Optional[bool], typer.Option(
               "--jit/--no-jit", help="Compile with XLA or not (default: train.jit_compile).")] = None,
-          mixed_precision: Annotated[bool, typer.Option(
-              "--mixed-precision", help="Build under the mixed_float16 policy (usually slower on CPU).")] = False,
+          precision: Annotated[Optional[Precision], typer.Option(
+              "--precision", help="Dtype policy (default: train.precision); auto = mixed_bfloat16 on a CPU "
+                                  "with bfloat16 in hardware, else float32.")] = None,
           per_layer: Annotated[bool, typer.Option(
               "--per-layer", help="Also time the forward pass of each top-level entry (approximate).")] = False,
           json_: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False):
@@ -210,7 +215,8 @@ def bench(config: ConfigArg, set_: SetOption = None,
     from cnnzoo.config import load_config
 
     spec = load_config(config, set_ or [])
-    rows = bench_config(spec, batch_size, steps, warmup, jit, mixed_precision=mixed_precision, per_layer=per_layer)
+    rows = bench_config(spec, batch_size, steps, warmup, jit, precision=precision and precision.value,
+                        per_layer=per_layer)
     report = bench_report(spec, rows, steps=steps, warmup=warmup)
     if json_:
         typer.echo(json.dumps(report, indent=2))

@@ -169,11 +169,14 @@ def _yaml_type(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def create_layer(node) -> Any:
-    """Instantiate the Keras layer of a LayerNode; Keras' own complaints point at the entry."""
+def create_layer(node, dtype: str | None = None) -> Any:
+    """Instantiate the Keras layer of a LayerNode; Keras' own complaints point at the entry.
+    `dtype` overrides the global dtype policy unless the entry sets its own."""
     cls = layer_class(node.type, node.where)
     args = {key: _convert_arg(key, value) for key, value in node.args.items()}
     args["name"] = node.name  # an explicit name is prefixed with its block instance (stem.conv1)
+    if dtype:
+        args.setdefault("dtype", dtype)
     try:
         return cls(**args)
     except Exception as exc:  # Keras validates arguments in constructors with many error types

@@ -14,9 +14,10 @@ from typing import Any
 import yaml
 
 from cnnzoo import __version__
-from cnnzoo.builder import build_model
-from cnnzoo.config.spec import BlockNode, ModelConfig
+from cnnzoo.builder import build_model, output_node
+from cnnzoo.config.spec import ModelConfig
 from cnnzoo.errors import ConfigError, RunError
+from cnnzoo.precision import dtype_policy, resolve_precision
 from cnnzoo.runs import (RunFolder, atomic_write_json, atomic_write_text, check_free_space, create_run_dir,
                          load_checkpoint)
 
@@ -65,7 +66,8 @@ def resume_run(run_dir: Path, *, epochs: int | None, data_dir: Path | None, cons
     run.remove_partial_files()
     keras.utils.set_random_seed(config.train.seed + len(history.rows))  # reproducible per resume point
     built = build_model(config)
-    model = _load_last(run, built.model) if run.last.exists() else built.model
+    with dtype_policy(resolve_precision(config.train.precision)):  # the model-level policy is not saved
+        model = _load_last(run, built.model) if run.last.exists() else built.model
     splits, plan = _load_data(config, model, data_dir)
     done = _align_history(run, history, model, math.ceil(len(splits.x_train) / config.train.batch_size), console)
     if done >= config.train.epochs:
@@ -135,7 +137,7 @@ def _train_and_report(run: RunFolder, config: ModelConfig, model: Any, splits, p
 
 def plan_labels(config: ModelConfig, model: Any, num_classes: int) -> LabelPlan:
     width = model.output_shape[-1]
-    last = _last_layer_node(config)
+    last = output_node(config)
     if width == 1 and num_classes == 2:
         return LabelPlan(config.train.loss or "binary_crossentropy", one_hot=False)
     if width != num_classes:
@@ -144,14 +146,6 @@ def plan_labels(config: ModelConfig, model: Any, num_classes: int) -> LabelPlan:
                                     + (" (or 1 with sigmoid for two classes)." if num_classes == 2 else "."))
     loss = config.train.loss or "sparse_categorical_crossentropy"
     return LabelPlan(loss, one_hot=loss.startswith("categorical"))
-
-
-def _last_layer_node(config: ModelConfig) -> Any:
-    """The entry that produces the model output (inside the last block, if it is one)."""
-    node = config.layers[-1]
-    while isinstance(node, BlockNode):
-        node = node.children[-1]
-    return node
 
 
 def compile_model(model: Any, config: ModelConfig, plan: LabelPlan) -> None:
@@ -307,6 +301,7 @@ def _final_metrics(config, model, run: RunFolder, pipes: Pipelines, fit: FitOutc
         "samples_per_second": round(statistics.median(throughput), 1) if throughput else None,
         "train_samples": len(splits.x_train), "val_samples": len(splits.x_val), "test_samples": len(splits.x_test),
         "params": model.count_params(),
+        "precision": model.dtype_policy.name,
         "loss": plan.loss,
         "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
                      "keras": keras.__version__, "cnnzoo": __version__},

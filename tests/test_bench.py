@@ -53,7 +53,9 @@ def test_report_names_peak_and_settings(lenet_report):
     assert lenet_report["config"] == "lenet"
     assert lenet_report["steps"] == 3 and lenet_report["warmup"] == 1
     assert lenet_report["jit_compile"] in (True, False)
-    assert lenet_report["dtype_policy"] == "float32"
+    from cnnzoo.precision import resolve_precision
+
+    assert lenet_report["dtype_policy"] == resolve_precision("auto")  # configs/lenet.yaml says auto
     assert lenet_report["device"]
 
 
@@ -88,14 +90,15 @@ def test_binary_output_model_gets_binary_labels():
     assert report["rows"][0]["train_ms_median"] > 0
 
 
-def test_mixed_precision_is_reported_and_policy_restored():
+@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
+def test_precision_is_reported_and_policy_restored(precision):
     import keras
 
     from cnnzoo.bench import bench_config
     from cnnzoo.config import load_config
 
-    rows = bench_config(load_config(LENET), [4], steps=1, warmup=1, mixed_precision=True, peak_gflops=1.0)
-    assert rows[0]["dtype_policy"] == "mixed_float16"
+    rows = bench_config(load_config(LENET), [4], steps=1, warmup=1, precision=precision, peak_gflops=1.0)
+    assert rows[0]["dtype_policy"] == precision
     assert keras.mixed_precision.global_policy().name == "float32"
 
 

@@ -9,6 +9,7 @@ from cnnzoo.config.source import Document, PathKey
 from cnnzoo.config.spec import InputSpec, ScheduleSpec, TrainSpec
 from cnnzoo.data.spec import DataSpec
 from cnnzoo.layers import suggest
+from cnnzoo.precision import PRECISIONS
 
 INPUT_DTYPES = ("float32", "float16", "bfloat16", "uint8", "int32", "int64")
 DATASETS = ("mnist", "oxflower17", "ucr", "image_folder")
@@ -125,7 +126,7 @@ def parse_data(doc: Document) -> DataSpec | None:
 def parse_train(doc: Document) -> TrainSpec:
     section = Section(doc, ("train",), ("epochs", "batch_size", "optimizer", "learning_rate", "schedule",
                                         "loss", "metrics", "early_stopping", "checkpoint", "seed",
-                                        "steps_per_execution", "jit_compile"))
+                                        "steps_per_execution", "jit_compile", "precision"))
     optimizer, optimizer_args = _optimizer(section)
     metrics = section.get("metrics", ["accuracy"])
     if isinstance(metrics, str):
@@ -148,7 +149,16 @@ def parse_train(doc: Document) -> TrainSpec:
         seed=section.integer("seed", 42, 0, 2**31 - 1),
         steps_per_execution=section.integer("steps_per_execution", 1, 1, 100_000),
         jit_compile=jit,
+        precision=_precision(section),
     )
+
+
+def _precision(section: Section) -> str:
+    value = section.get("precision", "float32")
+    if value not in PRECISIONS:
+        raise section.error("precision", f"`precision` must be one of {', '.join(PRECISIONS)}, received {value!r}.",
+                            hint=suggest(str(value), list(PRECISIONS)))
+    return value
 
 
 def _optimizer(section: Section) -> tuple[str, dict]:

@@ -91,6 +91,7 @@ class TrainSpec:
     seed: int = 42
     steps_per_execution: int = 1
     jit_compile: bool | str = "auto"
+    precision: str = "float32"
 
 
 @dataclass
