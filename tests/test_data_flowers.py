@@ -59,6 +59,25 @@ def test_second_load_reads_the_cache(data_dir, tmp_path):
     assert [p.name for p in cache.iterdir()] == [cached.name]
 
 
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "compressed"])
+def test_damaged_cache_is_rebuilt_not_read(data_dir, tmp_path, damage):
+    cache = tmp_path / "cache"
+    first = load(data_dir, cache)
+    [cached] = cache.glob("*.npz")
+    if damage == "truncate":
+        cached.write_bytes(cached.read_bytes()[:-500])
+    elif damage == "garbage":
+        cached.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 20)
+    else:  # a valid .npz that cannot be memory-mapped
+        with np.load(cached) as arrays:
+            np.savez_compressed(cached.with_suffix(".tmp.npz"), **arrays)
+        cached.with_suffix(".tmp.npz").replace(cached)
+    second = load(data_dir, cache)
+    assert "decoded, cached" in second.source
+    assert np.array_equal(first.x_train, second.x_train) and np.array_equal(first.y_test, second.y_test)
+    assert "from cache" in load(data_dir, cache).source
+
+
 def test_cache_is_keyed_by_size_and_source(data_dir, tmp_path, entries):
     cache = tmp_path / "cache"
     load(data_dir, cache)

@@ -1,10 +1,12 @@
-"""Decoded arrays cached as .npz, keyed by source and size, written atomically."""
+"""Decoded arrays cached as uncompressed .npz, keyed by source and size, written atomically, read by
+memory-mapping (a warm start copies each pixel once, when the splits are taken)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import struct
 import zipfile
 from pathlib import Path
 from typing import Callable
@@ -45,10 +47,28 @@ def _read(path: Path) -> dict[str, np.ndarray] | None:
     if not path.is_file():
         return None
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
+        with zipfile.ZipFile(path) as archive, open(path, "rb") as file:
+            return {Path(info.filename).stem: _map_member(path, file, info) for info in archive.infolist()}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, struct.error):
         return None
+
+
+def _map_member(path: Path, file, info: zipfile.ZipInfo) -> np.ndarray:
+    """Memory-map one stored (uncompressed) .npy member; the file was renamed into place whole, so its
+    size is the only check needed."""
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise ValueError("compressed member")
+    file.seek(info.header_offset + 26)  # local file header: name and extra-field lengths at bytes 26..29
+    name_length, extra_length = struct.unpack("<HH", file.read(4))
+    file.seek(info.header_offset + 30 + name_length + extra_length)
+    version = np.lib.format.read_magic(file)
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran_order, dtype = read_header(file)
+    if dtype.hasobject or file.tell() + dtype.itemsize * int(np.prod(shape)) > os.path.getsize(path):
+        raise ValueError("object array or truncated member")
+    if 0 in shape:
+        return np.zeros(shape, dtype)
+    return np.memmap(path, dtype, "r", file.tell(), shape, "F" if fortran_order else "C")
 
 
 def _write(path: Path, arrays: dict[str, np.ndarray]) -> None:
