@@ -72,7 +72,7 @@ def _train(runs_dir: Path, data_dir: Path, *extra: str) -> Path:
 def test_bfloat16_run_trains_like_float32_and_reloads_resumes_and_evaluates(tmp_path, real_data_dir):
     import keras
 
-    plain = _train(tmp_path / "f32", real_data_dir)
+    plain = _train(tmp_path / "f32", real_data_dir, "--set", "train.precision=float32")
     mixed = _train(tmp_path / "bf16", real_data_dir, "--set", "train.precision=mixed_bfloat16")
     plain_metrics = json.loads((plain / "metrics.json").read_text())
     metrics = json.loads((mixed / "metrics.json").read_text())
