@@ -262,14 +262,18 @@ def read_json(path: Path | str) -> Any:
                        f"delete it and re-run the command that writes it.") from exc
 
 
-def load_checkpoint(path: Path | str) -> Any:
-    """A saved .keras model; RunError instead of a Keras traceback when it is truncated or corrupt."""
+def load_checkpoint(path: Path | str, into: Any = None) -> Any:
+    """A saved .keras model, or its weights (and optimizer state) loaded into `into`, a model of the
+    same network; RunError instead of a Keras traceback when the file is truncated or corrupt."""
     import keras
 
     path = Path(path)
     try:
         if not zipfile.is_zipfile(path):  # Keras would call a truncated archive "file not found"
             raise ValueError("it is not a complete .keras (zip) archive")
+        if into is not None:
+            into.load_weights(path)
+            return into
         return keras.models.load_model(path)
     except Exception as exc:  # zipfile, h5py, JSON and Keras errors all mean "this file is damaged"
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]

@@ -282,8 +282,8 @@ def _final_metrics(config, model, run: RunFolder, pipes: Pipelines, fit: FitOutc
     test = {}
     checkpoint = run.best if run.best.exists() else run.last if run.last.exists() else None
     if checkpoint is not None and pipes.test is not None:
-        best_model = load_checkpoint(checkpoint)
-        test = {k: float(v) for k, v in best_model.evaluate(pipes.test, verbose=0, return_dict=True).items()}
+        load_checkpoint(checkpoint, into=model)  # reuses the compiled model and its traced test step
+        test = {k: float(v) for k, v in model.evaluate(pipes.test, verbose=0, return_dict=True).items()}
     throughput = [len(splits.x_train) / r["epoch_seconds"] for r in fit.rows[1:] or fit.rows
                   if r.get("epoch_seconds", 0) > 0]
     return {
