@@ -206,6 +206,9 @@ def bench(config: ConfigArg, set_: SetOption = None,
           precision: Annotated[Optional[Precision], typer.Option(
               "--precision", help="Dtype policy (default: train.precision); auto = mixed_bfloat16 on a CPU "
                                   "with bfloat16 in hardware, else float32.")] = None,
+          mixed_precision: Annotated[bool, typer.Option(
+              "--mixed-precision", help="Shorthand for the device's mixed policy: --precision mixed_bfloat16 "
+                                        "on a CPU, mixed_float16 on a GPU.")] = False,
           per_layer: Annotated[bool, typer.Option(
               "--per-layer", help="Also time the forward pass of each top-level entry (approximate).")] = False,
           json_: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False):
@@ -214,9 +217,13 @@ def bench(config: ConfigArg, set_: SetOption = None,
     from cnnzoo.bench import bench_config, bench_report, render_bench
     from cnnzoo.config import load_config
 
+    from cnnzoo.precision import mixed_policy
+
+    if mixed_precision and precision:
+        raise typer.BadParameter("give --precision or --mixed-precision, not both.", param_hint="--mixed-precision")
     spec = load_config(config, set_ or [])
-    rows = bench_config(spec, batch_size, steps, warmup, jit, precision=precision and precision.value,
-                        per_layer=per_layer)
+    policy = mixed_policy() if mixed_precision else precision and precision.value
+    rows = bench_config(spec, batch_size, steps, warmup, jit, precision=policy, per_layer=per_layer)
     report = bench_report(spec, rows, steps=steps, warmup=warmup)
     if json_:
         typer.echo(json.dumps(report, indent=2))

@@ -18,6 +18,11 @@ def resolve_precision(name: str) -> str:
     return "mixed_bfloat16" if _trains_on_cpu() and cpu_flags() & BF16_CPU_FLAGS else "float32"
 
 
+def mixed_policy() -> str:
+    """The mixed policy this machine trains fastest with: bfloat16 on a CPU, float16 on a GPU."""
+    return "mixed_bfloat16" if _trains_on_cpu() else "mixed_float16"
+
+
 def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
     """The first CPU's feature flags (Linux x86); empty where they cannot be read."""
     try:

@@ -124,3 +124,13 @@ def test_matmul_peak_is_positive_and_cached():
     assert first == again > 0
     assert time.perf_counter() - start < 0.01
     assert measure_matmul_peak.cache_info().hits >= 1
+
+
+def test_mixed_precision_flag_picks_the_devices_mixed_policy():
+    from cnnzoo.precision import mixed_policy
+
+    report = json_of(cnnzoo("bench", LENET, "--set", "train.precision=float32", "--mixed-precision",
+                            "--batch-size", "4", "--steps", "1", "--warmup", "1", "--json"))
+    assert report["rows"][0]["dtype_policy"] == mixed_policy()
+    both = cnnzoo("bench", LENET, "--mixed-precision", "--precision", "float32")
+    assert both.exit_code == 2 and "not both" in both.output
