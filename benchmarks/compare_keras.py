@@ -529,6 +529,8 @@ def machine() -> dict:
 
 
 def parse_args(argv: list[str]):
+    from cnnzoo.precision import PRECISIONS  # no TensorFlow import: the parent process stays light
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=os.environ.get("CNNZOO_DATA_DIR"),
                         help="folder with mnist.npz, 17flowers.tgz and ucr/FordA/ (default: $CNNZOO_DATA_DIR)")
@@ -540,7 +542,7 @@ def parse_args(argv: list[str]):
                         help="first N MNIST training images, split 80/20 (default 24000; 6000 with --quick)")
     parser.add_argument("--flowers-limit", type=int, default=None,
                         help="at most N Flowers-17 images per split (default 0: all 816/272/272; 32 with --quick)")
-    parser.add_argument("--precision", choices=("float32", "mixed_bfloat16", "mixed_float16", "auto"),
+    parser.add_argument("--precision", choices=PRECISIONS,
                         help="train.precision for the cnnzoo side (default: each config's own; the plain side "
                              "is float32, as the tutorials write it)")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "compare_keras.json", help="raw numbers (JSON)")

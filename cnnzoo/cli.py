@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnnzoo.precision import PRECISIONS
+from cnnzoo.precision import PRECISIONS, mixed_policy
 
 app = typer.Typer(help="Train classic convolutional networks from declarative YAML configs.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -216,8 +216,6 @@ def bench(config: ConfigArg, set_: SetOption = None,
     measured float32 matmul peak."""
     from cnnzoo.bench import bench_config, bench_report, render_bench
     from cnnzoo.config import load_config
-
-    from cnnzoo.precision import mixed_policy
 
     if mixed_precision and precision:
         raise typer.BadParameter("give --precision or --mixed-precision, not both.", param_hint="--mixed-precision")
