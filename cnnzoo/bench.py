@@ -247,13 +247,15 @@ def render_bench(report: dict):
 def _render_entries(row: dict):
     from rich.table import Table
 
+    from cnnzoo.terminal import plain
+
     table = Table(title=f"forward time per config entry, batch {row['batch_size']} (approximate: each entry "
                         "timed alone as a sub-model)", title_justify="left")
     for column, justify in (("entry", "left"), ("type", "left"), ("ms", "right"), ("share", "right"),
                             ("GFLOP/s", "right")):
         table.add_column(column, justify=justify, no_wrap=column != "entry", overflow="fold")
     for e in row["per_layer"]:
-        table.add_row(e["name"], e["type"], f"{e['ms_median']:.3f}", f"{100 * e['share']:.1f}%",
+        table.add_row(plain(e["name"]), e["type"], f"{e['ms_median']:.3f}", f"{100 * e['share']:.1f}%",
                       f"{e['gflops']:.1f}")
     total = sum(e["ms_median"] for e in row["per_layer"])
     table.add_row("sum", "", f"{total:.3f}", "", "", style="bold")

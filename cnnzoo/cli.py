@@ -42,17 +42,17 @@ def _user_errors(command):
             import_tensorflow()
             return command(*args, **kwargs)
         except CnnzooError as exc:
-            from rich.markup import escape  # the message quotes user text: "[/x]" must not be read as markup
+            from cnnzoo.terminal import plain  # the message quotes user text: no markup, no control characters
 
-            _stderr().print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
+            _stderr().print(f"[bold red]error:[/] {plain(exc)}", highlight=False, markup=True, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
     return wrapper
 
 
 def _stderr():
-    from rich.console import Console
+    from cnnzoo.terminal import console
 
-    return Console(stderr=True)
+    return console(stderr=True)
 
 
 @app.command()
@@ -70,9 +70,9 @@ def summary(config: ConfigArg, set_: SetOption = None,
     if json_:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
-        from rich.console import Console
+        from cnnzoo.terminal import console
 
-        Console().print(render_summary(result, expand=expand))
+        console().print(render_summary(result, expand=expand))
 
 
 @app.command()
@@ -87,11 +87,10 @@ def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, 
           deterministic: Annotated[bool, typer.Option(
               "--deterministic", help="Enable TensorFlow's deterministic ops (slower, reproducible).")] = False):
     """Build, train and checkpoint a config's model; write history, plots and metrics to a run folder."""
-    from rich.console import Console
-
     from cnnzoo.config import load_config
     from cnnzoo.data import resolve_data_dir
     from cnnzoo.errors import RunError
+    from cnnzoo.terminal import console as make_console
     from cnnzoo.train import resume_run, train_run
 
     if (config is None) == (resume is None):
@@ -100,7 +99,7 @@ def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, 
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
-    console = Console()
+    console = make_console()
     if resume is not None:
         if set_ or seed is not None:
             raise RunError("--set and --seed cannot change a run being resumed; only --epochs can.")
@@ -119,8 +118,10 @@ def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, 
 def _print_train_result(console, result) -> None:
     from rich.table import Table
 
+    from cnnzoo.terminal import plain
+
     metrics = result.metrics
-    table = Table(title=f"{result.run.name}: best epoch {metrics['best_epoch']} of {metrics['epochs_completed']}",
+    table = Table(title=f"{plain(result.run.name)}: best epoch {metrics['best_epoch']} of {metrics['epochs_completed']}",
                   title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -135,15 +136,15 @@ def _print_train_result(console, result) -> None:
     console.print(table)
     if metrics["interrupted"]:
         console.print(f"[yellow]Stopped by {metrics['interrupted']} after {metrics['epochs_completed']} complete "
-                      f"epoch(s).[/] The run folder is consistent: `cnnzoo eval {result.run.path}` and "
-                      f"`cnnzoo plot {result.run.path}` work on it. Continue with:\n"
-                      f"  cnnzoo train --resume {result.run.path}", highlight=False)
+                      f"epoch(s).[/] The run folder is consistent: `cnnzoo eval {plain(result.run.path)}` and "
+                      f"`cnnzoo plot {plain(result.run.path)}` work on it. Continue with:\n"
+                      f"  cnnzoo train --resume {plain(result.run.path)}", highlight=False)
     if metrics["nan_loss"]:
         where = metrics["nan_loss"]
         console.print(f"[red]Training stopped: the loss became NaN or infinite at epoch {where['epoch']}, "
                       f"step {where['step']}.[/] The best checkpoint so far is kept. Check the learning rate "
                       "(try 10x lower), the input scaling (data.scale) and the loss.")
-    console.print(f"run folder: [bold]{result.run.path}[/]")
+    console.print(f"run folder: [bold]{plain(result.run.path)}[/]")
 
 
 @app.command("eval")
@@ -153,12 +154,11 @@ def eval_(run_dir: RunDirArg, data_dir: DataDirOption = None,
           split: Annotated[str, typer.Option(help="test or val.")] = "test",
           json_: Annotated[bool, typer.Option("--json", help="Print eval.json instead of tables.")] = False):
     """Loss, accuracy, per-class precision/recall/F1 and confusion matrix of a run's checkpoint."""
-    from rich.console import Console
-
     from cnnzoo.data import resolve_data_dir
     from cnnzoo.errors import RunError
     from cnnzoo.evaluate import evaluate_run, render_eval
     from cnnzoo.runs import RunFolder
+    from cnnzoo.terminal import console as make_console, plain
 
     if checkpoint not in ("best", "last") or split not in ("test", "val"):
         raise RunError("--checkpoint must be best or last, and --split test or val.")
@@ -167,9 +167,9 @@ def eval_(run_dir: RunDirArg, data_dir: DataDirOption = None,
     if json_:
         typer.echo(json.dumps(result, indent=2))
         return
-    console = Console()
+    console = make_console()
     console.print(render_eval(result))
-    console.print(f"wrote {run.eval_json}, {run.confusion_csv}, {run.confusion_png}")
+    console.print(plain(f"wrote {run.eval_json}, {run.confusion_csv}, {run.confusion_png}"))
 
 
 @app.command()
@@ -181,6 +181,7 @@ def plot(run_dirs: Annotated[list[Path], typer.Argument(help="One or more run fo
     """Accuracy and loss curves of one run, or several runs overlaid."""
     from cnnzoo.plots import plot_run, plot_runs
     from cnnzoo.runs import RunFolder
+    from cnnzoo.terminal import printable
 
     runs = [RunFolder.open(path) for path in run_dirs]
     metrics = metric or ["accuracy", "loss"]
@@ -191,7 +192,7 @@ def plot(run_dirs: Annotated[list[Path], typer.Argument(help="One or more run fo
         written = [plot_runs(runs, m, base if len(metrics) == 1 else base.with_name(f"{base.stem}-{m}.png"))
                    for m in metrics]
     for path in written:
-        typer.echo(str(path))
+        typer.echo(printable(path))
 
 
 @app.command()
@@ -226,9 +227,9 @@ def bench(config: ConfigArg, set_: SetOption = None,
     if json_:
         typer.echo(json.dumps(report, indent=2))
     else:
-        from rich.console import Console
+        from cnnzoo.terminal import console
 
-        Console().print(render_bench(report))
+        console().print(render_bench(report))
 
 
 def main() -> None:  # pragma: no cover - used by `python -m cnnzoo`

@@ -43,3 +43,19 @@ class DataError(CnnzooError):
 
 class RunError(CnnzooError):
     """A run folder is missing, incomplete or cannot be written."""
+
+
+def quote(value: object, limit: int = 60) -> str:
+    """A short, escaped excerpt of a user-supplied value for an error message: repr() escapes control
+    characters, and anything longer than `limit` characters is cut."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    closing = text[0] if text[0] in "'\"" else ""
+    return text[:limit - 3 - len(closing)] + "..." + closing
+
+
+def shown(text: object, limit: int = 60) -> str:
+    """User text to show between backticks: control characters escaped, cut to `limit` characters."""
+    escaped = repr(str(text))[1:-1]
+    return escaped if len(escaped) <= limit else escaped[:limit - 3] + "..."

@@ -17,9 +17,9 @@ def evaluate_run(run: RunFolder, *, checkpoint: str, split: str, data_dir: Path 
     from cnnzoo.evaluation import (averages, confusion_matrix, per_class_report, predictions_from_probs,
                                    top_k_accuracy, write_confusion_csv)
     from cnnzoo.plots import plot_confusion_matrix
-    from cnnzoo.train import make_pipelines, plan_labels
+    from cnnzoo.train import make_pipelines, plan_labels, require_data
 
-    config = load_config(run.config)
+    config = require_data(load_config(run.config))
     model = load_checkpoint(run.checkpoint(checkpoint))
     splits = datasets.load_dataset(config.data, input_shape=config.input.shape, data_dir=data_dir,
                                    seed=config.train.seed)
@@ -51,12 +51,14 @@ def render_eval(result: dict[str, Any]):
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=f"{result['run']}: {result['checkpoint']} checkpoint on {result['split']} "
+    from cnnzoo.terminal import plain
+
+    table = Table(title=f"{plain(result['run'])}: {result['checkpoint']} checkpoint on {result['split']} "
                         f"({result['samples']} samples)", title_justify="left")
     for header in ("class", "precision", "recall", "f1", "support"):
         table.add_column(header, justify="left" if header == "class" else "right")
     for row in result["per_class"]:
-        table.add_row(row["name"], f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
+        table.add_row(plain(row["name"]), f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
                       str(row["support"]))
     metrics = "  ".join(f"{k} {v:.4f}" for k, v in result["metrics"].items())
     return Group(table, Text(metrics))

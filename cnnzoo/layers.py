@@ -11,6 +11,8 @@ import functools
 import inspect
 from typing import Any
 
+from cnnzoo.errors import quote
+
 
 REFUSED = {
     "Lambda": "it runs arbitrary Python code, which a config file must never do",
@@ -31,6 +33,12 @@ MERGE_LAYERS = {"Add": "add", "Concatenate": "concatenate", "Average": "average"
 MERGE_MODES = ("concatenate", "add", "multiply", "average", "maximum", "minimum", "subtract")
 NESTED_LAYER_ARGS = ("layer", "backward_layer")
 BASE_LAYER_ARGS = ("name", "dtype", "trainable", "activity_regularizer", "autocast")
+# A mapping argument is a Keras object written as {class_name: ..., config: {...}}; it is accepted only
+# for these kinds (by argument-name suffix) and built from that module's class, never deserialised.
+OBJECT_ARG_MODULES = {"_initializer": "initializers", "_regularizer": "regularizers", "_constraint": "constraints"}
+# Arguments Keras would read as a file path when given a string (IndexLookup: StringLookup,
+# IntegerLookup, TextVectorization). A config may not make cnnzoo read files.
+PATH_ARGS = ("vocabulary",)
 
 # Required arguments whose type the signature cannot tell us (they have no default).
 _INTS = "an integer or a list of integers"
@@ -123,11 +131,55 @@ def check_layer_args(cls: type, args: dict[str, Any], where) -> None:
 def _check_type(cls: type, key: str, value: Any, param: inspect.Parameter, where) -> None:
     if key in NESTED_LAYER_ARGS:
         return
+    _check_plain_value(cls, key, value, where)
     expected = _expected_type(param)
     if expected is None or value is None and param.default is None or _matches(value, expected):
         return
     raise where.error(f"{cls.__name__} argument `{key}` must be {_DESCRIPTIONS[expected]}, "
                       f"received {value!r} ({_yaml_type(value)}).", key=key)
+
+
+def _check_plain_value(cls: type, key: str, value: Any, where) -> None:
+    """Values are plain data: no file paths, and mappings only as Keras objects of the argument's kind."""
+    if key in PATH_ARGS and isinstance(value, str):
+        raise where.error(f"{cls.__name__} argument `{key}` must be an inline list, received the string "
+                          f"{quote(value)}: a config may not make cnnzoo read a file.",
+                          hint=f"Write the entries out, e.g. `{key}: [a, b, c]`.", key=key)
+    if isinstance(value, dict):
+        object_class(key, value, where)
+    elif isinstance(value, list) and any(isinstance(v, (dict, list)) and _has_mapping(v) for v in value):
+        raise where.error(f"{cls.__name__} argument `{key}` must not hold mappings, received {quote(value)}.", key=key)
+
+
+def _has_mapping(value: Any) -> bool:
+    if isinstance(value, dict):
+        return True
+    return isinstance(value, list) and any(_has_mapping(v) for v in value)
+
+
+def object_class(key: str, value: dict, where) -> type:
+    """The Keras class of an {class_name, config} argument, after checking it is a plain description."""
+    import keras
+
+    module_name = next((m for suffix, m in OBJECT_ARG_MODULES.items() if key.endswith(suffix)), None)
+    if module_name is None:
+        raise where.error(f"argument `{key}` cannot be a mapping, received {quote(value)}.",
+                          hint="Only *_initializer, *_regularizer and *_constraint arguments take "
+                               "{class_name: ..., config: {...}}.", key=key)
+    module = getattr(keras, module_name)
+    names = sorted(n for n in dir(module) if inspect.isclass(getattr(module, n)))
+    extra = set(value) - {"class_name", "config"}
+    config = value.get("config", {})
+    if extra or not isinstance(config, dict) or any(_has_mapping(v) for v in config.values()):
+        raise where.error(f"`{key}` must be {{class_name: ..., config: {{...}}}} with plain values, received "
+                          f"{quote(value)}.", hint="Keys such as module or registered_name are not accepted.",
+                          key=key)
+    cls = getattr(module, str(value.get("class_name")), None) if value.get("class_name") in names else None
+    if cls is None:
+        raise where.error(f"`{key}` names no class of keras.{module_name}: {quote(value.get('class_name'))}.",
+                          hint=suggest(str(value.get("class_name")), names) or f"Known: {', '.join(names)}.",
+                          key=key)
+    return cls
 
 
 def _expected_type(param: inspect.Parameter) -> str | None:
@@ -173,25 +225,42 @@ def create_layer(node, dtype: str | None = None) -> Any:
     """Instantiate the Keras layer of a LayerNode; Keras' own complaints point at the entry.
     `dtype` overrides the global dtype policy unless the entry sets its own."""
     cls = layer_class(node.type, node.where)
-    args = {key: _convert_arg(key, value) for key, value in node.args.items()}
+    args = {key: _convert_arg(key, value, node.where) for key, value in node.args.items()}
     args["name"] = node.name  # an explicit name is prefixed with its block instance (stem.conv1)
     if dtype:
         args.setdefault("dtype", dtype)
     try:
-        return cls(**args)
+        with _safe_mode():
+            return cls(**args)
     except Exception as exc:  # Keras validates arguments in constructors with many error types
         raise node.where.error(f"Keras could not create {node.type}: {_first_line(exc)}") from None
 
 
-def _convert_arg(key: str, value: Any) -> Any:
+def _convert_arg(key: str, value: Any, where) -> Any:
     if key in NESTED_LAYER_ARGS and hasattr(value, "type"):
         return create_layer(value)
+    if isinstance(value, dict):
+        cls = object_class(key, value, where)
+        try:
+            return cls(**_tuple_lists(value.get("config", {})))
+        except Exception as exc:  # wrong or missing constructor arguments
+            raise where.error(f"Keras could not create {cls.__name__} for `{key}`: {_first_line(exc)}",
+                              key=key) from None
     return _tuple_lists(value)
+
+
+def _safe_mode():
+    """Keras' safe mode for anything a layer deserialises itself (it refuses Python lambdas)."""
+    from keras.src.saving.serialization_lib import SafeModeScope
+
+    return SafeModeScope(True)
 
 
 def _tuple_lists(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(_tuple_lists(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _tuple_lists(v) for k, v in value.items()}
     return value
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from cnnzoo.config.options import ConstantSchedule, PlateauSchedule, StepSchedule
 from cnnzoo.config.spec import TrainSpec
 
 
@@ -13,26 +14,24 @@ def schedule_callbacks(train: TrainSpec, has_val: bool, prior_rows: list[dict] =
 
     from cnnzoo.callbacks import ReplayedReduceLROnPlateau
 
-    name, options = train.schedule.name, train.schedule.options
-    if name == "constant":
+    schedule = train.schedule
+    if isinstance(schedule, ConstantSchedule):
         return []
-    if name == "plateau":
-        monitor = options.get("monitor", "val_loss")
+    if isinstance(schedule, PlateauSchedule):
         return [ReplayedReduceLROnPlateau(
-            list(prior_rows), monitor=monitor if has_val else monitor.removeprefix("val_"),
-            factor=options.get("factor", 0.1), patience=options.get("patience", 3),
-            min_lr=options.get("min_lr", 0.0))]
+            list(prior_rows), monitor=schedule.monitor if has_val else schedule.monitor.removeprefix("val_"),
+            mode=schedule.mode, factor=schedule.factor, patience=schedule.patience, min_lr=schedule.min_lr,
+            min_delta=schedule.min_delta, cooldown=schedule.cooldown)]
     return [keras.callbacks.LearningRateScheduler(epoch_rate(train))]
 
 
 def epoch_rate(train: TrainSpec):
     """learning rate as a function of the 0-based epoch, for the step and cosine schedules."""
     base = train.learning_rate or train.optimizer_args.get("learning_rate", 0.001)
-    options = train.schedule.options
-    if train.schedule.name == "step":
-        drop, every = options.get("drop", 0.5), options.get("every", 10)
-        return lambda epoch, lr=None: base * drop ** (epoch // every)
-    min_lr, warmup = options.get("min_lr", 0.0), options.get("warmup_epochs", 0)
+    schedule = train.schedule
+    if isinstance(schedule, StepSchedule):
+        return lambda epoch, lr=None: base * schedule.drop ** (epoch // schedule.every)
+    min_lr, warmup = schedule.min_lr, schedule.warmup_epochs
 
     def cosine(epoch, lr=None):
         if epoch < warmup:

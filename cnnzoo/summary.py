@@ -80,7 +80,9 @@ def render_summary(summary: ModelSummary, expand: bool = False):
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=f"{summary.name}  (input {tuple(summary.input_shape)})", title_justify="left")
+    from cnnzoo.terminal import plain
+
+    table = Table(title=f"{plain(summary.name)}  (input {tuple(summary.input_shape)})", title_justify="left")
     table.add_column("layer", overflow="fold")
     for header, justify in (("type", "left"), ("output shape", "left"), ("params", "right"),
                             ("FLOPs/sample", "right")):
@@ -101,9 +103,11 @@ def render_summary(summary: ModelSummary, expand: bool = False):
 
 
 def _add_row(table, row: Row, indent: str, bold: bool) -> None:
+    from cnnzoo.terminal import plain
+
     style = "bold" if bold else None
     shape = "(" + ", ".join("None" if d is None else str(d) for d in row.output_shape) + ")"
-    table.add_row(indent + row.name, row.type, shape, f"{row.params:,}", f"{row.flops:,}", style=style)
+    table.add_row(indent + plain(row.name), plain(row.type), shape, f"{row.params:,}", f"{row.flops:,}", style=style)
 
 
 def _human(value: float, base: int = 1000) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import platform
@@ -15,6 +16,7 @@ import yaml
 
 from cnnzoo import __version__
 from cnnzoo.builder import build_model, output_node
+from cnnzoo.config.options import CheckpointSpec, optimizer_classes
 from cnnzoo.config.spec import ModelConfig
 from cnnzoo.errors import ConfigError, RunError
 from cnnzoo.precision import dtype_policy, resolve_precision
@@ -40,9 +42,7 @@ def train_run(config: ModelConfig, *, data_dir: Path | None, runs_dir: Path, con
     """Everything `cnnzoo train CONFIG` does after the config is validated."""
     import keras
 
-    if config.data is None:
-        raise ConfigError("the config has no `data:` section, so there is nothing to train on.",
-                          file=config.file, path="data", hint="Add e.g. `data: {dataset: mnist}`.")
+    require_data(config)
     keras.utils.set_random_seed(config.train.seed)
     built = build_model(config)
     check_free_space(runs_dir, checkpoint_bytes(built.model))
@@ -61,7 +61,7 @@ def resume_run(run_dir: Path, *, epochs: int | None, data_dir: Path | None, cons
     from cnnzoo.runs import HistoryWriter
 
     run = RunFolder.open(run_dir)
-    config = load_config(run.config, [f"train.epochs={epochs}"] if epochs else [])
+    config = require_data(load_config(run.config, [f"train.epochs={epochs}"] if epochs else []))
     history = HistoryWriter(run.history, resume=True)
     run.remove_partial_files()
     keras.utils.set_random_seed(config.train.seed + len(history.rows))  # reproducible per resume point
@@ -80,6 +80,14 @@ def resume_run(run_dir: Path, *, epochs: int | None, data_dir: Path | None, cons
     atomic_write_text(run.config, yaml.safe_dump(config.resolved, sort_keys=False))
     console.print(f"resuming after epoch {done} of {config.train.epochs}")
     return _train_and_report(run, config, model, splits, plan, console, prior_rows=history.rows)
+
+
+def require_data(config: ModelConfig) -> ModelConfig:
+    """The config, if it says what to train on (a run folder's config.yaml may have been edited)."""
+    if config.data is None:
+        raise ConfigError("the config has no `data:` section, so there is nothing to train or evaluate on.",
+                          file=config.file, path="data", hint="Add e.g. `data: {dataset: mnist}`.")
+    return config
 
 
 def checkpoint_bytes(model: Any) -> int:
@@ -149,12 +157,11 @@ def plan_labels(config: ModelConfig, model: Any, num_classes: int) -> LabelPlan:
 
 
 def compile_model(model: Any, config: ModelConfig, plan: LabelPlan) -> None:
-    import keras
-
     args = dict(config.train.optimizer_args)
     if config.train.learning_rate is not None:
         args["learning_rate"] = config.train.learning_rate
-    optimizer = keras.optimizers.get({"class_name": _optimizer_class(config.train.optimizer), "config": args})
+    # validated plain values only, passed to the class itself: nothing is deserialised
+    optimizer = optimizer_classes()[config.train.optimizer.lower()](**args)
     try:
         model.compile(optimizer=optimizer, loss=plan.loss, metrics=list(config.train.metrics),
                       steps_per_execution=config.train.steps_per_execution,
@@ -162,15 +169,6 @@ def compile_model(model: Any, config: ModelConfig, plan: LabelPlan) -> None:
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"Keras rejected the training setup: {str(exc).splitlines()[0]}",
                           file=config.file, path="train", hint="Check train.loss and train.metrics.") from None
-
-
-def _optimizer_class(name: str) -> str:
-    import keras
-
-    for attr in dir(keras.optimizers):
-        if attr.lower() == name.lower():
-            return attr
-    return name
 
 
 @dataclass
@@ -250,8 +248,8 @@ def _checkpoints(config: ModelConfig, run: RunFolder, stop, has_val: bool, prior
     """best.keras (on the monitored metric, its best value restored on resume) and last.keras."""
     from cnnzoo.callbacks import AtomicModelCheckpoint
 
-    monitor = monitored(config.train.checkpoint["monitor"], has_val)
-    best = AtomicModelCheckpoint(run.best, stop, monitor=monitor, mode=config.train.checkpoint["mode"],
+    monitor = monitored(config.train.checkpoint.monitor, has_val)
+    best = AtomicModelCheckpoint(run.best, stop, monitor=monitor, mode=config.train.checkpoint.mode,
                                  save_best_only=True)
     best_row = _best_row(prior_rows, config.train.checkpoint, has_val)
     if best_row is not None:
@@ -264,7 +262,7 @@ def _early_stopping(config: ModelConfig, has_val: bool, prior_rows: list[dict]) 
 
     if config.train.early_stopping is None:
         return []
-    options = {"monitor": "val_loss", "patience": 5, **config.train.early_stopping}
+    options = dataclasses.asdict(config.train.early_stopping)
     options["monitor"] = monitored(options["monitor"], has_val)
     return [ReplayedEarlyStopping(prior_rows, **options)]
 
@@ -308,23 +306,22 @@ def _final_metrics(config, model, run: RunFolder, pipes: Pipelines, fit: FitOutc
     }
 
 
-def _best_row(rows: list[dict], checkpoint: dict, has_val: bool) -> dict | None:
-    monitor = monitored(checkpoint["monitor"], has_val)
+def _best_row(rows: list[dict], checkpoint: CheckpointSpec, has_val: bool) -> dict | None:
+    monitor = monitored(checkpoint.monitor, has_val)
     scored = [r for r in rows if monitor in r and r[monitor] == r[monitor]]
     if not scored:
         return None
-    pick = max if checkpoint.get("mode", "max") == "max" else min
+    pick = max if checkpoint.mode == "max" else min
     return pick(scored, key=lambda r: r[monitor])
 
 
 def _write_run_header(run: RunFolder, config: ModelConfig, built) -> None:
-    from rich.console import Console
-
     from cnnzoo.summary import render_summary, summarize
+    from cnnzoo.terminal import console
 
     atomic_write_text(run.config, yaml.safe_dump(config.resolved, sort_keys=False))
     buffer = io.StringIO()
-    Console(file=buffer, width=120).print(render_summary(summarize(config, built), expand=True))
+    console(file=buffer, width=120).print(render_summary(summarize(config, built), expand=True))
     atomic_write_text(run.summary, buffer.getvalue())
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from cnnzoo.builder import build_model
 from cnnzoo.config import load_config
+from cnnzoo.config.options import optimizer_classes
 from cnnzoo.errors import ConfigError
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -75,8 +76,6 @@ def test_shipped_config_builds_with_documented_parameter_count(name, build_shipp
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_config_trains_one_step_at_small_input(name):
-    import keras
-
     config = load_config(CONFIGS / f"{name}.yaml", SMALL_INPUT.get(name, []))
     model = build_model(config).model
     rng = np.random.default_rng(0)
@@ -84,20 +83,13 @@ def test_shipped_config_trains_one_step_at_small_input(name):
     units = model.output_shape[-1]
     y = (np.array([[0], [1], [1], [0]], np.float32) if config.train.loss == "binary_crossentropy"
          else np.arange(4) % units)
-    optimizer = keras.optimizers.get({"class_name": _optimizer_class(config.train.optimizer),
-                                      "config": config.train.optimizer_args})
+    optimizer = optimizer_classes()[config.train.optimizer.lower()](**config.train.optimizer_args)
     model.compile(optimizer=optimizer, loss=config.train.loss, run_eagerly=True)  # one step: skip tracing
     before = [w.copy() for w in model.get_weights()]
     loss = float(np.asarray(model.train_on_batch(x, y)).reshape(-1)[0])
     assert np.isfinite(loss)
     changed = [not np.array_equal(b, a) for b, a in zip(before, model.get_weights())]
     assert sum(changed) >= len(model.trainable_weights) // 2, f"only {sum(changed)} weight arrays changed"
-
-
-def _optimizer_class(name: str) -> str:
-    import keras
-
-    return next(n for n in dir(keras.optimizers) if n.lower() == name.lower())
 
 
 @pytest.mark.parametrize("name, shape, failing_entry", [

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from cnnzoo.config import BlockNode, BranchNode, LayerNode, load_config
+from cnnzoo.config.options import CheckpointSpec, CosineSchedule, EarlyStoppingSpec, StepSchedule
 from cnnzoo.config.source import load_document, parse_override
 from cnnzoo.errors import ConfigError
 
@@ -55,7 +56,7 @@ def test_valid_config_becomes_typed_spec(tmp_path):
     assert config.train.epochs == 3 and config.train.batch_size == 32
     assert config.train.optimizer == "adam" and config.train.optimizer_args == {"learning_rate": 0.001}
     assert config.train.schedule.name == "constant"
-    assert config.train.checkpoint == {"monitor": "val_accuracy", "mode": "max"}
+    assert (config.train.checkpoint.monitor, config.train.checkpoint.mode) == ("val_accuracy", "max")
     assert config.data is None
     assert config.resolved["train"]["epochs"] == 3
 
@@ -73,10 +74,10 @@ def test_section_defaults_and_shorthands(tmp_path):
     config = load_config(path)
     assert config.data.dataset == "ucr" and config.data.name == "FordA" and config.data.limit == 100
     assert config.data.validation_split == 0.2 and config.data.test_split == 0.2 and config.data.scale is None
-    assert config.train.schedule.name == "cosine" and config.train.schedule.options == {}
-    assert config.train.early_stopping == {}
+    assert config.train.schedule == CosineSchedule()
+    assert config.train.early_stopping == EarlyStoppingSpec(mode="min")
     assert config.train.metrics == ("accuracy",)
-    assert config.train.checkpoint == {"monitor": "val_loss", "mode": "min"}
+    assert config.train.checkpoint == CheckpointSpec(monitor="val_loss", mode="min")
 
 
 def test_exponent_floats_are_numbers(tmp_path):
@@ -206,7 +207,7 @@ def test_overrides_apply_in_order_with_types(tmp_path):
     assert config.input.shape == (16, 16, 1)
     assert (config.train.epochs, config.train.batch_size) == (4, 64)
     assert config.data.dataset == "mnist"                     # a missing section is created
-    assert config.train.schedule.name == "step" and config.train.schedule.options == {"every": 2}
+    assert config.train.schedule == StepSchedule(every=2)
     assert config.resolved["model"]["layers"][0]["Conv2D"]["filters"] == 8
 
 

@@ -6,17 +6,16 @@ from typing import Any
 
 from cnnzoo.config.model import parse_layer_list
 from cnnzoo.config.source import Document, PathKey
-from cnnzoo.config.spec import InputSpec, ScheduleSpec, TrainSpec
+from cnnzoo.errors import quote, shown
+from cnnzoo.config.options import (SCHEDULES, CheckpointSpec, EarlyStoppingSpec, Schedule, check_optimizer,
+                                   parse_options)
+from cnnzoo.config.spec import InputSpec, TrainSpec
 from cnnzoo.data.spec import DataSpec
 from cnnzoo.layers import suggest
 from cnnzoo.precision import PRECISIONS
 
 INPUT_DTYPES = ("float32", "float16", "bfloat16", "uint8", "int32", "int64")
 DATASETS = ("mnist", "oxflower17", "ucr", "image_folder")
-SCHEDULES = {"constant": (), "step": ("drop", "every"), "cosine": ("min_lr", "warmup_epochs"),
-             "plateau": ("factor", "patience", "min_lr", "monitor")}
-EARLY_STOPPING_KEYS = ("monitor", "patience", "min_delta", "mode", "restore_best_weights", "start_from_epoch")
-CHECKPOINT_KEYS = ("monitor", "mode")
 
 
 class Section:
@@ -32,7 +31,7 @@ class Section:
         self.values = value or {}
         for key in self.values:
             if key not in allowed:
-                raise doc.error(path + (key,), f"unknown key `{key}` (allowed: {', '.join(allowed)}).",
+                raise doc.error(path + (key,), f"unknown key `{shown(key)}` (allowed: {', '.join(allowed)}).",
                                 hint=suggest(str(key), list(allowed)))
 
     def error(self, key: str, message: str, hint: str | None = None):
@@ -73,18 +72,15 @@ class Section:
             raise self.error(key, f"`{key}` must be a string, received {value!r}.")
         return value
 
-    def mapping(self, key: str, allowed: tuple[str, ...] | None) -> dict | None:
+    def mapping(self, key: str) -> dict | None:
+        """A mapping option that can also be switched on with `true` ({}) or off with `false` (None)."""
         value = self.values.get(key)
         if value is None or value is False:
             return None
         if value is True:
             return {}
         if not isinstance(value, dict):
-            raise self.error(key, f"`{key}` must be a mapping (or false), received {value!r}.")
-        for sub in value:
-            if allowed is not None and sub not in allowed:
-                raise self.doc.error(self.path + (key, sub), f"unknown key `{sub}` (allowed: {', '.join(allowed)}).",
-                                     hint=suggest(str(sub), list(allowed)))
+            raise self.error(key, f"`{key}` must be a mapping (or true/false), received {quote(value)}.")
         return dict(value)
 
 
@@ -144,8 +140,8 @@ def parse_train(doc: Document) -> TrainSpec:
         schedule=_schedule(section),
         loss=section.string("loss"),
         metrics=tuple(metrics),
-        early_stopping=section.mapping("early_stopping", EARLY_STOPPING_KEYS),
-        checkpoint={"monitor": "val_accuracy", "mode": "max", **(section.mapping("checkpoint", CHECKPOINT_KEYS) or {})},
+        early_stopping=_option_group(section, "early_stopping", EarlyStoppingSpec, "early stopping"),
+        checkpoint=_option_group(section, "checkpoint", CheckpointSpec, "checkpoint") or CheckpointSpec(mode="max"),
         seed=section.integer("seed", 42, 0, 2**31 - 1),
         steps_per_execution=section.integer("steps_per_execution", 1, 1, 100_000),
         jit_compile=jit,
@@ -164,28 +160,31 @@ def _precision(section: Section) -> str:
 def _optimizer(section: Section) -> tuple[str, dict]:
     value = section.get("optimizer", "adam")
     if isinstance(value, str):
-        return value, {}
-    if isinstance(value, dict) and isinstance(value.get("name"), str):
-        args = {k: v for k, v in value.items() if k != "name"}
-        return value["name"], args
-    raise section.error("optimizer", f"`optimizer` must be a name (adam) or a mapping with `name:` and "
-                        f"arguments, received {value!r}.")
+        name, args = value, {}
+    elif isinstance(value, dict) and isinstance(value.get("name"), str):
+        name, args = value["name"], {k: v for k, v in value.items() if k != "name"}
+    else:
+        raise section.error("optimizer", f"`optimizer` must be a name (adam) or a mapping with `name:` and "
+                            f"arguments, received {quote(value)}.")
+    check_optimizer(section.doc, name, args)
+    return name, args
 
 
-def _schedule(section: Section) -> ScheduleSpec:
+def _option_group(section: Section, key: str, cls: type, what: str):
+    values = section.mapping(key)
+    return None if values is None else parse_options(section.doc, section.path + (key,), cls, values, what)
+
+
+def _schedule(section: Section) -> Schedule:
     value = section.get("schedule", "constant")
     if isinstance(value, str):
         value = {"name": value}
     if not isinstance(value, dict):
-        raise section.error("schedule", f"`schedule` must be a name or a mapping with `name:`, received {value!r}.")
+        raise section.error("schedule", f"`schedule` must be a name or a mapping with `name:`, "
+                                        f"received {quote(value)}.")
     name = value.get("name", "constant")
     if name not in SCHEDULES:
-        raise section.error("schedule", f"unknown schedule {name!r}; use one of {', '.join(SCHEDULES)}.",
+        raise section.error("schedule", f"unknown schedule {quote(name)}; use one of {', '.join(SCHEDULES)}.",
                             hint=suggest(str(name), list(SCHEDULES)))
     options = {k: v for k, v in value.items() if k != "name"}
-    for key in options:
-        if key not in SCHEDULES[name]:
-            raise section.doc.error(section.path + ("schedule", key),
-                                    f"schedule `{name}` has no option `{key}` "
-                                    f"(it takes: {', '.join(SCHEDULES[name]) or 'nothing'}).")
-    return ScheduleSpec(name, options)
+    return parse_options(section.doc, section.path + ("schedule",), SCHEDULES[name], options, f"schedule `{name}`")

@@ -13,11 +13,12 @@ from typing import Any
 
 import yaml
 
-from cnnzoo.errors import ConfigError
+from cnnzoo.errors import ConfigError, quote, shown
 
 MAX_FILE_BYTES = 1_000_000
 MAX_NODES = 100_000
 MAX_BASE_DEPTH = 16
+SHIPPED_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 PathKey = tuple  # a key path: ("model", "layers", 3, "Conv2D", "filters")
 
@@ -79,30 +80,53 @@ class Document:
 
 def load_document(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> Document:
     """Load a config file with its `base:` chain merged and `--set` overrides applied."""
-    doc = _load_with_bases(Path(path), chain=())
+    path = Path(path)
+    doc = _load_with_bases(path, chain=(), roots=_base_roots(path))
     for override in overrides:
         _apply_override(doc, override)
     return doc
 
 
-def _load_with_bases(path: Path, chain: tuple[Path, ...]) -> Document:
+def _base_roots(top: Path) -> tuple[Path, ...]:
+    """Where `base:` files may live: under the folder of the config given, or the shipped configs."""
+    try:
+        return top.parent.resolve(), SHIPPED_CONFIGS
+    except (OSError, ValueError):
+        return (SHIPPED_CONFIGS,)
+
+
+def _load_with_bases(path: Path, chain: tuple[Path, ...], roots: tuple[Path, ...]) -> Document:
     doc = _parse_file(path)
     if not isinstance(doc.data, dict) or "base" not in doc.data:
         return doc
     base_ref = doc.data.pop("base")
-    if not isinstance(base_ref, str):
-        raise doc.error(("base",), f"`base` must be a file name, received {base_ref!r}.")
-    base_path = (path.parent / base_ref).resolve()
+    base_path = _base_path(doc, path, base_ref, roots)
     if base_path in chain or base_path == path.resolve():
-        raise doc.error(("base",), f"`base: {base_ref}` makes a cycle of config files.",
+        raise doc.error(("base",), f"`base: {shown(base_ref)}` makes a cycle of config files.",
                         hint="A config cannot inherit from itself, directly or indirectly.")
     if len(chain) >= MAX_BASE_DEPTH:
         raise doc.error(("base",), f"more than {MAX_BASE_DEPTH} levels of `base:`.")
     if not base_path.is_file():
-        raise doc.error(("base",), f"base config {base_ref!r} not found (looked at {base_path}).",
+        raise doc.error(("base",), f"base config {quote(base_ref)} not found (looked at {base_path}).",
                         hint="Paths in `base:` are relative to the file that names them.")
-    base = _load_with_bases(base_path, chain + (path.resolve(),))
+    base = _load_with_bases(base_path, chain + (path.resolve(),), roots)
     return _merge_documents(base, doc)
+
+
+def _base_path(doc: Document, path: Path, base_ref: Any, roots: tuple[Path, ...]) -> Path:
+    """The resolved `base:` file, which must be a relative path inside one of `roots`."""
+    if not isinstance(base_ref, str) or not base_ref or "\0" in base_ref or len(base_ref) > 1000:
+        raise doc.error(("base",), f"`base` must be a file name, received {quote(base_ref)}.")
+    if Path(base_ref).is_absolute() or base_ref.startswith("~"):
+        raise doc.error(("base",), f"`base` must be a path relative to this file, received {quote(base_ref)}.",
+                        hint="A config may only inherit from files in its own folder tree.")
+    resolved = (path.parent / base_ref).resolve()
+    if not any(resolved.is_relative_to(root) for root in roots):
+        raise doc.error(("base",), f"`base: {shown(base_ref)}` points outside the folder of the config "
+                                   f"given ({roots[0]}) and the shipped configs.",
+                        hint="Keep base files in the same folder tree as the config you run (symbolic "
+                             "links are followed before this check).")
+    return resolved
 
 
 def _merge_documents(base: Document, child: Document) -> Document:
@@ -183,6 +207,27 @@ def _too_deep(name: str) -> ConfigError:
                        file=name, hint="Check for unbalanced brackets; a config needs only a few levels.")
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _merged_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """How many key/value pairs a mapping has once its `<<` merges are flattened (duplicates counted,
+    as PyYAML keeps them), computed without flattening."""
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = 0  # a merge cycle adds nothing; PyYAML rejects it later
+    total = 0
+    for key, value in node.value:
+        if key.tag != _MERGE_TAG:
+            total += 1
+        elif isinstance(value, yaml.MappingNode):
+            total += _merged_size(value, memo)
+        elif isinstance(value, yaml.SequenceNode):
+            total += sum(_merged_size(v, memo) for v in value.value if isinstance(v, yaml.MappingNode))
+    memo[id(node)] = total
+    return total
+
+
 class _NodeReader:
     """Turns a composed YAML node tree into plain data, recording origins, with a node budget."""
 
@@ -211,7 +256,11 @@ class _NodeReader:
             raise self._error(node, path, f"cannot read value {node.value!r}: {exc}.") from None
 
     def _read_mapping(self, node: yaml.MappingNode, path: PathKey) -> dict:
-        own = self.own_keys.setdefault(id(node), {id(k) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"})
+        own = self.own_keys.setdefault(id(node), {id(k) for k, _ in node.value if k.tag != _MERGE_TAG})
+        if _merged_size(node, {}) > MAX_NODES - self.visited:  # before PyYAML copies the merged pairs
+            raise self._error(node, path, f"`<<` merges expand this mapping past {MAX_NODES} values.",
+                              hint="Merge keys that merge mappings that merge others grow exponentially; "
+                                   "write the values out or merge fewer levels.")
         try:
             self.constructor.flatten_mapping(node)
         except yaml.YAMLError as exc:
@@ -256,7 +305,7 @@ def _parse_key_path(key_text: str, whole: str) -> PathKey:
         if not segment:
             raise ConfigError(f"--set {whole!r}: empty part in key path {key_text!r}.", file="--set",
                               hint="Write --set a.b.c=value or --set model.layers[2].Dense.units=64.")
-        parts.append(int(segment) if segment.lstrip("-").isdigit() else segment)
+        parts.append(int(segment) if re.fullmatch(r"-?[0-9]+", segment) else segment)
     return tuple(parts)
 
 

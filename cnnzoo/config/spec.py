@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Union
 
+from cnnzoo.config.options import CheckpointSpec, ConstantSchedule, EarlyStoppingSpec, Schedule
 from cnnzoo.data.spec import DataSpec
 from cnnzoo.errors import ConfigError
 
@@ -69,25 +70,17 @@ class InputSpec:
 
 
 @dataclass(frozen=True)
-class ScheduleSpec:
-    """Learning-rate schedule: constant, step, cosine or plateau, with its options."""
-
-    name: str = "constant"
-    options: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class TrainSpec:
     epochs: int = 10
     batch_size: int = 32
     optimizer: str = "adam"
     optimizer_args: dict[str, Any] = field(default_factory=dict)
     learning_rate: float | None = None
-    schedule: ScheduleSpec = field(default_factory=ScheduleSpec)
+    schedule: Schedule = field(default_factory=ConstantSchedule)
     loss: str | None = None
     metrics: tuple[str, ...] = ("accuracy",)
-    early_stopping: dict[str, Any] | None = None
-    checkpoint: dict[str, Any] = field(default_factory=lambda: {"monitor": "val_accuracy", "mode": "max"})
+    early_stopping: EarlyStoppingSpec | None = None
+    checkpoint: CheckpointSpec = field(default_factory=lambda: CheckpointSpec(mode="max"))
     seed: int = 42
     steps_per_execution: int = 1
     jit_compile: bool | str = "auto"

@@ -13,12 +13,13 @@ def progress_bar(description: str, total: int | None, *, enabled: bool,
     if not enabled:
         yield lambda n: None
         return
-    from rich.console import Console
     from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeRemainingColumn, TransferSpeedColumn)
 
+    from cnnzoo.terminal import console, plain
+
     counter = (DownloadColumn(), TransferSpeedColumn()) if transfer else (MofNCompleteColumn(),)
     with Progress(TextColumn("{task.description}"), BarColumn(), *counter, TimeRemainingColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(description, total=total)
+                  console=console(stderr=True), transient=True) as bar:
+        task = bar.add_task(plain(description), total=total)
         yield lambda n: bar.advance(task, n)

@@ -1,0 +1,231 @@
+"""Typed option groups of the `train:` section: the optimizer, learning-rate schedules, early stopping
+and the best checkpoint.
+
+Each group is a frozen dataclass whose fields declare their type, default and bounds (`option`);
+`parse_options` checks a YAML mapping against it with located errors, so every value Keras later sees
+is a plain number, boolean or name, never a serialised object. A new schedule is one class added to
+SCHEDULES; its options are checked and documented by their declaration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from cnnzoo.config.source import Document, PathKey
+from cnnzoo.errors import quote
+from cnnzoo.layers import suggest
+
+MODES = ("auto", "min", "max")
+METRIC_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
+_LOWER_IS_BETTER = ("loss", "error", "mae", "mse", "mape", "msle", "hinge", "divergence", "crossentropy",
+                    "poisson", "cosh")
+_HIGHER_IS_BETTER = ("accuracy", "acc", "auc", "precision", "recall", "f1", "fbeta", "iou", "r2", "score")
+
+
+@dataclass(frozen=True)
+class Check:
+    """What one option accepts: int, number, bool, a metric name or one of `choices`."""
+
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+    open_high: bool = False
+    choices: tuple[str, ...] = ()
+
+    def accepts(self, value: Any) -> bool:
+        if self.kind == "bool":
+            return isinstance(value, bool)
+        if self.kind == "metric":
+            return isinstance(value, str) and METRIC_NAME.fullmatch(value) is not None
+        if self.kind == "choice":
+            return value in self.choices
+        is_int = isinstance(value, int) and not isinstance(value, bool)
+        if not (is_int or self.kind == "number" and isinstance(value, float)):
+            return False
+        low_ok = self.low is None or (value > self.low if self.open_low else value >= self.low)
+        high_ok = self.high is None or (value < self.high if self.open_high else value <= self.high)
+        return low_ok and high_ok
+
+    def describe(self) -> str:
+        if self.kind == "bool":
+            return "true or false"
+        if self.kind == "metric":
+            return "a metric name such as val_loss or val_accuracy"
+        if self.kind == "choice":
+            return "one of " + ", ".join(self.choices)
+        noun = "an integer" if self.kind == "int" else "a number"
+        if self.low is None and self.high is None:
+            return noun
+        left, right = "(" if self.open_low else "[", ")" if self.open_high else "]"
+        return f"{noun} in {left}{_bound(self.low)}, {_bound(self.high)}{right}"
+
+
+def _bound(value: float | None) -> str:
+    return "inf" if value is None else f"{value:g}"
+
+
+def option(default: Any, kind: str, low: float | None = None, high: float | None = None, *,
+           open_low: bool = False, open_high: bool = False, choices: tuple[str, ...] = ()) -> Any:
+    """A dataclass field with its default and the Check its value must pass."""
+    return dataclasses.field(default=default, metadata={
+        "check": Check(kind, low, high, open_low, open_high, choices)})
+
+
+# --- learning-rate schedules ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ConstantSchedule:
+    name: ClassVar[str] = "constant"
+
+
+@dataclass(frozen=True)
+class StepSchedule:
+    """Multiply the rate by `drop` every `every` epochs."""
+
+    name: ClassVar[str] = "step"
+    drop: float = option(0.5, "number", 0.0, 1.0, open_low=True)
+    every: int = option(10, "int", 1, 100_000)
+
+
+@dataclass(frozen=True)
+class CosineSchedule:
+    """Linear warm-up, then cosine decay to `min_lr` over the remaining epochs."""
+
+    name: ClassVar[str] = "cosine"
+    min_lr: float = option(0.0, "number", 0.0, 100.0)
+    warmup_epochs: int = option(0, "int", 0, 100_000)
+
+
+@dataclass(frozen=True)
+class PlateauSchedule:
+    """Keras ReduceLROnPlateau."""
+
+    name: ClassVar[str] = "plateau"
+    factor: float = option(0.1, "number", 0.0, 1.0, open_low=True, open_high=True)
+    patience: int = option(3, "int", 0, 100_000)
+    min_lr: float = option(0.0, "number", 0.0, 100.0)
+    min_delta: float = option(1e-4, "number", 0.0, 1e9)
+    cooldown: int = option(0, "int", 0, 100_000)
+    monitor: str = option("val_loss", "metric")
+    mode: str = option("auto", "choice", choices=MODES)
+
+
+Schedule = ConstantSchedule | StepSchedule | CosineSchedule | PlateauSchedule
+SCHEDULES: dict[str, type] = {cls.name: cls for cls in
+                              (ConstantSchedule, StepSchedule, CosineSchedule, PlateauSchedule)}
+
+
+# --- callbacks --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EarlyStoppingSpec:
+    """Keras EarlyStopping; `mode: auto` is resolved from the monitor's name at validation."""
+
+    monitor: str = option("val_loss", "metric")
+    patience: int = option(5, "int", 0, 100_000)
+    min_delta: float = option(0.0, "number", 0.0, 1e9)
+    mode: str = option("auto", "choice", choices=MODES)
+    restore_best_weights: bool = option(False, "bool")
+    start_from_epoch: int = option(0, "int", 0, 100_000)
+
+
+@dataclass(frozen=True)
+class CheckpointSpec:
+    """Which epoch best.keras keeps."""
+
+    monitor: str = option("val_accuracy", "metric")
+    mode: str = option("auto", "choice", choices=MODES)
+
+
+def option_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+def parse_options(doc: Document, path: PathKey, cls: type, values: dict, what: str) -> Any:
+    """`values` (a YAML mapping) checked against the typed option class `cls`; `mode: auto` resolved."""
+    names = option_names(cls)
+    for key, value in values.items():
+        if key not in names:
+            raise doc.error(path + (key,), f"{what} has no option `{key}` (it takes: {', '.join(names) or 'nothing'}).",
+                            hint=suggest(str(key), list(names)))
+        check = next(f for f in dataclasses.fields(cls) if f.name == key).metadata["check"]
+        if not check.accepts(value):
+            raise doc.error(path + (key,), f"{what} option `{key}` must be {check.describe()}, "
+                                           f"received {quote(value)}.")
+    spec = cls(**values)
+    if "mode" in names and spec.mode == "auto":
+        spec = dataclasses.replace(spec, mode=_inferred_mode(doc, path, spec.monitor, what))
+    return spec
+
+
+def _inferred_mode(doc: Document, path: PathKey, monitor: str, what: str) -> str:
+    """min for losses and errors, max for accuracy-like metrics; anything else must say."""
+    words = set(re.split(r"[_\d]+", monitor.lower().removeprefix("val_")))
+    if words & set(_LOWER_IS_BETTER):
+        return "min"
+    if words & set(_HIGHER_IS_BETTER):
+        return "max"
+    raise doc.error(path + ("monitor",), f"cannot tell whether {what} should minimise or maximise "
+                                         f"`{monitor}`.", hint="Add `mode: min` or `mode: max`.")
+
+
+# --- optimizer ---------------------------------------------------------------------------------------
+
+_REFUSED_OPTIMIZERS = ("Optimizer", "LossScaleOptimizer", "MultiOptimizer")
+# arguments whose default (None) does not tell their type
+_OPTIMIZER_ARG_CHECKS = {"ema_overwrite_frequency": Check("int", 1, None),
+                         "gradient_accumulation_steps": Check("int", 1, None),
+                         "name": Check("metric")}
+
+
+def optimizer_classes() -> dict[str, type]:
+    """Every usable optimizer class of keras.optimizers, by lower-case name."""
+    import keras
+
+    return {name.lower(): obj for name in dir(keras.optimizers)
+            if inspect.isclass(obj := getattr(keras.optimizers, name))
+            and issubclass(obj, keras.optimizers.Optimizer) and name not in _REFUSED_OPTIMIZERS}
+
+
+def check_optimizer(doc: Document, name: str, args: dict) -> type:
+    """The optimizer class for `name`; every argument must exist and be a plain value of its type."""
+    classes = optimizer_classes()
+    cls = classes.get(name.lower())
+    if cls is None:
+        raise doc.error(("train", "optimizer"), f"unknown optimizer {quote(name)}.",
+                        hint=suggest(name, [c.__name__ for c in classes.values()])
+                        or f"Known: {', '.join(sorted(c.__name__ for c in classes.values()))}.")
+    params = {p.name: p for p in inspect.signature(cls.__init__).parameters.values()
+              if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name != "self"}
+    for key, value in args.items():
+        if key not in params:
+            raise doc.error(("train", "optimizer", key), f"{cls.__name__} has no argument `{key}`.",
+                            hint=suggest(key, sorted(params)))
+        check = _optimizer_arg_check(key, params[key].default)
+        if not (check.accepts(value) or _string_list(key, value)):
+            raise doc.error(("train", "optimizer", key), f"{cls.__name__} argument `{key}` must be "
+                            f"{check.describe()}, received {quote(value)}.",
+                            hint="Optimizer arguments are plain values; serialised Keras objects "
+                                 "(mappings with class_name/module) are not accepted.")
+    return cls
+
+
+def _optimizer_arg_check(key: str, default: Any) -> Check:
+    if key in _OPTIMIZER_ARG_CHECKS:
+        return _OPTIMIZER_ARG_CHECKS[key]
+    if isinstance(default, bool):
+        return Check("bool")
+    if key == "learning_rate":
+        return Check("number", 0.0, 100.0, open_low=True)
+    return Check("number")
+
+
+def _string_list(key: str, value: Any) -> bool:
+    """Muon's `exclude_layers`: a list of layer-name patterns."""
+    return key == "exclude_layers" and isinstance(value, list) and all(
+        isinstance(v, str) and len(v) <= 200 for v in value)
