@@ -29,6 +29,9 @@ CLASS_NAMES = ["daffodil", "snowdrop", "lily valley", "bluebell", "crocus", "iri
 PER_CLASS = 80
 TOTAL = PER_CLASS * len(CLASS_NAMES)
 IMAGE_NAME = re.compile(r"image_(\d{4})\.jpg")
+# Bounds for a hostile archive (the original: 1,362 members, the largest JPEG 131 KB).
+MAX_MEMBERS = 10_000
+MAX_IMAGE_BYTES = 16 << 20
 
 
 def image_number(name: str) -> int | None:
@@ -83,16 +86,30 @@ def _decode(path: Path, shape: tuple[int, int, int], progress: bool) -> dict[str
 
 
 def _archive_members(path: Path) -> Iterator[tuple[int, str, bytes]]:
-    """(image number, member name, JPEG bytes) for each image in the archive, read lazily."""
+    """(image number, member name, JPEG bytes) for each image in the archive, read lazily; at most
+    MAX_MEMBERS members, images of at most MAX_IMAGE_BYTES, each image number once."""
+    seen: set[int] = set()
     try:
         with tarfile.open(path, "r:*") as tar:
-            for member in tar:
+            for count, member in enumerate(tar, 1):
+                if count > MAX_MEMBERS:
+                    raise _hostile(path, f"it has more than {MAX_MEMBERS:,} members")
                 number = image_number(member.name)
-                if member.isfile() and number:
-                    yield number, member.name, tar.extractfile(member).read()
+                if not (member.isfile() and number):
+                    continue
+                if member.size > MAX_IMAGE_BYTES:
+                    raise _hostile(path, f"{member.name} is {member.size:,} bytes (at most {MAX_IMAGE_BYTES:,})")
+                if number in seen:
+                    raise _hostile(path, f"image_{number:04d}.jpg appears twice")
+                seen.add(number)
+                yield number, member.name, tar.extractfile(member).read()
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise DataError(f"{path} is not a readable tar archive ({exc}); it is truncated or corrupt: delete it "
                         f"and download 17flowers.tgz again.") from None
+
+
+def _hostile(path: Path, what: str) -> DataError:
+    return DataError(f"{path} is not the Flowers-17 archive: {what}. Delete it and download 17flowers.tgz again.")
 
 
 def _folder_members(path: Path) -> Iterator[tuple[int, str, str]]:

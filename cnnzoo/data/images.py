@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
 import os
+import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Sequence
 
@@ -13,6 +17,10 @@ from cnnzoo.data.progress import progress_bar
 from cnnzoo.errors import DataError
 
 MAX_PAD = 8
+# A decoded image may hold at most this many pixels (PIL's own bomb limit is 89 M); images being
+# decoded at once hold at most DECODE_BUDGET pixels together, whatever the number of cores.
+MAX_IMAGE_PIXELS = 40_000_000
+DECODE_BUDGET = 2 * MAX_IMAGE_PIXELS
 
 
 def image_shape(input_shape: Sequence[int], dataset: str) -> tuple[int, int, int]:
@@ -36,9 +44,10 @@ def decode_images(items: Iterable[tuple[int, str, bytes | str]], total: int, sha
     out = np.zeros((total, *shape), np.uint8)
     filled = np.zeros(total, bool)
     failed: list[str] = []
+    budget = PixelBudget(DECODE_BUDGET)
 
     def decode(slot: int, name: str, source: bytes | str) -> None:
-        image = _decode_one(source, shape)
+        image = _decode_one(source, shape, budget)
         if image is None:
             failed.append(name)
         else:
@@ -55,27 +64,64 @@ def decode_images(items: Iterable[tuple[int, str, bytes | str]], total: int, sha
     return out, filled
 
 
-def _decode_one(item: bytes | str, shape: tuple[int, int, int]) -> np.ndarray | None:
-    """One image as uint8 (H, W, C), or None when it is not a readable image. A JPEG is decoded straight
-    at the smallest DCT scale (1/8..1) that still covers the target size."""
+class PixelBudget:
+    """Bounds the pixels of the images being decoded at once: each decode takes its share first."""
+
+    def __init__(self, pixels: int):
+        self.free = pixels
+        self.total = pixels
+        self.changed = threading.Condition()
+
+    @contextlib.contextmanager
+    def take(self, pixels: int):
+        pixels = min(pixels, self.total)
+        with self.changed:
+            self.changed.wait_for(lambda: self.free >= pixels)
+            self.free -= pixels
+        try:
+            yield
+        finally:
+            with self.changed:
+                self.free += pixels
+                self.changed.notify_all()
+
+
+def _decode_one(item: bytes | str, shape: tuple[int, int, int], budget: PixelBudget | None = None) -> np.ndarray | None:
+    """One image as uint8 (H, W, C), or None when it is not a readable image or has more than
+    MAX_IMAGE_PIXELS pixels. A JPEG is decoded straight at the smallest DCT scale (1/8..1) that still
+    covers the target size."""
     from PIL import Image
 
+    _strict_pillow()
     height, width, channels = shape
     try:
-        with Image.open(item if isinstance(item, str) else io.BytesIO(item)) as image:
-            image.draft("RGB", (width, height))  # no-op for other formats
-            image = image.convert("L" if channels == 1 else "RGB")
-            image = image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=None)
-            pixels = np.asarray(image)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        with Image.open(item if isinstance(item, str) else io.BytesIO(item)) as image:  # reads the header only
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                return None
+            with budget.take(image.width * image.height) if budget else contextlib.nullcontext():
+                image.draft("RGB", (width, height))  # no-op for other formats
+                image = image.convert("L" if channels == 1 else "RGB")
+                image = image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=None)
+                pixels = np.asarray(image)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning):
         return None
     return pixels.reshape(shape)
+
+
+@functools.cache
+def _strict_pillow() -> None:
+    """Pillow's decompression-bomb warning becomes an error, at our lower pixel limit."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 
 
 def _undecodable(label: str, bad: list[str]) -> DataError:
     shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
     return DataError(f"{len(bad)} image(s) in {label} could not be decoded as JPEG, PNG, BMP or GIF: {shown}. "
-                     f"The file(s) are truncated or not images; replace or delete them.")
+                     f"The file(s) are truncated, not images, or larger than {MAX_IMAGE_PIXELS // 1_000_000} "
+                     f"megapixels; replace or delete them.")
 
 
 def fit_images(x: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:

@@ -24,6 +24,8 @@ IDX_FILES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1
              "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
 IDX_NDIM = {"x": 3, "y": 1}
 CLASS_NAMES = [str(d) for d in range(10)]
+MAX_IDX_BYTES = 256 << 20  # the largest MNIST file holds 47 MB (60,000 x 28 x 28)
+MAX_NPZ_MEMBER_BYTES = 1 << 30
 
 
 def _idx_file(folder: Path, stem: str) -> Path | None:
@@ -67,6 +69,7 @@ def _read(path: Path) -> tuple[dict[str, np.ndarray], str]:
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
+        _check_npz_sizes(path)
         with np.load(path, allow_pickle=False) as data:
             missing = [key for key in KEYS if key not in data.files]
             if missing:
@@ -78,37 +81,68 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
                         f"truncated: delete it and download mnist.npz again.") from None
 
 
+def _check_npz_sizes(path: Path) -> None:
+    """Refuse members bigger than any MNIST array, by the zip directory's uncompressed size, and arrays
+    whose .npy header announces more data than the member holds (numpy allocates before reading)."""
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if info.file_size > MAX_NPZ_MEMBER_BYTES:
+                raise DataError(f"{path}: member {info.filename} would decompress to {info.file_size:,} bytes, "
+                                f"more than an MNIST array can hold; use the Keras mnist.npz.")
+            if info.filename.endswith(".npy") and _npy_bytes(archive, info) > info.file_size:
+                raise DataError(f"{path}: the header of {info.filename} announces more data than the member "
+                                f"holds; the file is corrupt: use the Keras mnist.npz.")
+
+
+def _npy_bytes(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> int:
+    with archive.open(info) as member:
+        major, _ = np.lib.format.read_magic(member)
+        read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(member)
+    return int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+
+
 def read_idx_folder(folder: Path) -> dict[str, np.ndarray]:
     return {key: read_idx(_idx_file(folder, stem), IDX_NDIM[key[0]]) for key, stem in IDX_FILES.items()}
 
 
 def read_idx(path: Path, ndim: int) -> np.ndarray:
-    """An IDX file of unsigned bytes (magic 0x0000080N), gzipped or not."""
-    raw = _read_bytes(path)
-    if len(raw) < 4 or raw[:3] != b"\x00\x00\x08" or raw[3] != ndim:
-        raise DataError(f"{path} is not an IDX file of {ndim}-D unsigned bytes: its magic number is "
-                        f"{raw[:4].hex() or 'missing'}, expected 0000080{ndim}. Replace it with the original "
-                        f"MNIST file.")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path} is truncated inside its header; replace it with the original MNIST file.")
-    dims = struct.unpack(f">{ndim}I", raw[4:header])
-    if len(raw) - header != int(np.prod(dims)):
-        raise DataError(f"{path} is truncated or corrupt: its header says {'x'.join(map(str, dims))} = "
-                        f"{int(np.prod(dims))} bytes of data but it holds {len(raw) - header}. "
-                        f"Replace it with the original MNIST file.")
-    return np.frombuffer(raw, np.uint8, offset=header).reshape(dims)
-
-
-def _read_bytes(path: Path) -> bytes:
-    data = path.read_bytes()
-    if data[:2] != b"\x1f\x8b":
-        return data
+    """An IDX file of unsigned bytes (magic 0x0000080N), gzipped or not, read as a stream: the header
+    is checked before the data is read, and no more bytes than it announces are decompressed."""
     try:
-        return gzip.decompress(data)
+        with _open_idx(path) as stream:
+            magic = stream.read(4)
+            if len(magic) < 4 or magic[:3] != b"\x00\x00\x08" or magic[3] != ndim:
+                raise DataError(f"{path} is not an IDX file of {ndim}-D unsigned bytes: its magic number is "
+                                f"{magic.hex() or 'missing'}, expected 0000080{ndim}. Replace it with the "
+                                f"original MNIST file.")
+            dims = _idx_dims(path, stream.read(4 * ndim), ndim)
+            size = int(np.prod(dims))
+            data = stream.read(size)
+            if len(data) != size or stream.read(1):
+                raise DataError(f"{path} is truncated or corrupt: its header says {'x'.join(map(str, dims))} = "
+                                f"{size} bytes of data but it holds {'fewer' if len(data) < size else 'more'}. "
+                                f"Replace it with the original MNIST file.")
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"{path} is a damaged gzip file ({exc}); replace it with the original MNIST "
                         f"file.") from None
+    return np.frombuffer(data, np.uint8).reshape(dims)
+
+
+def _open_idx(path: Path):
+    with open(path, "rb") as probe:
+        gzipped = probe.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if gzipped else open(path, "rb")
+
+
+def _idx_dims(path: Path, header: bytes, ndim: int) -> tuple[int, ...]:
+    if len(header) < 4 * ndim:
+        raise DataError(f"{path} is truncated inside its header; replace it with the original MNIST file.")
+    dims = struct.unpack(f">{ndim}I", header)
+    if int(np.prod(dims, dtype=np.float64)) > MAX_IDX_BYTES:
+        raise DataError(f"{path}: its header announces {'x'.join(map(str, dims))} bytes of data, more than the "
+                        f"{MAX_IDX_BYTES >> 20} MiB an MNIST file can hold; replace it with the original MNIST file.")
+    return dims
 
 
 def _check(arrays: dict[str, np.ndarray], source: str) -> None:
