@@ -119,3 +119,53 @@ def test_a_dropped_connection_leaves_nothing_a_later_run_would_trust(dropping_se
     with pytest.raises(DownloadFailed, match="IncompleteRead|incomplete|bytes"):
         download(dropping_server, cache / "tiny.bin", progress=False)
     assert list(cache.iterdir()) == []
+
+
+# --- integrity (security review) ---------------------------------------------------------------
+
+def test_a_file_larger_than_its_resource_allows_is_refused(served, tmp_path):
+    cache = tmp_path / "cache"
+    with pytest.raises(DownloadFailed, match="18,000 bytes, more than the 1,000"):
+        download(served, cache / "tiny.bin", progress=False, max_bytes=1000)
+    assert list(cache.iterdir()) == []
+
+
+def test_https_is_never_redirected_to_http():
+    import urllib.request
+
+    from cnnzoo.data.download import _NoDowngrade
+
+    handler = _NoDowngrade()
+    request = urllib.request.Request("https://data.example/17flowers.tgz")
+    with pytest.raises(DownloadFailed, match="not https; refused"):
+        handler.redirect_request(request, None, 302, "Found", {}, "http://mirror.example/17flowers.tgz")
+    assert handler.redirect_request(request, None, 302, "Found", {}, "https://mirror.example/x").full_url == \
+        "https://mirror.example/x"
+
+
+def test_parts_left_by_a_killed_download_are_removed_and_live_ones_kept(served, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = cache / f".tiny.bin.{dead.stdout.strip()}.0123456789ab.part"
+    live = cache / f".tiny.bin.{os.getppid()}.0123456789ab.part"
+    stale.write_bytes(b"half")
+    live.write_bytes(b"half")
+    download(served, cache / "tiny.bin", progress=False)
+    assert not stale.exists() and live.exists() and (cache / "tiny.bin").read_bytes() == PAYLOAD
+
+
+def test_flowers_download_must_match_the_pinned_checksum(http_server, tmp_path):
+    from cnnzoo.data.flowers17 import RESOURCE, TOTAL
+
+    base, folder = http_server
+    write_tgz(folder / "17flowers.tgz", {f"jpg/image_{n:04d}.jpg": b"\xff\xd8\xff" for n in range(1, TOTAL + 1)})
+    cache = tmp_path / "keras"
+    with pytest.raises(DataError, match="has sha256 .* but the published checksum is fe38a60f"):
+        locate(RESOURCE, spec_path=None, data_dir=None, progress=False, keras_cache=cache,
+               url=f"{base}/17flowers.tgz")
+    assert list(cache.iterdir()) == []

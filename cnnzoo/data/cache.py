@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from cnnzoo.data.download import temp_name
+from cnnzoo.data.download import remove_stale_parts, temp_name
 
 VERSION = 2  # bumped whenever cached arrays would come out differently (2: Pillow decoder)
 
@@ -76,6 +76,7 @@ def _write(path: Path, arrays: dict[str, np.ndarray]) -> None:
     tmp = temp_name(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_parts(path)
         with open(tmp, "xb") as out:
             np.savez(out, **arrays)
         os.replace(tmp, path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import http.client
 import os
@@ -15,6 +16,7 @@ from cnnzoo.data.progress import progress_bar
 from cnnzoo.errors import DataError
 
 CHUNK = 1 << 20
+MAX_DOWNLOAD_BYTES = 1 << 30  # when the resource does not say
 
 
 class DownloadFailed(Exception):
@@ -23,12 +25,14 @@ class DownloadFailed(Exception):
 
 def download(url: str, dest: Path, *, sha256: str | None = None,
              verify: Callable[[Path], None] | None = None, progress: bool = True,
-             timeout: float = 30.0) -> Path:
-    """Fetch `url` into `dest`, checking `sha256` (or calling `verify`) before the file gets its name."""
+             timeout: float = 30.0, max_bytes: int = MAX_DOWNLOAD_BYTES) -> Path:
+    """Fetch `url` into `dest`, checking `sha256` (or calling `verify`) before the file gets its name.
+    At most `max_bytes` are accepted; an https address is never followed to a plain-http one."""
+    remove_stale_parts(dest)
     tmp = _temp_file(dest)
     try:
         with open(tmp, "wb") as out:
-            digest = _stream(url, out, dest.name, progress, timeout)
+            digest = _stream(url, out, dest.name, progress, timeout, max_bytes)
         if sha256 and digest != sha256.lower():
             raise DataError(f"{dest.name} downloaded from {url} has sha256 {digest}, but the published "
                             f"checksum is {sha256}; the download is corrupt or the file changed, so it "
@@ -53,18 +57,52 @@ def _temp_file(dest: Path) -> Path:
 
 
 def temp_name(dest: Path) -> Path:
-    """A hidden sibling of `dest` that no other writer uses; created with the umask's permissions."""
-    return dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.part")
+    """A hidden sibling of `dest` that no other writer uses, named with the writer's pid so that one
+    left by a killed process can be recognised; created with the umask's permissions."""
+    return dest.with_name(f".{dest.name}.{os.getpid()}.{secrets.token_hex(6)}.part")
 
 
-def _stream(url: str, out: BinaryIO, name: str, progress: bool, timeout: float) -> str:
-    digest = hashlib.sha256()
+def remove_stale_parts(dest: Path) -> None:
+    """Delete temporary siblings of `dest` whose writer is no longer running (killed mid-write)."""
+    for part in dest.parent.glob(f".{glob.escape(dest.name)}.*.part"):
+        pid = part.name[len(dest.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            part.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+class _NoDowngrade(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, except from https to anything but https."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if req.full_url.startswith("https:") and not newurl.startswith("https:"):
+            raise DownloadFailed(f"{req.full_url} redirected to {newurl}, which is not https; refused")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _stream(url: str, out: BinaryIO, name: str, progress: bool, timeout: float, max_bytes: int) -> str:
+    digest = hashlib.sha256()
+    opener = urllib.request.build_opener(_NoDowngrade)
+    try:
+        with opener.open(url, timeout=timeout) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
+            if total is not None and total > max_bytes:
+                raise DownloadFailed(f"the server announces {total:,} bytes, more than the {max_bytes:,} "
+                                     f"this file can have")
             received = 0
             with progress_bar(f"downloading {name}", total, enabled=progress, transfer=True) as advance:
                 while chunk := response.read(CHUNK):
+                    if received + len(chunk) > max_bytes:
+                        raise DownloadFailed(f"more than {max_bytes:,} bytes arrived, more than this file can have")
                     out.write(chunk)
                     digest.update(chunk)
                     received += len(chunk)

@@ -30,6 +30,7 @@ class Resource:
     url: str | None = None
     sha256: str | None = None
     verify: Callable[[Path], None] | None = None
+    max_bytes: int = 1 << 30
     hint: str = PUT_HINT
 
 
@@ -75,7 +76,8 @@ def locate(res: Resource, *, spec_path: str | None, data_dir: Path | None, progr
     if url is None:
         raise _missing(res, looked, data_dir, None)
     try:
-        return download(url, keras_cache / res.names[0], sha256=res.sha256, verify=res.verify, progress=progress)
+        return download(url, keras_cache / res.names[0], sha256=res.sha256, verify=res.verify, progress=progress,
+                        max_bytes=res.max_bytes)
     except DownloadFailed as exc:
         raise _missing(res, looked, data_dir, f"downloading {url} failed ({exc})") from None
 

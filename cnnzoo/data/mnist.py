@@ -42,7 +42,7 @@ def _usable(path: Path) -> bool:
 
 
 RESOURCE = Resource(
-    what="MNIST", names=("mnist.npz", "mnist"), accept=_usable, url=URL, sha256=SHA256,
+    what="MNIST", names=("mnist.npz", "mnist"), accept=_usable, url=URL, sha256=SHA256, max_bytes=64 << 20,
     expect="mnist.npz (the Keras file) or a mnist/ folder with train-images-idx3-ubyte.gz, "
            "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz")
 
