@@ -20,6 +20,7 @@ from cnnzoo.config.options import CheckpointSpec, optimizer_classes
 from cnnzoo.config.spec import ModelConfig
 from cnnzoo.errors import ConfigError, RunError
 from cnnzoo.precision import dtype_policy, resolve_precision
+from cnnzoo.runlock import locked_run
 from cnnzoo.runs import (RunFolder, atomic_write_json, atomic_write_text, check_free_space, create_run_dir,
                          load_checkpoint)
 
@@ -48,19 +49,26 @@ def train_run(config: ModelConfig, *, data_dir: Path | None, runs_dir: Path, con
     check_free_space(runs_dir, checkpoint_bytes(built.model))
     splits, plan = _load_data(config, built.model, data_dir)
     run = RunFolder(create_run_dir(runs_dir, config.name))
-    _write_run_header(run, config, built)
-    compile_model(built.model, config, plan)
-    return _train_and_report(run, config, built.model, splits, plan, console, prior_rows=[])
+    with locked_run(run.path):
+        _write_run_header(run, config, built)
+        compile_model(built.model, config, plan)
+        return _train_and_report(run, config, built.model, splits, plan, console, prior_rows=[])
 
 
 def resume_run(run_dir: Path, *, epochs: int | None, data_dir: Path | None, console) -> TrainResult:
-    """`cnnzoo train --resume RUN_DIR`: continue from the last complete epoch, from the folder alone."""
+    """`cnnzoo train --resume RUN_DIR`: continue from the last complete epoch, from the folder alone,
+    holding the folder's lock (two resumes of one run would overwrite each other's files)."""
+    run = RunFolder.open(run_dir)
+    with locked_run(run.path, console):
+        return _resume_locked(run, epochs=epochs, data_dir=data_dir, console=console)
+
+
+def _resume_locked(run: RunFolder, *, epochs: int | None, data_dir: Path | None, console) -> TrainResult:
     import keras
 
     from cnnzoo.config import load_config
     from cnnzoo.runs import HistoryWriter
 
-    run = RunFolder.open(run_dir)
     config = require_data(load_config(run.config, [f"train.epochs={epochs}"] if epochs else []))
     history = HistoryWriter(run.history, resume=True)
     run.remove_partial_files()

@@ -253,3 +253,33 @@ def test_run_whose_config_lost_its_data_section_is_an_error(tmp_path, command):
     (run / "history.csv").write_text("epoch,loss\n")
     result = CliRunner().invoke(app, [*command, str(run)])
     assert result.exit_code == 2 and "no `data:` section" in result.output, result.output
+
+
+# --- 8. one writer per run folder -------------------------------------------------------------------
+
+def test_a_run_in_use_is_refused_and_a_dead_holders_lock_is_taken_over(tmp_path):
+    import signal
+    import time
+
+    data = toy_data(tmp_path / "data")
+    config = tmp_path / "c.yaml"
+    config.write_text(SMALL.replace("epochs: 3", "epochs: 100000"))
+    env = {**os.environ, "CNNZOO_CACHE_DIR": str(tmp_path / "cache")}
+    first = subprocess.Popen([sys.executable, "-m", "cnnzoo", "train", str(config), "--runs-dir", str(tmp_path / "runs"),
+                              "--data-dir", str(data)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not list((tmp_path / "runs").glob("*/last.keras")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        (run,) = (tmp_path / "runs").iterdir()
+        assert (run / ".lock").read_text().strip() == str(first.pid)
+        busy = CliRunner().invoke(app, ["train", "--resume", str(run), "--data-dir", str(data)])
+        assert busy.exit_code == 2 and f"in use by another cnnzoo process (pid {first.pid})" in busy.output
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    resumed = CliRunner().invoke(app, ["train", "--resume", str(run), "--data-dir", str(data), "--epochs",
+                                       str(len(pd.read_csv(run / "history.csv")) + 1)])
+    assert resumed.exit_code == 0, resumed.output
+    assert f"taking over the lock left by pid {first.pid}" in resumed.output
+    assert (run / ".lock").read_text() == ""
