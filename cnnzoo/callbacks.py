@@ -11,7 +11,8 @@ from pathlib import Path
 
 import keras
 
-from cnnzoo.runs import HistoryWriter, fsync_dir, fsync_file, write_error
+from cnnzoo.atomic import fsync_dir, fsync_file, temp_path, write_error
+from cnnzoo.runs import HistoryWriter
 
 
 class StopRequest:
@@ -90,7 +91,7 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
 
     def __init__(self, path: Path, stop: StopRequest, **kwargs):
         self.final_path = Path(path)
-        self.temp_path = self.final_path.with_name(f".{self.final_path.stem}.tmp.keras")
+        self.temp_path = temp_path(self.final_path)
         self.stop = stop
         super().__init__(str(self.temp_path), **kwargs)
 

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from cnnzoo.errors import RunError
-from cnnzoo.runs import RunFolder, atomic_write_json, load_checkpoint
+from cnnzoo.atomic import atomic_write_json
+from cnnzoo.runs import RunFolder, load_checkpoint
 
 
 def evaluate_run(run: RunFolder, *, checkpoint: str, split: str, data_dir: Path | None) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnzoo.runs import atomic_write_text
+from cnnzoo.atomic import atomic_write_text
 
 
 def _labels(y) -> np.ndarray:

@@ -12,7 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
 
 from cnnzoo.errors import RunError  # noqa: E402
-from cnnzoo.runs import RunFolder, atomic_save, read_history, read_json  # noqa: E402
+from cnnzoo.atomic import atomic_save  # noqa: E402
+from cnnzoo.runs import RunFolder, read_history, read_json  # noqa: E402
 
 NOT_METRICS = {"epoch", "learning_rate", "lr", "epoch_seconds"}
 DPI = 120

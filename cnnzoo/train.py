@@ -21,8 +21,8 @@ from cnnzoo.config.spec import ModelConfig
 from cnnzoo.errors import ConfigError, RunError
 from cnnzoo.precision import dtype_policy, resolve_precision
 from cnnzoo.runlock import locked_run
-from cnnzoo.runs import (RunFolder, atomic_write_json, atomic_write_text, check_free_space, create_run_dir,
-                         load_checkpoint)
+from cnnzoo.atomic import atomic_write_json, atomic_write_text
+from cnnzoo.runs import RunFolder, check_free_space, create_run_dir, load_checkpoint
 
 
 @dataclass

@@ -151,3 +151,15 @@ def closed_port_url(name: str) -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}/{name}"
+
+
+def assert_drawn_png(path: Path, min_size: tuple[int, int] = (300, 200), min_colours: int = 20) -> None:
+    """`path` is a PNG of at least `min_size` pixels with something drawn on it: a chart has axes,
+    lines and text in many anti-aliased shades; a blank or failed figure has a handful."""
+    from PIL import Image
+
+    with Image.open(path) as picture:
+        assert picture.format == "PNG", path
+        assert picture.width >= min_size[0] and picture.height >= min_size[1], (path, picture.size)
+        colours = picture.convert("RGB").getcolors(maxcolors=1 << 16)
+    assert colours is None or len(colours) >= min_colours, f"{path} looks blank ({len(colours)} colours)"

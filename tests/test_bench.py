@@ -4,7 +4,6 @@ clean error for a broken config, and the cached matmul peak. Tiny step counts ke
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -52,7 +51,10 @@ def test_report_names_peak_and_settings(lenet_report):
     assert lenet_report["matmul_peak_gflops"] > 0
     assert lenet_report["config"] == "lenet"
     assert lenet_report["steps"] == 3 and lenet_report["warmup"] == 1
-    assert lenet_report["jit_compile"] in (True, False)
+    import tensorflow as tf
+
+    # lenet.yaml leaves jit_compile at auto: Keras compiles with XLA only when a GPU is present
+    assert lenet_report["jit_compile"] is bool(tf.config.list_physical_devices("GPU"))
     from cnnzoo.precision import resolve_precision
 
     assert lenet_report["dtype_policy"] == resolve_precision("auto")  # configs/lenet.yaml says auto
@@ -119,11 +121,10 @@ def test_matmul_peak_is_positive_and_cached():
     from cnnzoo.bench import measure_matmul_peak
 
     first = measure_matmul_peak()
-    start = time.perf_counter()
+    hits = measure_matmul_peak.cache_info().hits
     again = measure_matmul_peak()
     assert first == again > 0
-    assert time.perf_counter() - start < 0.01
-    assert measure_matmul_peak.cache_info().hits >= 1
+    assert measure_matmul_peak.cache_info().hits == hits + 1  # the second call measured nothing
 
 
 def test_mixed_precision_flag_picks_the_devices_mixed_policy():

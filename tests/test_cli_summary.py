@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -43,12 +44,14 @@ def test_help_does_not_import_tensorflow():
 
 
 def test_help_is_fast_and_lists_summary():
-    start = time.perf_counter()
+    """Measured in CPU seconds of the child, not wall time, which a loaded 2-core machine stretches."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run([*command_line(), "--help"], capture_output=True, text=True, timeout=60,
                           env={**os.environ, **ENV})
-    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     assert done.returncode == 0 and "summary" in done.stdout
-    assert elapsed < 1.5, f"`cnnzoo --help` took {elapsed:.2f} s"
+    assert cpu < 1.0, f"`cnnzoo --help` used {cpu:.2f} CPU seconds (importing TensorFlow takes several)"
 
 
 def test_summary_help():
@@ -159,9 +162,9 @@ def test_bombs_fail_fast():
 
     import_tensorflow()  # time the config, not the one-off TensorFlow import
     for name in ("billion_laughs.yaml", "repeat_bomb.yaml", "branch_doubling_bomb.yaml", "block_recursion.yaml"):
-        start = time.perf_counter()
+        start = time.process_time()  # CPU seconds: a loaded machine does not stretch them
         assert cnnzoo("summary", str(BROKEN / name)).exit_code == 2
-        assert time.perf_counter() - start < 2, name
+        assert time.process_time() - start < 2, name
 
 
 def test_error_in_a_real_terminal_process():

@@ -275,10 +275,10 @@ def test_config_error_formats_location_message_hint():
 def test_alias_bomb_fails_fast(broken_configs_dir):
     import time
 
-    start = time.perf_counter()
+    start = time.process_time()  # CPU seconds: a loaded machine does not stretch them
     with pytest.raises(ConfigError, match="expands to more than"):
         load_document(broken_configs_dir / "billion_laughs.yaml")
-    assert time.perf_counter() - start < 2
+    assert time.process_time() - start < 2
 
 
 def test_plain_anchors_and_merge_keys_still_work(tmp_path):

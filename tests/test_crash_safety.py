@@ -99,7 +99,7 @@ def test_kill_while_a_checkpoint_is_written(moment, tmp_path, real_data_dir):
     name = moment.split()[1].removesuffix(".keras")
 
     def mid_write():
-        return any(run.joinpath(f"{name}.keras").exists() and run.joinpath(f".{name}.tmp.keras").exists()
+        return any(run.joinpath(f"{name}.keras").exists() and any(run.glob(f".{name}.tmp-*.keras"))
                    for run in runs.glob("*"))
 
     caught = _wait_until(mid_write, process)

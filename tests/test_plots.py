@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from data_fixtures import assert_drawn_png
+
 from cnnzoo.errors import RunError
 from cnnzoo.plots import available_metrics, plot_confusion_matrix, plot_metric, plot_run, plot_runs
 from cnnzoo.runs import HistoryWriter, RunFolder
@@ -42,6 +44,7 @@ def assert_png(path, min_bytes: int = 5_000):
     data = path.read_bytes()
     assert data[:8] == PNG_MAGIC
     assert len(data) > min_bytes
+    assert_drawn_png(path)
     assert not [p for p in path.parent.iterdir() if ".tmp-" in p.name]
 
 

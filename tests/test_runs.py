@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from cnnzoo.errors import RunError
-from cnnzoo.runs import (HistoryWriter, RunFolder, atomic_save, atomic_write_bytes, atomic_write_json,
-                         atomic_write_text, create_run_dir, read_history, read_json)
+from cnnzoo.atomic import atomic_save, atomic_write_bytes, atomic_write_json, atomic_write_text
+from cnnzoo.runs import HistoryWriter, RunFolder, create_run_dir, read_history, read_json
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 

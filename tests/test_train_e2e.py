@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cnnzoo.cli import app
+from data_fixtures import assert_drawn_png
 
 REPO = Path(__file__).resolve().parent.parent
 RUN_FILES = ("config.yaml", "history.csv", "best.keras", "last.keras", "accuracy.png", "loss.png",
@@ -72,13 +73,13 @@ def test_train_eval_plot_on_real_subset(config, tmp_path, real_data_dir):
     assert np.trace(cm) / cm.sum() == pytest.approx(report["metrics"]["accuracy"], abs=1e-6)
     csv = pd.read_csv(run_dir / "confusion_matrix.csv", index_col=0)
     assert csv.to_numpy().tolist() == cm.tolist()
-    assert (run_dir / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+    assert_drawn_png(run_dir / "confusion_matrix.png")
     assert json.loads((run_dir / "eval.json").read_text())["metrics"] == report["metrics"]
 
     (run_dir / "accuracy.png").unlink()
     result = CliRunner().invoke(app, ["plot", str(run_dir)])
     assert result.exit_code == 0, result.output
-    assert (run_dir / "accuracy.png").read_bytes()[:4] == b"\x89PNG"
+    assert_drawn_png(run_dir / "accuracy.png")
 
 
 def test_metrics_agree_with_fresh_evaluate_of_best_checkpoint(tmp_path, real_data_dir):
@@ -117,7 +118,8 @@ def test_plot_overlays_several_runs(tmp_path, real_data_dir):
     out = tmp_path / "both.png"
     result = CliRunner().invoke(app, ["plot", str(first), str(second), "--metric", "loss", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert out.read_bytes()[:4] == b"\x89PNG" and str(out) in result.output
+    assert_drawn_png(out)
+    assert str(out) in result.output
 
 
 def test_runs_are_never_overwritten(tmp_path, real_data_dir):

@@ -106,7 +106,7 @@ def _load_with_bases(path: Path, chain: tuple[Path, ...], roots: tuple[Path, ...
                         hint="A config cannot inherit from itself, directly or indirectly.")
     if len(chain) >= MAX_BASE_DEPTH:
         raise doc.error(("base",), f"more than {MAX_BASE_DEPTH} levels of `base:`.")
-    if not base_path.is_file():
+    if not _is_file(base_path):
         raise doc.error(("base",), f"base config {quote(base_ref)} not found (looked at {base_path}).",
                         hint="Paths in `base:` are relative to the file that names them.")
     base = _load_with_bases(base_path, chain + (path.resolve(),), roots)
@@ -120,13 +120,23 @@ def _base_path(doc: Document, path: Path, base_ref: Any, roots: tuple[Path, ...]
     if Path(base_ref).is_absolute() or base_ref.startswith("~"):
         raise doc.error(("base",), f"`base` must be a path relative to this file, received {quote(base_ref)}.",
                         hint="A config may only inherit from files in its own folder tree.")
-    resolved = (path.parent / base_ref).resolve()
+    try:
+        resolved = (path.parent / base_ref).resolve()
+    except (OSError, RuntimeError) as exc:  # a name too long, a symlink loop
+        raise doc.error(("base",), f"`base: {shown(base_ref)}` cannot be resolved: {exc.__class__.__name__}.") from None
     if not any(resolved.is_relative_to(root) for root in roots):
         raise doc.error(("base",), f"`base: {shown(base_ref)}` points outside the folder of the config "
                                    f"given ({roots[0]}) and the shipped configs.",
                         hint="Keep base files in the same folder tree as the config you run (symbolic "
                              "links are followed before this check).")
     return resolved
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # e.g. a file name longer than the file system allows
+        return False
 
 
 def _merge_documents(base: Document, child: Document) -> Document:
