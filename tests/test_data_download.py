@@ -151,8 +151,8 @@ def test_parts_left_by_a_killed_download_are_removed_and_live_ones_kept(served, 
     cache = tmp_path / "cache"
     cache.mkdir()
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = cache / f".tiny.bin.{dead.stdout.strip()}.0123456789ab.part"
-    live = cache / f".tiny.bin.{os.getppid()}.0123456789ab.part"
+    stale = cache / f".tiny.tmp-{dead.stdout.strip()}-0123abcd.bin"
+    live = cache / f".tiny.tmp-{os.getppid()}-0123abcd.bin"
     stale.write_bytes(b"half")
     live.write_bytes(b"half")
     download(served, cache / "tiny.bin", progress=False)

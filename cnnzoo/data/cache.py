@@ -13,7 +13,8 @@ from typing import Callable
 
 import numpy as np
 
-from cnnzoo.data.download import remove_stale_parts, temp_name
+from cnnzoo.atomic import atomic_save, remove_stale_temps
+from cnnzoo.errors import RunError
 
 VERSION = 2  # bumped whenever cached arrays would come out differently (2: Pillow decoder)
 
@@ -73,12 +74,13 @@ def _map_member(path: Path, file, info: zipfile.ZipInfo) -> np.ndarray:
 
 def _write(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Temp file + rename; a cache that cannot be written only costs a decode next time."""
-    tmp = temp_name(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_parts(path)
+    def save(tmp: Path) -> None:
         with open(tmp, "xb") as out:
             np.savez(out, **arrays)
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(path)
+        atomic_save(path, save)
+    except (OSError, RunError):
+        pass

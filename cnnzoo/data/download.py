@@ -1,17 +1,16 @@
-"""Download to the cache: temporary name, verify, then rename; nothing half-written is left."""
+"""Download to the cache: temporary name, verify, then rename (cnnzoo.atomic); nothing half-written is
+left, and a temporary file left by a killed download is removed by the next one."""
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import http.client
-import os
-import secrets
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+from cnnzoo.atomic import atomic_save, remove_stale_temps
 from cnnzoo.data.progress import progress_bar
 from cnnzoo.errors import DataError
 
@@ -28,10 +27,8 @@ def download(url: str, dest: Path, *, sha256: str | None = None,
              timeout: float = 30.0, max_bytes: int = MAX_DOWNLOAD_BYTES) -> Path:
     """Fetch `url` into `dest`, checking `sha256` (or calling `verify`) before the file gets its name.
     At most `max_bytes` are accepted; an https address is never followed to a plain-http one."""
-    remove_stale_parts(dest)
-    tmp = _temp_file(dest)
-    try:
-        with open(tmp, "wb") as out:
+    def fetch(tmp: Path) -> None:
+        with open(tmp, "xb") as out:
             digest = _stream(url, out, dest.name, progress, timeout, max_bytes)
         if sha256 and digest != sha256.lower():
             raise DataError(f"{dest.name} downloaded from {url} has sha256 {digest}, but the published "
@@ -40,44 +37,17 @@ def download(url: str, dest: Path, *, sha256: str | None = None,
                             f"the file by hand and put it in the data directory.")
         if verify is not None:
             verify(tmp)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return dest
 
-
-def _temp_file(dest: Path) -> Path:
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temp_name(dest)
-        tmp.open("xb").close()
     except OSError as exc:
-        raise DownloadFailed(f"cannot write to the cache folder {dest.parent} ({exc.strerror})") from None
-    return tmp
+        raise _unwritable(dest, exc) from None
+    remove_stale_temps(dest)
+    return atomic_save(dest, fetch, error=_unwritable)
 
 
-def temp_name(dest: Path) -> Path:
-    """A hidden sibling of `dest` that no other writer uses, named with the writer's pid so that one
-    left by a killed process can be recognised; created with the umask's permissions."""
-    return dest.with_name(f".{dest.name}.{os.getpid()}.{secrets.token_hex(6)}.part")
-
-
-def remove_stale_parts(dest: Path) -> None:
-    """Delete temporary siblings of `dest` whose writer is no longer running (killed mid-write)."""
-    for part in dest.parent.glob(f".{glob.escape(dest.name)}.*.part"):
-        pid = part.name[len(dest.name) + 2:].split(".", 1)[0]
-        if pid.isdigit() and not _running(int(pid)):
-            part.unlink(missing_ok=True)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
+def _unwritable(dest: Path, exc: OSError) -> DownloadFailed:
+    return DownloadFailed(f"cannot write to the cache folder {dest.parent} ({exc.strerror or exc})")
 
 
 class _NoDowngrade(urllib.request.HTTPRedirectHandler):
