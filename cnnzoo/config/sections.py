@@ -10,12 +10,12 @@ from cnnzoo.errors import quote, shown
 from cnnzoo.config.options import (SCHEDULES, CheckpointSpec, EarlyStoppingSpec, Schedule, check_optimizer,
                                    parse_options)
 from cnnzoo.config.spec import InputSpec, TrainSpec
-from cnnzoo.data.spec import DataSpec
+from cnnzoo.data.spec import DATASET_MODULES, DataSpec
 from cnnzoo.layers import suggest
 from cnnzoo.precision import PRECISIONS
 
 INPUT_DTYPES = ("float32", "float16", "bfloat16", "uint8", "int32", "int64")
-DATASETS = ("mnist", "oxflower17", "ucr", "image_folder")
+DATASETS = tuple(DATASET_MODULES)
 
 
 class Section:

@@ -5,15 +5,15 @@ Importing this package does not import TensorFlow; loaders and `make_pipeline` d
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from cnnzoo.data import flowers17, folders, mnist, ucr
 from cnnzoo.data.base import DatasetSplits, LoadRequest
-from cnnzoo.data.spec import DataSpec
+from cnnzoo.data.spec import DATASET_MODULES, DataSpec
 from cnnzoo.data.splits import limit_splits, stratified_split
 from cnnzoo.errors import DataError
 
@@ -22,19 +22,14 @@ __all__ = ["DATASETS", "DataSpec", "DatasetSplits", "default_scale", "load_datas
 
 Loader = Callable[[DataSpec, LoadRequest], DatasetSplits]
 
-DATASETS: dict[str, Loader] = {
-    "mnist": mnist.load,
-    "oxflower17": flowers17.load,
-    "ucr": ucr.load,
-    "image_folder": folders.load,
-}
+DATASETS = tuple(DATASET_MODULES)
 
 
 def get_loader(name: str) -> Loader:
-    try:
-        return DATASETS[name]
-    except KeyError:
-        raise DataError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(DATASETS))}.") from None
+    """The `load` function of a dataset's module, imported on first use."""
+    if name not in DATASET_MODULES:
+        raise DataError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(DATASETS))}.")
+    return importlib.import_module(DATASET_MODULES[name]).load
 
 
 def load_dataset(spec: DataSpec, *, input_shape: Sequence[int], data_dir: Path | None, seed: int,

@@ -1,9 +1,20 @@
-"""The validated `data:` section of a config, as the data package receives it."""
+"""The validated `data:` section of a config, as the data package receives it, and the names of the
+datasets. No loading code: the config package imports this module alone (importing the data package
+does not import any loader until a dataset is loaded)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+
+# dataset name -> the module whose `load(spec, request)` reads it; a new dataset is one entry here
+DATASET_MODULES = {
+    "mnist": "cnnzoo.data.mnist",
+    "oxflower17": "cnnzoo.data.flowers17",
+    "ucr": "cnnzoo.data.ucr",
+    "image_folder": "cnnzoo.data.folders",
+}
 
 
 @dataclass(frozen=True)
