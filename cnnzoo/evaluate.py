@@ -41,10 +41,39 @@ def evaluate_run(run: RunFolder, *, checkpoint: str, split: str, data_dir: Path 
     }
     if splits.num_classes > 5:
         result["metrics"]["top_5_accuracy"] = top_k_accuracy(np.asarray(y_true), probs, 5)
+    x_split = splits.x_test if split == "test" else splits.x_val
+    result["mistakes"] = write_mistakes(run, x_split, np.asarray(y_true), probs, splits.class_names)
     write_confusion_csv(cm, splits.class_names, run.confusion_csv)
     plot_confusion_matrix(cm, splits.class_names, run.confusion_png)
     atomic_write_json(run.eval_json, result)
     return result
+
+
+MISTAKES_SHOWN = 24
+
+
+def confident_mistakes(y_true: np.ndarray, probs: np.ndarray, count: int = MISTAKES_SHOWN) -> list[tuple[int, int, float]]:
+    """(index, predicted class, its probability) of misclassified samples, most confident first."""
+    from cnnzoo.evaluation import predictions_from_probs
+
+    predicted = predictions_from_probs(probs)
+    confidence = probs.max(axis=-1) if probs.shape[-1] > 1 else np.where(predicted == 1, probs[:, 0], 1 - probs[:, 0])
+    wrong = np.flatnonzero(predicted != y_true)
+    ranked = wrong[np.argsort(-confidence[wrong], kind="stable")][:count]
+    return [(int(i), int(predicted[i]), float(confidence[i])) for i in ranked]
+
+
+def write_mistakes(run: RunFolder, x: np.ndarray, y_true: np.ndarray, probs: np.ndarray,
+                   class_names: list[str]) -> list[dict]:
+    """mistakes.png of the most confident mistakes; the same list for eval.json."""
+    from cnnzoo.pictures import draw_mistakes
+
+    mistakes = confident_mistakes(y_true, probs)
+    listed = [{"index": i, "true": class_names[int(y_true[i])], "predicted": class_names[p], "probability": conf}
+              for i, p, conf in mistakes]
+    draw_mistakes([(x[m["index"]], f"#{m['index']}: {m['predicted']} ({m['probability']:.2f})\ntrue {m['true']}")
+                   for m in listed], run.path / "mistakes.png")
+    return listed
 
 
 def render_eval(result: dict[str, Any]):

@@ -11,8 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
 
-from cnnzoo.errors import RunError  # noqa: E402
 from cnnzoo.atomic import atomic_save  # noqa: E402
+from cnnzoo.errors import RunError  # noqa: E402
 from cnnzoo.runs import RunFolder, read_history, read_json  # noqa: E402
 
 NOT_METRICS = {"epoch", "learning_rate", "lr", "epoch_seconds"}
@@ -25,7 +25,7 @@ def available_metrics(df) -> list[str]:
     return [n for n in dict.fromkeys(names) if n not in NOT_METRICS]
 
 
-def _save(fig, out: Path) -> Path:
+def save_figure(fig, out: Path) -> Path:
     """Write ``fig`` to ``out`` atomically as PNG, then close it."""
     out = Path(out)
     try:
@@ -94,7 +94,7 @@ def plot_metric(histories: dict, metric: str, out: Path, best_epochs: dict[str, 
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     ax.xaxis.get_major_locator().set_params(integer=True)
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def plot_run(run: RunFolder, metrics=("accuracy", "loss")) -> list[Path]:
@@ -140,7 +140,7 @@ def plot_confusion_matrix(cm: np.ndarray, class_names: list[str], out: Path) -> 
     ax.set_title(f"confusion matrix ({int(cm.sum())} samples)")
     if n <= 40:
         _write_counts(ax, cm, fontsize=8 if n <= 20 else 6)
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def _write_counts(ax, cm: np.ndarray, fontsize: int) -> None:

@@ -306,6 +306,7 @@ def _final_metrics(config, model, run: RunFolder, pipes: Pipelines, fit: FitOutc
         "epoch_seconds_total": round(sum(r.get("epoch_seconds", 0.0) for r in fit.rows), 3),
         "samples_per_second": round(statistics.median(throughput), 1) if throughput else None,
         "train_samples": len(splits.x_train), "val_samples": len(splits.x_val), "test_samples": len(splits.x_test),
+        "class_names": list(splits.class_names),
         "params": model.count_params(),
         "precision": model.dtype_policy.name,
         "loss": plan.loss,

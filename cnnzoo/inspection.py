@@ -1,0 +1,141 @@
+"""`cnnzoo explain`, `filters` and `activations`: a run's checkpoint, its inputs (files, or its own data
+split) prepared exactly as in training, and the pictures cnnzoo.explain and cnnzoo.pictures make."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnzoo.errors import DataError, RunError
+from cnnzoo.runs import RunFolder, load_checkpoint
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+
+
+@dataclass
+class Inputs:
+    """Model inputs (float32, scaled as in training), what to draw for each, and their names."""
+
+    x: np.ndarray
+    shown: np.ndarray
+    names: list[str]
+    labels: list[int | None]
+
+
+@dataclass
+class LoadedRun:
+    run: RunFolder
+    config: Any
+    model: Any
+    class_names: list[str]
+
+
+def load_run(run_dir: Path, checkpoint: str = "best") -> LoadedRun:
+    from cnnzoo.config import load_config
+    from cnnzoo.runs import read_json
+
+    run = RunFolder.open(run_dir)
+    config = load_config(run.config)
+    model = load_checkpoint(run.checkpoint(checkpoint))
+    metrics = read_json(run.metrics) if run.metrics.exists() else {}
+    width = model.output_shape[-1]
+    names = metrics.get("class_names") or [str(i) for i in range(max(width, 2))]
+    return LoadedRun(run, config, model, list(names))
+
+
+def split_inputs(loaded: LoadedRun, split: str, limit: int, data_dir: Path | None) -> Inputs:
+    """`limit` samples spread evenly over the run's own test or validation split (all classes show)."""
+    from cnnzoo import data as datasets
+    from cnnzoo.train import require_data
+
+    config = require_data(loaded.config)
+    splits = datasets.load_dataset(config.data, input_shape=config.input.shape, data_dir=data_dir,
+                                   seed=config.train.seed, progress=False)
+    loaded.class_names = splits.class_names
+    x, y = (splits.x_test, splits.y_test) if split == "test" else (splits.x_val, splits.y_val)
+    if len(x) == 0:
+        raise RunError(f"{loaded.run.path}: the {split} split of this run is empty.")
+    picked = np.unique(np.linspace(0, len(x) - 1, min(limit, len(x))).round().astype(int))  # across the split
+    return Inputs(_scaled(x[picked], config), x[picked], [f"{split}[{i}]" for i in picked], [int(y[i]) for i in picked])
+
+
+def file_inputs(loaded: LoadedRun, paths: list[Path]) -> Inputs:
+    """Image files (or folders of them), decoded and resized the way the dataset loaders do."""
+    from cnnzoo.data.images import _decode_one, image_shape
+
+    shape = image_shape(loaded.config.input.shape, "explain")
+    files = _image_files(paths)
+    decoded = [(_decode_one(str(f), shape), f) for f in files]
+    bad = [str(f) for image, f in decoded if image is None]
+    if bad:
+        raise DataError(f"{len(bad)} input(s) could not be decoded as images: {', '.join(bad[:5])}.")
+    x = np.stack([image for image, _ in decoded])
+    return Inputs(_scaled(x, loaded.config), x, [f.name for f in files], [None] * len(files))
+
+
+def _image_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise DataError(f"{path}: no such file or folder.")
+    if not files:
+        raise DataError(f"no image files in {', '.join(map(str, paths))}.")
+    return files
+
+
+def _scaled(x: np.ndarray, config: Any) -> np.ndarray:
+    from cnnzoo.data import default_scale
+
+    scale = default_scale(config.data) if config.data is not None else None
+    x = x.astype(np.float32)
+    return x * scale if scale is not None else x
+
+
+def explain(loaded: LoadedRun, inputs: Inputs, *, layer: str | None, class_name: str | None,
+            out_dir: Path) -> list[Path]:
+    """Grad-CAM PNG per input, plus `contact_sheet.png` when there are several."""
+    from cnnzoo.explain import cam_layer, grad_cam
+    from cnnzoo.pictures import draw_cam, draw_contact_sheet
+
+    target = cam_layer(loaded.model, layer, loaded.run.path)
+    class_index = _class_index(loaded, class_name)
+    results = []
+    for start in range(0, len(inputs.x), 64):
+        results += grad_cam(loaded.model, target, inputs.x[start:start + 64], class_index)
+    items = []
+    written = []
+    for name, shown, label, cam in zip(inputs.names, inputs.shown, inputs.labels, results):
+        title = _cam_title(loaded.class_names, cam, label)
+        items.append((shown, cam.heatmap, title))
+        written.append(draw_cam(shown, cam.heatmap, f"{name}: {title}", out_dir / f"gradcam-{Path(name).stem}.png"))
+    if len(items) > 1:
+        written.append(draw_contact_sheet(items, out_dir / "contact_sheet.png"))
+    return written
+
+
+def _class_index(loaded: LoadedRun, class_name: str | None) -> int | None:
+    from cnnzoo.layers import suggest
+
+    if class_name is None:
+        return None
+    if class_name not in loaded.class_names:
+        raise RunError(f"{loaded.run.path}: no class `{class_name}` in this run. "
+                       + (suggest(class_name, loaded.class_names) or f"Classes: {', '.join(loaded.class_names)}."))
+    return loaded.class_names.index(class_name)
+
+
+def _cam_title(class_names: list[str], cam, label: int | None) -> str:
+    name = class_names[cam.predicted] if cam.predicted < len(class_names) else str(cam.predicted)
+    title = f"{name} ({cam.probability:.2f})"
+    if cam.explained != cam.predicted:
+        title += f", map of {class_names[cam.explained]}"
+    if label is not None and label != cam.predicted:
+        title += f", true {class_names[label]}"
+    return title
