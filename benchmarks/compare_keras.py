@@ -271,7 +271,7 @@ def cnnzoo_prep(argv: list[str]) -> dict:
     [--data-dir D]. The cache folder comes from CNNZOO_CACHE_DIR, as for `cnnzoo train`."""
     from cnnzoo import data as datasets
     from cnnzoo.config import load_config
-    from cnnzoo.runtime import import_tensorflow
+    from cnnzoo.tensorflow_import import import_tensorflow
 
     import_tensorflow()
     parser = argparse.ArgumentParser()

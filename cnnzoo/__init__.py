@@ -1,3 +1,39 @@
-"""cnnzoo: train classic convolutional networks from declarative YAML configs."""
+"""cnnzoo: train classic convolutional networks from declarative YAML configs.
+
+The map of the package, in the order `cnnzoo train CONFIG` runs through it:
+
+    cli.py              the Typer app: thin commands that call the modules below; CnnzooError -> exit code 2
+    config/             the only code that reads YAML; load_config() -> ModelConfig (typed, validated)
+      source.py           parsing, line origins, `base:`, `--set`, the size and merge-bomb limits
+      sections.py         the `input:`, `data:` and `train:` sections
+      options.py          typed option groups of `train:`: optimizer arguments, SCHEDULES, early stopping,
+                          checkpoint (a new schedule or callback option is one class here)
+      expand.py           the `model:` section: blocks, parameters, repeat, branches -> layer nodes
+      spec.py             the spec objects everything past config holds
+    layers.py           the layer registry: every keras.layers class, arguments checked by signature
+    builder.py          spec -> keras.Model (no data, no training)
+    precision.py        the dtype policy (float32, mixed_bfloat16, mixed_float16, auto)
+    data/               one module per dataset behind one registry
+      interface.py        DATASET_MODULES (a new dataset is one entry), DataSpec, LoadRequest, DatasetSplits
+      mnist.py, flowers17.py, ucr.py, folders.py   the loaders; locate.py, download.py, cache.py find,
+                          fetch and cache their files; images.py decodes; splits.py, pipeline.py feed them
+    training_setup.py   what train, eval and bench share: labels plan, compile, tf.data pipelines
+    train.py            fit and resume, writing the run folder as it goes; TrainResult
+    callbacks.py        atomic checkpoints, history CSV, progress, clean interruption
+    schedules.py        the `train.schedule` options as Keras callbacks
+    runs.py             the run folder: naming, its files, reading it back
+    atomic.py           the one way any file is written (temp name, fsync, rename)
+    runlock.py          one writer per run folder
+    evaluate.py         `cnnzoo eval`; class_metrics.py the metrics it reports
+    summary.py, flops.py  `cnnzoo summary`; bench.py `cnnzoo bench`; plots.py curves and matrices
+    explain.py          Grad-CAM, kernels, feature maps; pictures.py draws them; inspection.py runs the
+                        `explain`, `filters` and `activations` commands
+    terminal.py         printing user text safely; tensorflow_import.py importing TensorFlow quietly
+
+Where new things go: a command is a function in cli.py calling a module of its own; a dataset is a
+module in data/ plus one DATASET_MODULES entry; a schedule is a class in config/options.py SCHEDULES
+plus its callback in schedules.py; a distribution strategy belongs beside training_setup.py, which
+builds and compiles the model every path shares.
+"""
 
 __version__ = "0.1.0"

@@ -25,9 +25,9 @@ import numpy as np
 
 from cnnzoo.builder import Built, build_model
 from cnnzoo.config.spec import BlockNode, BranchNode, ModelConfig, Node
-from cnnzoo.runtime import import_tensorflow
+from cnnzoo.tensorflow_import import import_tensorflow
 from cnnzoo.summary import summarize
-from cnnzoo.train import LabelPlan, compile_model, plan_labels
+from cnnzoo.training_setup import LabelPlan, compile_model, plan_labels
 
 TRAIN_FLOPS_FACTOR = 3
 MATMUL_SIZE = 2048

@@ -37,7 +37,7 @@ def _user_errors(command):
         from cnnzoo.errors import CnnzooError
 
         try:
-            from cnnzoo.runtime import import_tensorflow
+            from cnnzoo.tensorflow_import import import_tensorflow
 
             import_tensorflow()
             return command(*args, **kwargs)
@@ -110,41 +110,9 @@ def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, 
         overrides += [f"train.seed={seed}"] if seed is not None else []
         spec = load_config(config, overrides)
         result = train_run(spec, data_dir=resolve_data_dir(data_dir), runs_dir=runs_dir, console=console)
-    _print_train_result(console, result)
-    if result.metrics["interrupted"]:
+    result.render(console)
+    if result.interrupted:
         raise typer.Exit(130)
-
-
-def _print_train_result(console, result) -> None:
-    from rich.table import Table
-
-    from cnnzoo.terminal import plain
-
-    metrics = result.metrics
-    table = Table(title=f"{plain(result.run.name)}: best epoch {metrics['best_epoch']} of {metrics['epochs_completed']}",
-                  title_justify="left")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, value in metrics["test"].items():
-        table.add_row(f"test {key}", f"{value:.4f}")
-    for key in ("val_accuracy", "val_loss"):
-        if key in metrics["best"]:
-            table.add_row(f"best {key}", f"{metrics['best'][key]:.4f}")
-    table.add_row("wall time", f"{metrics['wall_seconds']:.1f} s")
-    table.add_row("samples/s", f"{metrics['samples_per_second']}")
-    table.add_row("params", f"{metrics['params']:,}")
-    console.print(table)
-    if metrics["interrupted"]:
-        console.print(f"[yellow]Stopped by {metrics['interrupted']} after {metrics['epochs_completed']} complete "
-                      f"epoch(s).[/] The run folder is consistent: `cnnzoo eval {plain(result.run.path)}` and "
-                      f"`cnnzoo plot {plain(result.run.path)}` work on it. Continue with:\n"
-                      f"  cnnzoo train --resume {plain(result.run.path)}", highlight=False)
-    if metrics["nan_loss"]:
-        where = metrics["nan_loss"]
-        console.print(f"[red]Training stopped: the loss became NaN or infinite at epoch {where['epoch']}, "
-                      f"step {where['step']}.[/] The best checkpoint so far is kept. Check the learning rate "
-                      "(try 10x lower), the input scaling (data.scale) and the loss.")
-    console.print(f"run folder: [bold]{plain(result.run.path)}[/]")
 
 
 @app.command("eval")

@@ -15,10 +15,10 @@ from cnnzoo.runs import RunFolder, load_checkpoint
 def evaluate_run(run: RunFolder, *, checkpoint: str, split: str, data_dir: Path | None) -> dict[str, Any]:
     from cnnzoo import data as datasets
     from cnnzoo.config import load_config
-    from cnnzoo.evaluation import (averages, confusion_matrix, per_class_report, predictions_from_probs,
+    from cnnzoo.class_metrics import (averages, confusion_matrix, per_class_report, predictions_from_probs,
                                    top_k_accuracy, write_confusion_csv)
     from cnnzoo.plots import plot_confusion_matrix
-    from cnnzoo.train import make_pipelines, plan_labels, require_data
+    from cnnzoo.training_setup import make_pipelines, plan_labels, require_data
 
     config = require_data(load_config(run.config))
     model = load_checkpoint(run.checkpoint(checkpoint))
@@ -54,7 +54,7 @@ MISTAKES_SHOWN = 24
 
 def confident_mistakes(y_true: np.ndarray, probs: np.ndarray, count: int = MISTAKES_SHOWN) -> list[tuple[int, int, float]]:
     """(index, predicted class, its probability) of misclassified samples, most confident first."""
-    from cnnzoo.evaluation import predictions_from_probs
+    from cnnzoo.class_metrics import predictions_from_probs
 
     predicted = predictions_from_probs(probs)
     confidence = probs.max(axis=-1) if probs.shape[-1] > 1 else np.where(predicted == 1, probs[:, 0], 1 - probs[:, 0])

@@ -49,7 +49,7 @@ def load_run(run_dir: Path, checkpoint: str = "best") -> LoadedRun:
 def split_inputs(loaded: LoadedRun, split: str, limit: int, data_dir: Path | None) -> Inputs:
     """`limit` samples spread evenly over the run's own test or validation split (all classes show)."""
     from cnnzoo import data as datasets
-    from cnnzoo.train import require_data
+    from cnnzoo.training_setup import require_data
 
     config = require_data(loaded.config)
     splits = datasets.load_dataset(config.data, input_shape=config.input.shape, data_dir=data_dir,

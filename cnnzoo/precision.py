@@ -33,7 +33,7 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
 
 
 def _trains_on_cpu() -> bool:
-    from cnnzoo.runtime import import_tensorflow
+    from cnnzoo.tensorflow_import import import_tensorflow
 
     return not import_tensorflow().config.list_physical_devices("GPU")
 

@@ -15,28 +15,69 @@ from typing import Any
 import yaml
 
 from cnnzoo import __version__
-from cnnzoo.builder import build_model, output_node
-from cnnzoo.config.options import CheckpointSpec, optimizer_classes
+from cnnzoo.builder import build_model
+from cnnzoo.config.options import CheckpointSpec
 from cnnzoo.config.spec import ModelConfig
-from cnnzoo.errors import ConfigError, RunError
+from cnnzoo.errors import RunError
 from cnnzoo.precision import dtype_policy, resolve_precision
 from cnnzoo.runlock import locked_run
 from cnnzoo.atomic import atomic_write_json, atomic_write_text
 from cnnzoo.runs import RunFolder, check_free_space, create_run_dir, load_checkpoint
+from cnnzoo.training_setup import LabelPlan, Pipelines, compile_model, make_pipelines, plan_labels, require_data
 
 
 @dataclass
 class TrainResult:
+    """What a training run ended with; `metrics` is exactly what metrics.json holds."""
+
     run: RunFolder
     metrics: dict[str, Any]
+    best_epoch: int | None
+    epochs_completed: int
+    test: dict[str, float]
+    best: dict[str, float]
+    wall_seconds: float
+    samples_per_second: float | None
+    params: int
+    interrupted: str | None  # the signal that stopped training, if one did
+    nan_at: dict | None  # {"epoch", "step"} where the loss stopped being finite
 
+    @classmethod
+    def from_metrics(cls, run: RunFolder, metrics: dict[str, Any]) -> "TrainResult":
+        return cls(run, metrics, metrics["best_epoch"], metrics["epochs_completed"], metrics["test"],
+                   metrics["best"], metrics["wall_seconds"], metrics["samples_per_second"], metrics["params"],
+                   metrics["interrupted"], metrics["nan_loss"])
 
-@dataclass
-class LabelPlan:
-    """How labels are fed, chosen from the loss (or the output width when no loss is given)."""
+    def render(self, console) -> None:
+        """The result table, then what to do next after an interruption or a NaN loss."""
+        from rich.table import Table
 
-    loss: str
-    one_hot: bool
+        from cnnzoo.terminal import plain
+
+        table = Table(title=f"{plain(self.run.name)}: best epoch {self.best_epoch} of {self.epochs_completed}",
+                      title_justify="left")
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+        for key, value in self.test.items():
+            table.add_row(f"test {key}", f"{value:.4f}")
+        for key in ("val_accuracy", "val_loss"):
+            if key in self.best:
+                table.add_row(f"best {key}", f"{self.best[key]:.4f}")
+        table.add_row("wall time", f"{self.wall_seconds:.1f} s")
+        table.add_row("samples/s", f"{self.samples_per_second}")
+        table.add_row("params", f"{self.params:,}")
+        console.print(table)
+        path = plain(self.run.path)
+        if self.interrupted:
+            console.print(f"[yellow]Stopped by {self.interrupted} after {self.epochs_completed} complete "
+                          f"epoch(s).[/] The run folder is consistent: `cnnzoo eval {path}` and "
+                          f"`cnnzoo plot {path}` work on it. Continue with:\n"
+                          f"  cnnzoo train --resume {path}", highlight=False)
+        if self.nan_at:
+            console.print(f"[red]Training stopped: the loss became NaN or infinite at epoch {self.nan_at['epoch']}, "
+                          f"step {self.nan_at['step']}.[/] The best checkpoint so far is kept. Check the learning "
+                          "rate (try 10x lower), the input scaling (data.scale) and the loss.")
+        console.print(f"run folder: [bold]{path}[/]")
 
 
 def train_run(config: ModelConfig, *, data_dir: Path | None, runs_dir: Path, console) -> TrainResult:
@@ -90,14 +131,6 @@ def _resume_locked(run: RunFolder, *, epochs: int | None, data_dir: Path | None,
     return _train_and_report(run, config, model, splits, plan, console, prior_rows=history.rows)
 
 
-def require_data(config: ModelConfig) -> ModelConfig:
-    """The config, if it says what to train on (a run folder's config.yaml may have been edited)."""
-    if config.data is None:
-        raise ConfigError("the config has no `data:` section, so there is nothing to train or evaluate on.",
-                          file=config.file, path="data", hint="Add e.g. `data: {dataset: mnist}`.")
-    return config
-
-
 def checkpoint_bytes(model: Any) -> int:
     """Room best.keras, last.keras and a temporary copy need: float32 weights plus up to two optimizer
     slots per weight (Adam's moments), with a margin for the archive's metadata."""
@@ -140,7 +173,7 @@ def _load_data(config: ModelConfig, model: Any, data_dir: Path | None):
     return splits, plan_labels(config, model, splits.num_classes)
 
 
-def _train_and_report(run: RunFolder, config: ModelConfig, model: Any, splits, plan: "LabelPlan", console,
+def _train_and_report(run: RunFolder, config: ModelConfig, model: Any, splits, plan: LabelPlan, console,
                       prior_rows: list[dict]) -> TrainResult:
     pipes = make_pipelines(config, splits, plan, first_epoch=len(prior_rows))
     console.print(f"run folder: [bold]{run.path}[/]  ({splits.source})", highlight=False)
@@ -148,68 +181,7 @@ def _train_and_report(run: RunFolder, config: ModelConfig, model: Any, splits, p
     metrics = _final_metrics(config, model, run, pipes, fit, plan, splits)
     atomic_write_json(run.metrics, metrics)
     _plot(run)
-    return TrainResult(run, metrics)
-
-
-def plan_labels(config: ModelConfig, model: Any, num_classes: int) -> LabelPlan:
-    width = model.output_shape[-1]
-    last = output_node(config)
-    if width == 1 and num_classes == 2:
-        return LabelPlan(config.train.loss or "binary_crossentropy", one_hot=False)
-    if width != num_classes:
-        raise last.where.error(f"the model ends in {width} output(s) but the dataset has {num_classes} classes.",
-                               hint=f"Make the last layer Dense with units: {num_classes}"
-                                    + (" (or 1 with sigmoid for two classes)." if num_classes == 2 else "."))
-    loss = config.train.loss or "sparse_categorical_crossentropy"
-    return LabelPlan(loss, one_hot=loss.startswith("categorical"))
-
-
-def compile_model(model: Any, config: ModelConfig, plan: LabelPlan) -> None:
-    args = dict(config.train.optimizer_args)
-    if config.train.learning_rate is not None:
-        args["learning_rate"] = config.train.learning_rate
-    # validated plain values only, passed to the class itself: nothing is deserialised
-    optimizer = optimizer_classes()[config.train.optimizer.lower()](**args)
-    try:
-        model.compile(optimizer=optimizer, loss=plan.loss, metrics=list(config.train.metrics),
-                      steps_per_execution=config.train.steps_per_execution,
-                      jit_compile=config.train.jit_compile)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"Keras rejected the training setup: {str(exc).splitlines()[0]}",
-                          file=config.file, path="train", hint="Check train.loss and train.metrics.") from None
-
-
-@dataclass
-class Pipelines:
-    train: Any
-    val: Any | None
-    test: Any | None
-
-
-def make_pipelines(config: ModelConfig, splits, plan: LabelPlan, first_epoch: int = 0) -> Pipelines:
-    """Validation and test passes, and the endless training stream from epoch ``first_epoch`` on."""
-    from cnnzoo import data as datasets
-    from cnnzoo.layers import create_layer
-
-    scale = datasets.default_scale(config.data)
-    augment = _augmenter([create_layer(n) for n in config.data.augment]) if config.data.augment else None
-    common = dict(batch_size=config.train.batch_size, num_classes=splits.num_classes, one_hot=plan.one_hot,
-                  scale=scale, seed=config.train.seed)
-
-    def pipe(x, y, train=False):
-        if len(x) == 0:
-            return None
-        return datasets.make_pipeline(x, y, shuffle=train, augment=augment if train else None,
-                                      first_epoch=first_epoch, **common)
-
-    return Pipelines(pipe(splits.x_train, splits.y_train, train=True), pipe(splits.x_val, splits.y_val),
-                     pipe(splits.x_test, splits.y_test))
-
-
-def _augmenter(layers: list[Any]) -> Any:
-    import keras
-
-    return keras.Sequential(layers, name="augment")
+    return TrainResult.from_metrics(run, metrics)
 
 
 @dataclass

@@ -158,7 +158,7 @@ def test_broken_config_gives_clean_located_error(entry):
 
 
 def test_bombs_fail_fast():
-    from cnnzoo.runtime import import_tensorflow
+    from cnnzoo.tensorflow_import import import_tensorflow
 
     import_tensorflow()  # time the config, not the one-off TensorFlow import
     for name in ("billion_laughs.yaml", "repeat_bomb.yaml", "branch_doubling_bomb.yaml", "block_recursion.yaml"):

@@ -9,7 +9,7 @@ import pytest
 from data_fixtures import closed_port_url, http_server, write_tgz  # noqa: F401
 
 from cnnzoo.data.download import DownloadFailed, download
-from cnnzoo.data.files import Resource, locate
+from cnnzoo.data.locate import Resource, locate
 from cnnzoo.data.flowers17 import verify_archive
 from cnnzoo.errors import DataError
 

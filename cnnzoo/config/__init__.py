@@ -6,7 +6,7 @@ import copy
 import re
 from pathlib import Path
 
-from cnnzoo.config.model import parse_model
+from cnnzoo.config.expand import parse_model
 from cnnzoo.config.sections import parse_data, parse_input, parse_train
 from cnnzoo.config.source import Document, load_document, parse_text
 from cnnzoo.config.spec import BlockNode, BranchNode, InputSpec, LayerNode, ModelConfig, Node, TrainSpec

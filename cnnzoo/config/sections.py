@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from cnnzoo.config.model import parse_layer_list
+from cnnzoo.config.expand import parse_layer_list
 from cnnzoo.config.source import Document, PathKey
 from cnnzoo.errors import quote, shown
 from cnnzoo.config.options import (SCHEDULES, CheckpointSpec, EarlyStoppingSpec, Schedule, check_optimizer,
                                    parse_options)
 from cnnzoo.config.spec import InputSpec, TrainSpec
-from cnnzoo.data.spec import DATASET_MODULES, DataSpec
+from cnnzoo.data.interface import DATASET_MODULES, DataSpec
 from cnnzoo.layers import suggest
 from cnnzoo.precision import PRECISIONS
 

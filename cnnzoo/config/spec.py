@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Union
 
 from cnnzoo.config.options import CheckpointSpec, ConstantSchedule, EarlyStoppingSpec, Schedule
-from cnnzoo.data.spec import DataSpec
+from cnnzoo.data.interface import DataSpec
 from cnnzoo.errors import ConfigError
 
 

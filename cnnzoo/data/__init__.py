@@ -12,8 +12,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from cnnzoo.data.base import DatasetSplits, LoadRequest
-from cnnzoo.data.spec import DATASET_MODULES, DataSpec
+from cnnzoo.data.interface import DATASET_MODULES, DataSpec, DatasetSplits, LoadRequest
 from cnnzoo.data.splits import limit_splits, stratified_split
 from cnnzoo.errors import DataError
 

@@ -15,11 +15,10 @@ from typing import Iterator
 
 import numpy as np
 
-from cnnzoo.data.base import DatasetSplits, LoadRequest
+from cnnzoo.data.interface import DataSpec, DatasetSplits, LoadRequest
 from cnnzoo.data.cache import cache_file, cached_arrays, source_signature
-from cnnzoo.data.files import Resource, array_cache_dir, locate
+from cnnzoo.data.locate import Resource, array_cache_dir, locate
 from cnnzoo.data.images import decode_images, image_shape
-from cnnzoo.data.spec import DataSpec
 from cnnzoo.data.splits import take_splits, three_way_split
 from cnnzoo.errors import DataError
 

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnzoo.data.base import DatasetSplits, LoadRequest
+from cnnzoo.data.interface import DataSpec, DatasetSplits, LoadRequest
 from cnnzoo.data.cache import cache_file, cached_arrays, source_signature
-from cnnzoo.data.files import array_cache_dir, explicit_path
+from cnnzoo.data.locate import array_cache_dir, explicit_path
 from cnnzoo.data.images import decode_images, image_shape
-from cnnzoo.data.spec import DataSpec
 from cnnzoo.data.splits import take_splits, three_way_split
 from cnnzoo.errors import DataError
 

@@ -146,7 +146,7 @@ def _pad(x: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def _resize(x: np.ndarray, height: int, width: int) -> np.ndarray:
-    from cnnzoo.runtime import import_tensorflow
+    from cnnzoo.tensorflow_import import import_tensorflow
 
     tf = import_tensorflow()
     out = np.empty((len(x), height, width, x.shape[3]), np.uint8)

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnzoo.data.base import DatasetSplits, LoadRequest
-from cnnzoo.data.files import Resource, locate
+from cnnzoo.data.interface import DataSpec, DatasetSplits, LoadRequest
+from cnnzoo.data.locate import Resource, locate
 from cnnzoo.data.images import fit_images, image_shape
-from cnnzoo.data.spec import DataSpec
 from cnnzoo.data.splits import stratified_split
 from cnnzoo.errors import DataError
 

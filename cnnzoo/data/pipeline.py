@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnzoo.runtime import import_tensorflow
+from cnnzoo.tensorflow_import import import_tensorflow
 
 
 def make_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, num_classes: int, one_hot: bool,

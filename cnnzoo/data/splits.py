@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from cnnzoo.data.base import DatasetSplits
+from cnnzoo.data.interface import DatasetSplits
 from cnnzoo.errors import DataError
 
 

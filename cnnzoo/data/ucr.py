@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnzoo.data.base import DatasetSplits, LoadRequest
-from cnnzoo.data.files import PUT_HINT, Resource, locate
-from cnnzoo.data.spec import DataSpec
+from cnnzoo.data.interface import DataSpec, DatasetSplits, LoadRequest
+from cnnzoo.data.locate import PUT_HINT, Resource, locate
 from cnnzoo.data.splits import stratified_split
 from cnnzoo.errors import DataError
 

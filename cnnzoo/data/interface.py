@@ -1,11 +1,14 @@
-"""The validated `data:` section of a config, as the data package receives it, and the names of the
-datasets. No loading code: the config package imports this module alone (importing the data package
-does not import any loader until a dataset is loaded)."""
+"""What the data package takes and gives: the dataset names, the validated `data:` section (DataSpec),
+what every loader receives besides it (LoadRequest) and returns (DatasetSplits). No loading code: the
+config package imports this module alone (the data package imports no loader until one is used)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 
 # dataset name -> the module whose `load(spec, request)` reads it; a new dataset is one entry here
@@ -41,3 +44,32 @@ class DataSpec:
     limit: int | None = None
     scale: float | None = None
     augment: tuple[Any, ...] = field(default_factory=tuple)
+
+
+@dataclass
+class DatasetSplits:
+    """Train/validation/test arrays: images uint8 (N,H,W,C), series float32 (N,L,1), labels int64."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list[str]
+    source: str
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    """The arguments of `load_dataset` that every loader needs besides the spec."""
+
+    input_shape: tuple[int, ...]
+    data_dir: Path | None
+    seed: int
+    cache_dir: Path | None = None
+    progress: bool = True

@@ -7,7 +7,7 @@ import csv
 import numpy as np
 import pytest
 
-from cnnzoo.evaluation import (averages, confusion_matrix, per_class_report, predictions_from_probs,
+from cnnzoo.class_metrics import (averages, confusion_matrix, per_class_report, predictions_from_probs,
                                top_k_accuracy, write_confusion_csv)
 
 # Three classes, ten samples. Rows true, columns predicted:

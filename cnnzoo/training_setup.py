@@ -1,0 +1,89 @@
+"""What train, resume, eval and bench share before a model meets data: checking the config has data,
+how labels are fed (LabelPlan), compiling with the config's optimizer, and the tf.data pipelines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cnnzoo.builder import output_node
+from cnnzoo.config.options import optimizer_classes
+from cnnzoo.config.spec import ModelConfig
+from cnnzoo.errors import ConfigError
+
+
+@dataclass
+class LabelPlan:
+    """How labels are fed, chosen from the loss (or the output width when no loss is given)."""
+
+    loss: str
+    one_hot: bool
+
+
+def require_data(config: ModelConfig) -> ModelConfig:
+    """The config, if it says what to train on (a run folder's config.yaml may have been edited)."""
+    if config.data is None:
+        raise ConfigError("the config has no `data:` section, so there is nothing to train or evaluate on.",
+                          file=config.file, path="data", hint="Add e.g. `data: {dataset: mnist}`.")
+    return config
+
+
+def plan_labels(config: ModelConfig, model: Any, num_classes: int) -> LabelPlan:
+    width = model.output_shape[-1]
+    last = output_node(config)
+    if width == 1 and num_classes == 2:
+        return LabelPlan(config.train.loss or "binary_crossentropy", one_hot=False)
+    if width != num_classes:
+        raise last.where.error(f"the model ends in {width} output(s) but the dataset has {num_classes} classes.",
+                               hint=f"Make the last layer Dense with units: {num_classes}"
+                                    + (" (or 1 with sigmoid for two classes)." if num_classes == 2 else "."))
+    loss = config.train.loss or "sparse_categorical_crossentropy"
+    return LabelPlan(loss, one_hot=loss.startswith("categorical"))
+
+
+def compile_model(model: Any, config: ModelConfig, plan: LabelPlan) -> None:
+    args = dict(config.train.optimizer_args)
+    if config.train.learning_rate is not None:
+        args["learning_rate"] = config.train.learning_rate
+    # validated plain values only, passed to the class itself: nothing is deserialised
+    optimizer = optimizer_classes()[config.train.optimizer.lower()](**args)
+    try:
+        model.compile(optimizer=optimizer, loss=plan.loss, metrics=list(config.train.metrics),
+                      steps_per_execution=config.train.steps_per_execution,
+                      jit_compile=config.train.jit_compile)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"Keras rejected the training setup: {str(exc).splitlines()[0]}",
+                          file=config.file, path="train", hint="Check train.loss and train.metrics.") from None
+
+
+@dataclass
+class Pipelines:
+    train: Any
+    val: Any | None
+    test: Any | None
+
+
+def make_pipelines(config: ModelConfig, splits, plan: LabelPlan, first_epoch: int = 0) -> Pipelines:
+    """Validation and test passes, and the endless training stream from epoch ``first_epoch`` on."""
+    from cnnzoo import data as datasets
+    from cnnzoo.layers import create_layer
+
+    scale = datasets.default_scale(config.data)
+    augment = _augmenter([create_layer(n) for n in config.data.augment]) if config.data.augment else None
+    common = dict(batch_size=config.train.batch_size, num_classes=splits.num_classes, one_hot=plan.one_hot,
+                  scale=scale, seed=config.train.seed)
+
+    def pipe(x, y, train=False):
+        if len(x) == 0:
+            return None
+        return datasets.make_pipeline(x, y, shuffle=train, augment=augment if train else None,
+                                      first_epoch=first_epoch, **common)
+
+    return Pipelines(pipe(splits.x_train, splits.y_train, train=True), pipe(splits.x_val, splits.y_val),
+                     pipe(splits.x_test, splits.y_test))
+
+
+def _augmenter(layers: list[Any]) -> Any:
+    import keras
+
+    return keras.Sequential(layers, name="augment")
