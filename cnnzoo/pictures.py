@@ -56,7 +56,7 @@ def _grid(count: int, columns: int | None = None) -> tuple[int, int]:
 
 def draw_contact_sheet(items: Sequence[tuple[np.ndarray, np.ndarray, str]], out: Path) -> Path:
     """Many (input, heatmap, title) overlays on one page."""
-    rows, cols = _grid(len(items), 6 if items and items[0][0].ndim == 3 else 2)
+    rows, cols = _grid(len(items), min(len(items), 6 if items and items[0][0].ndim == 3 else 2))
     size = (2.3, 2.4) if items and items[0][0].ndim == 3 else (6, 2.2)
     fig, axes = plt.subplots(rows, cols, figsize=(cols * size[0], rows * size[1]), squeeze=False)
     for ax in axes.flat:
@@ -133,7 +133,7 @@ def draw_mistakes(items: Sequence[tuple[np.ndarray, str]], out: Path) -> Path:
         ax.set_axis_off()
         return save_figure(fig, out)
     image = items[0][0].ndim == 3
-    rows, cols = _grid(len(items), 6 if image else 2)
+    rows, cols = _grid(len(items), min(len(items), 6 if image else 2))
     fig, axes = plt.subplots(rows, cols, figsize=(cols * (2.3 if image else 6), rows * (2.5 if image else 2.2)),
                              squeeze=False)
     for ax in axes.flat:
