@@ -2,6 +2,7 @@
 
     python benchmarks/memory.py --data-dir ../shared/data            # all five cases, one at a time
     python benchmarks/memory.py lenet cnn1d --out memory.csv          # some cases; also write a CSV
+    python benchmarks/memory.py lenet cnn1d --limit 128               # quicker: fewer examples per split
 
 Each case is a plain `cnnzoo train` subprocess (one epoch on a few batches of real data, the
 final evaluation included); its peak RSS is the child's ru_maxrss from os.wait4, and the estimate
@@ -35,8 +36,9 @@ CASES = {
 }
 
 
-def measure(name: str, runs_dir: Path, data_dir: str | None) -> dict:
+def measure(name: str, runs_dir: Path, data_dir: str | None, limit: int | None = None) -> dict:
     config, extra = CASES[name]
+    extra = extra + (["--set", f"data.limit={limit}"] if limit else [])  # the last --set wins
     command = [sys.executable, "-m", "cnnzoo", "train", str(ROOT / "configs" / f"{config}.yaml"), "--epochs", "1",
                "--runs-dir", str(runs_dir), *extra] + (["--data-dir", data_dir] if data_dir else [])
     print("$", " ".join(command), flush=True)
@@ -62,6 +64,7 @@ def main() -> None:
     parser.add_argument("cases", nargs="*", help=f"some of {', '.join(CASES)} (default: all)")
     parser.add_argument("--data-dir", default=os.environ.get("CNNZOO_DATA_DIR"))
     parser.add_argument("--out", type=Path, help="also write the rows as CSV")
+    parser.add_argument("--limit", type=int, help="data.limit for every case (default: each case's own)")
     opts = parser.parse_args()
     unknown = set(opts.cases) - set(CASES)
     if unknown:
@@ -69,7 +72,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as runs:
         for name in opts.cases or list(CASES):
-            rows.append(measure(name, Path(runs) / name, opts.data_dir))
+            rows.append(measure(name, Path(runs) / name, opts.data_dir, opts.limit))
             print(json.dumps(rows[-1]), flush=True)
     print(f"\n{'case':18} {'params':>12} {'estimate MB':>12} {'peak RSS MB':>12} {'ratio':>6}")
     for r in rows:

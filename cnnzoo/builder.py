@@ -84,6 +84,8 @@ def _apply_layer(node: LayerNode, x: Any, built: Built, group: int) -> Any:
     try:
         y = layer(x)
     except Exception as exc:  # Keras reports shape problems with several exception types
+        if isinstance(exc, MemoryError) or type(exc).__name__ == "ResourceExhaustedError":
+            raise  # not a shape problem: the caller says which phase ran out of memory
         raise node.where.error(f"{node.type} cannot take input of shape {_shape(x)}: {_first_line(exc)}",
                                hint=_shape_hint(node, x)) from None
     if isinstance(y, (list, tuple)):

@@ -38,15 +38,22 @@ def _user_errors(command):
     def wrapper(*args, **kwargs):
         from cnnzoo.errors import CnnzooError
 
+        from cnnzoo.memory_guard import out_of_memory
+
         try:
             from cnnzoo.runtime import import_tensorflow
 
-            import_tensorflow()
-            return command(*args, **kwargs)
+            with out_of_memory(f"running `cnnzoo {command.__name__.rstrip('_')}`"):  # where no phase said more
+                import_tensorflow()
+                return command(*args, **kwargs)
         except CnnzooError as exc:
             from rich.markup import escape  # the message quotes user text: "[/x]" must not be read as markup
 
-            _stderr().print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
+            try:
+                _stderr().print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True,
+                                soft_wrap=True)
+            except MemoryError:  # too little memory left even for rich: plain text still fits
+                sys.stderr.write(f"error: {exc}\n")
             raise typer.Exit(exc.exit_code) from None
     return wrapper
 

@@ -65,7 +65,8 @@ def check_fits(estimate: MemoryEstimate, *, what: str, force: bool, locate: Call
     if estimate.total <= available:
         return
     message = (f"{what} needs an estimated {human_bytes(estimate.total)} of memory, but {human_bytes(available)} "
-               f"is available ({source}). Estimate by part: {'; '.join(estimate.lines())}. "
+               f"is available ({source}). Estimate by part: {'; '.join(estimate.lines())} (a training step's "
+               f"gradients and activations and the checkpoint writing never overlap: the larger counts). "
                f"To fit: {' '.join(_advice(estimate, locate))}")
     if force:
         if console is not None:
@@ -119,8 +120,8 @@ def out_of_memory(phase: str | Callable[[], str], hint: str = "") -> Iterator[No
 
 def _oom_message(phase: str | Callable[[], str], detail: str, hint: str) -> str:
     where = phase() if callable(phase) else phase
-    return (f"ran out of memory while {where} ({detail}). The memory estimate did not foresee this; "
-            f"free memory (other programs), or lower train.batch_size or input.shape. {hint}").strip()
+    return (f"ran out of memory while {where} ({detail}). Free memory (close other programs), or lower "
+            f"train.batch_size or input.shape. {hint}").strip()
 
 
 def _first_line(exc: Exception) -> str:
