@@ -103,7 +103,7 @@ def render_summary(summary: ModelSummary, expand: bool = False):
         f"params: {summary.params:,}  (trainable {summary.trainable_params:,}, "
         f"non-trainable {summary.non_trainable_params:,})\n"
         f"forward FLOPs per sample: {summary.flops:,} ({_human(summary.flops)}FLOPs)\n"
-        f"weight memory: {_human(summary.weight_bytes, 1024)}B\n"
+        f"weight memory: {human_bytes(summary.weight_bytes)}\n"
         f"training memory estimate: {human_bytes(summary.training_memory_bytes)} at batch size "
         f"{summary.memory_batch_size} ({_memory_parts(summary.memory_parts)})")
     return Group(table, totals)
