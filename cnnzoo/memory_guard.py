@@ -59,19 +59,22 @@ def parse_bytes(text: str) -> int:
 
 
 def check_fits(estimate: MemoryEstimate, *, what: str, force: bool, locate: Callable[[str], str] | None = None,
-               console: Any = None) -> None:
-    """Refuse `estimate` when it exceeds what is available (say so and go on with `force`)."""
+               console: Any = None) -> int:
+    """Refuse `estimate` when it exceeds what is available (say so and go on with `force`); returns
+    the bytes available."""
     available, source = available_memory()
     if estimate.total <= available:
-        return
+        return available
     message = (f"{what} needs an estimated {human_bytes(estimate.total)} of memory, but {human_bytes(available)} "
                f"is available ({source}). Estimate by part: {'; '.join(estimate.lines())} (a training step's "
                f"gradients and activations and the checkpoint writing never overlap: the larger counts). "
                f"To fit: {' '.join(_advice(estimate, locate))}")
     if force:
         if console is not None:
-            console.print(f"[yellow]warning:[/] {message} Going on (--force).", highlight=False, markup=True)
-        return
+            from rich.markup import escape
+
+            console.print(f"[yellow]warning:[/] {escape(message)} Going on (--force).", highlight=False)
+        return available
     raise MemoryRefused(message + " Or pass --force to try anyway (the estimate is within about 30%).")
 
 
@@ -176,8 +179,11 @@ def check_run_memory(config: Any, *, what: str, force: bool, data_dir: Path | No
     else:
         estimate = estimate_training(config, built.model, data_dir=data_dir, batch_size=batch_size,
                                      with_data=with_data)
-    check_fits(estimate, what=what, force=force, console=console,
-               locate=lambda name: _located(built.where.get(name)))
+    available = check_fits(estimate, what=what, force=force, console=console,
+                           locate=lambda name: _located(built.where.get(name)))
+    if console is not None and estimate.total <= available:
+        console.print(f"memory estimate: {human_bytes(estimate.total)} of {human_bytes(available)} available "
+                      f"(batch size {estimate.batch_size}; `cnnzoo summary` shows it by part)", highlight=False)
     return estimate
 
 
