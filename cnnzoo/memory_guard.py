@@ -204,22 +204,25 @@ def phase_tracker() -> Any:
     """A Keras callback that knows the epoch and step being trained (for `out_of_memory`)."""
     import keras
 
-    class PhaseTracker(keras.callbacks.Callback):
+    class PhaseTracker(keras.callbacks.Callback):  # first in the list: its hooks run before the others'
         epoch = step = 0
-        validating = False
+        doing = "training"
 
         def on_epoch_begin(self, epoch, logs=None):
-            self.epoch, self.step, self.validating = epoch + 1, 0, False
+            self.epoch, self.step, self.doing = epoch + 1, 0, "training"
 
         def on_train_batch_begin(self, batch, logs=None):
             self.step = batch + 1
 
         def on_test_begin(self, logs=None):
-            self.validating = True
+            self.doing = "validating"
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.doing = "saving"
 
         def describe(self) -> str:
-            if self.validating:
-                return f"validating after training epoch {self.epoch}"
-            return f"training epoch {self.epoch} step {self.step}"
+            return {"training": f"training epoch {self.epoch} step {self.step}",
+                    "validating": f"validating after training epoch {self.epoch}",
+                    "saving": f"writing the history and checkpoints of epoch {self.epoch}"}[self.doing]
 
     return PhaseTracker()

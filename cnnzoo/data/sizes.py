@@ -9,7 +9,7 @@ from typing import Callable, Sequence
 
 from cnnzoo.data import flowers17, ucr
 from cnnzoo.data.files import explicit_path, locate
-from cnnzoo.data.folders import SUFFIXES
+from cnnzoo.data.folders import class_files
 from cnnzoo.data.spec import DataSpec
 from cnnzoo.errors import DataError
 
@@ -33,9 +33,8 @@ def _ucr(spec: DataSpec, shape: Sequence[int], data_dir: Path | None) -> Size:
 
 
 def _image_folder(spec: DataSpec, shape: Sequence[int], data_dir: Path | None) -> Size:
-    root = explicit_path(spec.path, data_dir)
-    files = sum(1 for p in root.rglob("*") if p.suffix.lower() in SUFFIXES)
-    return files, files * math.prod(shape)
+    files = sum(len(found) for found in class_files(explicit_path(spec.path, data_dir)).values())
+    return files, files * math.prod(shape)  # the decoded (or memory-mapped) array
 
 
 SIZES: dict[str, Callable[[DataSpec, Sequence[int], Path | None], Size]] = {
