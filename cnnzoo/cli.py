@@ -145,6 +145,11 @@ def _print_train_result(console, result) -> None:
     table.add_row("wall time", f"{metrics['wall_seconds']:.1f} s")
     table.add_row("samples/s", f"{metrics['samples_per_second']}")
     table.add_row("params", f"{metrics['params']:,}")
+    if "peak_rss_bytes" in metrics:
+        from cnnzoo.memory import human_bytes
+
+        table.add_row("memory: estimate / peak RSS",
+                      f"{human_bytes(metrics['memory_estimate_bytes'])} / {human_bytes(metrics['peak_rss_bytes'])}")
     console.print(table)
     if metrics["interrupted"]:
         console.print(f"[yellow]Stopped by {metrics['interrupted']} after {metrics['epochs_completed']} complete "

@@ -59,6 +59,7 @@ class MemoryEstimate:
     policy: str
     largest_layer: tuple[str, int] | None = None  # (Keras layer name, parameters)
     notes: list[str] = field(default_factory=list)
+    available: int | None = None  # set once checked against the machine
 
     @property
     def total(self) -> int:
@@ -111,11 +112,7 @@ def weight_bytes(model: Any) -> int:
 
 def activation_bytes(model: Any) -> int:
     """Bytes of every layer's output for one sample, in the dtype the layer computes in."""
-    total = _input_elements_of(model) * 4
-    for layer in model.layers[1:]:
-        outputs = layer.output if isinstance(layer.output, (list, tuple)) else [layer.output]
-        total += sum(_size(t.shape[1:]) for t in outputs) * _itemsize(layer.compute_dtype)
-    return total
+    return _input_elements_of(model) * 4 + sum(activation_bytes_of(layer) for layer in model.layers[1:])
 
 
 def optimizer_slots(config: ModelConfig) -> int:

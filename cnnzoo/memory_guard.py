@@ -68,7 +68,8 @@ def check_fits(estimate: MemoryEstimate, *, what: str, force: bool, locate: Call
     message = (f"{what} needs an estimated {human_bytes(estimate.total)} of memory, but {human_bytes(available)} "
                f"is available ({source}). Estimate by part: {'; '.join(estimate.lines())} (a training step's "
                f"gradients and activations and the checkpoint writing never overlap: the larger counts). "
-               f"To fit: {' '.join(_advice(estimate, locate))}")
+               f"To fit: {' '.join(_advice(estimate, locate))}"
+               + "".join(f" Note: {note}." for note in estimate.notes))
     if force:
         if console is not None:
             from rich.markup import escape
@@ -179,11 +180,8 @@ def check_run_memory(config: Any, *, what: str, force: bool, data_dir: Path | No
     else:
         estimate = estimate_training(config, built.model, data_dir=data_dir, batch_size=batch_size,
                                      with_data=with_data)
-    available = check_fits(estimate, what=what, force=force, console=console,
-                           locate=lambda name: _located(built.where.get(name)))
-    if console is not None and estimate.total <= available:
-        console.print(f"memory estimate: {human_bytes(estimate.total)} of {human_bytes(available)} available "
-                      f"(batch size {estimate.batch_size}; `cnnzoo summary` shows it by part)", highlight=False)
+    estimate.available = check_fits(estimate, what=what, force=force, console=console,
+                                    locate=lambda name: _located(built.where.get(name)))
     return estimate
 
 

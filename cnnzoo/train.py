@@ -17,6 +17,7 @@ from cnnzoo import __version__
 from cnnzoo.builder import build_model, output_node
 from cnnzoo.config.spec import ModelConfig
 from cnnzoo.errors import ConfigError, RunError
+from cnnzoo.memory import human_bytes
 from cnnzoo.memory_guard import check_run_memory, out_of_memory, peak_rss, phase_tracker
 from cnnzoo.precision import dtype_policy, resolve_precision
 from cnnzoo.runs import (RunFolder, atomic_write_json, atomic_write_text, check_free_space, create_run_dir,
@@ -139,6 +140,8 @@ def _train_and_report(run: RunFolder, config: ModelConfig, model: Any, splits, p
                       prior_rows: list[dict], estimate) -> TrainResult:
     pipes = make_pipelines(config, splits, plan, first_epoch=len(prior_rows))
     console.print(f"run folder: [bold]{run.path}[/]  ({splits.source})", highlight=False)
+    console.print(f"memory estimate: {human_bytes(estimate.total)} of {human_bytes(estimate.available or 0)} "
+                  "available (`cnnzoo summary` shows it by part)", highlight=False)
     fit = _fit(model, config, pipes, run, console, len(splits.x_train), prior_rows)
     with out_of_memory("evaluating the best checkpoint on the test split", _resume_hint(run)):
         metrics = _final_metrics(config, model, run, pipes, fit, plan, splits)
