@@ -24,6 +24,8 @@ The map of the package, in the order `cnnzoo train CONFIG` runs through it:
     runs.py             the run folder: naming, its files, reading it back
     atomic.py           the one way any file is written (temp name, fsync, rename)
     runlock.py          one writer per run folder
+    memory.py           the memory estimate of a run; memory_guard.py checks it against what is available
+                        and turns out-of-memory errors into one located error (data/sizes.py: sample counts)
     evaluate.py         `cnnzoo eval`; class_metrics.py the metrics it reports
     summary.py, flops.py  `cnnzoo summary`; bench.py `cnnzoo bench`; plots.py curves and matrices
     explain.py          Grad-CAM, kernels, feature maps; pictures.py draws them; inspection.py runs the

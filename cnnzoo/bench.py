@@ -10,6 +10,8 @@ What the numbers mean:
   convention, not a measurement.
 - The peak is this machine's dense float32 matmul rate, measured here (`measure_matmul_peak`), so
   "% of peak" says how close a model gets to what the hardware does on its best-case kernel.
+- Memory: the estimate of `cnnzoo.memory` for a training step at that batch size (no dataset), next
+  to this process's peak resident memory (ru_maxrss) measured after that batch size's steps.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import numpy as np
 
 from cnnzoo.builder import Built, build_model
 from cnnzoo.config.spec import BlockNode, BranchNode, ModelConfig, Node
+from cnnzoo.memory import estimate_training, human_bytes
+from cnnzoo.memory_guard import check_run_memory, out_of_memory, peak_rss
 from cnnzoo.tensorflow_import import import_tensorflow
 from cnnzoo.summary import summarize
 from cnnzoo.training_setup import LabelPlan, compile_model, plan_labels
@@ -64,25 +68,34 @@ def time_calls(call: Callable[[], Any], *, steps: int, warmup: int) -> list[floa
 
 def bench_config(config: ModelConfig, batch_sizes: Sequence[int] | None = None, steps: int = 20, warmup: int = 3,
                  jit: bool | None = None, *, precision: str | None = None, per_layer: bool = False,
-                 peak_gflops: float | None = None, seed: int = 0) -> list[dict]:
+                 peak_gflops: float | None = None, seed: int = 0, force: bool = False) -> list[dict]:
     """One row of timings per batch size (default: train.batch_size) for the config's compiled model.
 
     `jit` and `precision` override train.jit_compile and train.precision; `per_layer` adds approximate
-    forward times per top-level config entry.
+    forward times per top-level config entry. The memory estimate at the largest batch size is checked
+    first (`force` goes on regardless).
     """
-    peak = peak_gflops or measure_matmul_peak()
     config = _with_overrides(config, jit, precision)
-    built = build_model(config)
+    batch_sizes = list(batch_sizes or [config.train.batch_size])
+    check_run_memory(config, what=f"benchmarking {config.name} at batch size {max(batch_sizes)}", force=force,
+                     batch_size=max(batch_sizes), with_data=False)
+    peak = peak_gflops or measure_matmul_peak()
+    with out_of_memory("building the model"):
+        built = build_model(config)
     model = built.model
     plan = _label_plan(config, model)
     compile_model(model, config, plan)
     flops = summarize(config, built).flops
     rows = []
-    for batch_size in batch_sizes or [config.train.batch_size]:
-        x, y = synthetic_batch(config, plan, model, batch_size, seed)
-        train = time_calls(lambda: model.train_on_batch(x, y), steps=steps, warmup=warmup)
-        infer = time_calls(lambda: model.predict_on_batch(x), steps=steps, warmup=warmup)
+    for batch_size in batch_sizes:
+        with out_of_memory(f"timing batch size {batch_size}"):
+            x, y = synthetic_batch(config, plan, model, batch_size, seed)
+            train = time_calls(lambda: model.train_on_batch(x, y), steps=steps, warmup=warmup)
+            infer = time_calls(lambda: model.predict_on_batch(x), steps=steps, warmup=warmup)
         row = _row(batch_size, train, infer, flops, peak)
+        row.update(memory_estimate_bytes=estimate_training(config, model, batch_size=batch_size,
+                                                           with_data=False).total,
+                   peak_rss_bytes=peak_rss())
         row.update(jit_compile=bool(model.jit_compile), dtype_policy=model.dtype_policy.name)
         if per_layer:
             row["per_layer"] = time_entries(config, built, batch_size, steps=steps, warmup=warmup,
@@ -228,14 +241,19 @@ def render_bench(report: dict):
         f"jit_compile={report['jit_compile']}  dtype policy {report['dtype_policy']}  "
         f"median of {report['steps']} steps after {report['warmup']} warm-up")
     table = Table(title="per batch, median and fastest of the timed steps", title_justify="left")
-    for column in ("batch", "step", "ms median", "ms min", "samples/s", "GFLOP/s", "% of peak"):
+    for column in ("batch", "step", "ms median", "ms min", "samples/s", "GFLOP/s", "% of peak", "memory est.",
+                   "peak RSS"):
         table.add_column(column, justify="right", no_wrap=True)
     for r in rows:
         for kind, label in (("train", "train"), ("infer", "inference")):
-            table.add_row(str(r["batch_size"]) if kind == "train" else "", label,
+            first = kind == "train"
+            table.add_row(str(r["batch_size"]) if first else "", label,
                           f"{r[f'{kind}_ms_median']:.2f}", f"{r[f'{kind}_ms_min']:.2f}",
                           f"{r[f'{kind}_samples_per_s']:,.0f}", f"{r[f'{kind}_gflops']:.1f}",
-                          f"{100 * r[f'{kind}_peak_share']:.1f}%", end_section=kind == "infer")
+                          f"{100 * r[f'{kind}_peak_share']:.1f}%",
+                          human_bytes(r["memory_estimate_bytes"]) if first and "memory_estimate_bytes" in r else "",
+                          human_bytes(r["peak_rss_bytes"]) if first and "peak_rss_bytes" in r else "",
+                          end_section=kind == "infer")
     parts = [header, table]
     parts += [_render_entries(r) for r in rows if "per_layer" in r]
     if report["dtype_policy"] == "mixed_float16" and report["device"].startswith("CPU"):

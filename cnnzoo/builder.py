@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,20 +25,39 @@ class Built:
     float32_node: Node | None = None  # under mixed precision, the entry whose output is the model's
 
 
-def build_model(config: ModelConfig) -> Built:
+def build_model(config: ModelConfig, allocate: bool = True) -> Built:
     """The Keras model under the dtype policy of train.precision; with a mixed policy the output layer
-    still computes in float32 (a softmax in 16 bits loses the small probabilities the loss needs)."""
+    still computes in float32 (a softmax in 16 bits loses the small probabilities the loss needs).
+
+    With ``allocate=False`` the layers and shapes are real but no weight is ever filled: enough for
+    parameter counts, FLOPs and the memory estimate of any size of network, not for running it."""
     import keras
 
     policy = resolve_precision(config.train.precision)
     built = Built(model=None, float32_node=output_node(config) if policy != "float32" else None)
-    with dtype_policy(policy):
+    with dtype_policy(policy), nullcontext() if allocate else _unallocated_weights():
         inputs = keras.Input(shape=config.input.shape, dtype=config.input.dtype, name="input")
         x = inputs
         for index, node in enumerate(config.layers):
             x = _apply(node, x, built, index)
         built.model = keras.Model(inputs, x, name=config.name)
     return built
+
+
+@contextmanager
+def _unallocated_weights():
+    """Variables created here keep only their shape and initializer (Keras' deferred initialization,
+    the mechanism JAX-style stateless building uses). Keras would fill every deferred variable at the
+    next outermost StatelessScope exit, so ours are taken off its list again."""
+    import keras
+    from keras.src.backend.common import global_state  # the list has no public accessor
+
+    pending = list(global_state.get_global_attribute("uninitialized_variables") or [])
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            yield
+    finally:
+        global_state.set_global_attribute("uninitialized_variables", pending)
 
 
 def output_node(config: ModelConfig) -> Node:
@@ -64,6 +84,8 @@ def _apply_layer(node: LayerNode, x: Any, built: Built, group: int) -> Any:
     try:
         y = layer(x)
     except Exception as exc:  # Keras reports shape problems with several exception types
+        if isinstance(exc, MemoryError) or type(exc).__name__ == "ResourceExhaustedError":
+            raise  # not a shape problem: the caller says which phase ran out of memory
         raise node.where.error(f"{node.type} cannot take input of shape {_shape(x)}: {_first_line(exc)}",
                                hint=_shape_hint(node, x)) from None
     if isinstance(y, (list, tuple)):

@@ -23,6 +23,8 @@ DataDirOption = Annotated[Optional[Path], typer.Option(
 ConfigArg = Annotated[Path, typer.Argument(help="A YAML config, e.g. configs/lenet.yaml.")]
 Precision = Enum("Precision", {name: name for name in PRECISIONS}, type=str)
 RunDirArg = Annotated[Path, typer.Argument(help="A run folder, e.g. runs/lenet-20260101-120000.")]
+ForceOption = Annotated[bool, typer.Option(
+    "--force", help="Go on even when the memory estimate exceeds the memory available.")]
 
 
 @app.callback()
@@ -35,16 +37,21 @@ def _user_errors(command):
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         from cnnzoo.errors import CnnzooError
+        from cnnzoo.memory_guard import out_of_memory
 
         try:
             from cnnzoo.tensorflow_import import import_tensorflow
 
-            import_tensorflow()
-            return command(*args, **kwargs)
+            with out_of_memory(f"running `cnnzoo {command.__name__.rstrip('_')}`"):  # where no phase said more
+                import_tensorflow()
+                return command(*args, **kwargs)
         except CnnzooError as exc:
-            from cnnzoo.terminal import plain  # the message quotes user text: no markup, no control characters
+            from cnnzoo.terminal import plain, printable  # user text: no markup, no control characters
 
-            _stderr().print(f"[bold red]error:[/] {plain(exc)}", highlight=False, markup=True, soft_wrap=True)
+            try:
+                _stderr().print(f"[bold red]error:[/] {plain(exc)}", highlight=False, markup=True, soft_wrap=True)
+            except MemoryError:  # too little memory left even for rich: plain text still fits
+                sys.stderr.write(f"error: {printable(exc)}\n")
             raise typer.Exit(exc.exit_code) from None
     return wrapper
 
@@ -57,16 +64,18 @@ def _stderr():
 
 @app.command()
 @_user_errors
-def summary(config: ConfigArg, set_: SetOption = None,
+def summary(config: ConfigArg, set_: SetOption = None, data_dir: DataDirOption = None,
             json_: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
             expand: Annotated[bool, typer.Option("--expand", help="Also list the layers inside blocks.")] = False):
-    """Layers, output shapes, parameters and FLOPs of a config's model; no training."""
+    """Layers, output shapes, parameters, FLOPs and the training-memory estimate of a config's model; no
+    training, and no weight is allocated (any size of network is summarised in TensorFlow's baseline memory)."""
     from cnnzoo.builder import build_model
     from cnnzoo.config import load_config
+    from cnnzoo.data import resolve_data_dir
     from cnnzoo.summary import render_summary, summarize
 
     spec = load_config(config, set_ or [])
-    result = summarize(spec, build_model(spec))
+    result = summarize(spec, build_model(spec, allocate=False), data_dir=resolve_data_dir(data_dir))
     if json_:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
@@ -85,7 +94,8 @@ def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, 
           resume: Annotated[Optional[Path], typer.Option(
               "--resume", help="Continue an interrupted or finished run folder (no CONFIG needed).")] = None,
           deterministic: Annotated[bool, typer.Option(
-              "--deterministic", help="Enable TensorFlow's deterministic ops (slower, reproducible).")] = False):
+              "--deterministic", help="Enable TensorFlow's deterministic ops (slower, reproducible).")] = False,
+          force: ForceOption = False):
     """Build, train and checkpoint a config's model; write history, plots and metrics to a run folder."""
     from cnnzoo.config import load_config
     from cnnzoo.data import resolve_data_dir
@@ -103,13 +113,14 @@ def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, 
     if resume is not None:
         if set_ or seed is not None:
             raise RunError("--set and --seed cannot change a run being resumed; only --epochs can.")
-        result = resume_run(resume, epochs=epochs, data_dir=resolve_data_dir(data_dir), console=console)
+        result = resume_run(resume, epochs=epochs, data_dir=resolve_data_dir(data_dir), console=console, force=force)
     else:
         overrides = list(set_ or [])
         overrides += [f"train.epochs={epochs}"] if epochs is not None else []
         overrides += [f"train.seed={seed}"] if seed is not None else []
         spec = load_config(config, overrides)
-        result = train_run(spec, data_dir=resolve_data_dir(data_dir), runs_dir=runs_dir, console=console)
+        result = train_run(spec, data_dir=resolve_data_dir(data_dir), runs_dir=runs_dir, console=console,
+                           force=force)
     result.render(console)
     if result.interrupted:
         raise typer.Exit(130)
@@ -120,7 +131,8 @@ def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, 
 def eval_(run_dir: RunDirArg, data_dir: DataDirOption = None,
           checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
           split: Annotated[str, typer.Option(help="test or val.")] = "test",
-          json_: Annotated[bool, typer.Option("--json", help="Print eval.json instead of tables.")] = False):
+          json_: Annotated[bool, typer.Option("--json", help="Print eval.json instead of tables.")] = False,
+          force: ForceOption = False):
     """Loss, accuracy, per-class precision/recall/F1 and confusion matrix of a run's checkpoint."""
     from cnnzoo.data import resolve_data_dir
     from cnnzoo.errors import RunError
@@ -131,7 +143,7 @@ def eval_(run_dir: RunDirArg, data_dir: DataDirOption = None,
     if checkpoint not in ("best", "last") or split not in ("test", "val"):
         raise RunError("--checkpoint must be best or last, and --split test or val.")
     run = RunFolder.open(run_dir)
-    result = evaluate_run(run, checkpoint=checkpoint, split=split, data_dir=resolve_data_dir(data_dir))
+    result = evaluate_run(run, checkpoint=checkpoint, split=split, data_dir=resolve_data_dir(data_dir), force=force)
     if json_:
         typer.echo(json.dumps(result, indent=2))
         return
@@ -180,7 +192,8 @@ def bench(config: ConfigArg, set_: SetOption = None,
                                         "on a CPU, mixed_float16 on a GPU.")] = False,
           per_layer: Annotated[bool, typer.Option(
               "--per-layer", help="Also time the forward pass of each top-level entry (approximate).")] = False,
-          json_: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False):
+          json_: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
+          force: ForceOption = False):
     """Time training and inference steps on synthetic data (like `caffe time`); FLOP/s against this machine's
     measured float32 matmul peak."""
     from cnnzoo.bench import bench_config, bench_report, render_bench
@@ -190,7 +203,7 @@ def bench(config: ConfigArg, set_: SetOption = None,
         raise typer.BadParameter("give --precision or --mixed-precision, not both.", param_hint="--mixed-precision")
     spec = load_config(config, set_ or [])
     policy = mixed_policy() if mixed_precision else precision and precision.value
-    rows = bench_config(spec, batch_size, steps, warmup, jit, precision=policy, per_layer=per_layer)
+    rows = bench_config(spec, batch_size, steps, warmup, jit, precision=policy, per_layer=per_layer, force=force)
     report = bench_report(spec, rows, steps=steps, warmup=warmup)
     if json_:
         typer.echo(json.dumps(report, indent=2))

@@ -9,10 +9,12 @@ import numpy as np
 
 from cnnzoo.errors import RunError
 from cnnzoo.atomic import atomic_write_json
+from cnnzoo.memory_guard import check_run_memory, out_of_memory
 from cnnzoo.runs import RunFolder, load_checkpoint
 
 
-def evaluate_run(run: RunFolder, *, checkpoint: str, split: str, data_dir: Path | None) -> dict[str, Any]:
+def evaluate_run(run: RunFolder, *, checkpoint: str, split: str, data_dir: Path | None,
+                 force: bool = False) -> dict[str, Any]:
     from cnnzoo import data as datasets
     from cnnzoo.config import load_config
     from cnnzoo.class_metrics import (averages, confusion_matrix, per_class_report, predictions_from_probs,
@@ -21,16 +23,20 @@ def evaluate_run(run: RunFolder, *, checkpoint: str, split: str, data_dir: Path 
     from cnnzoo.training_setup import make_pipelines, plan_labels, require_data
 
     config = require_data(load_config(run.config))
-    model = load_checkpoint(run.checkpoint(checkpoint))
-    splits = datasets.load_dataset(config.data, input_shape=config.input.shape, data_dir=data_dir,
-                                   seed=config.train.seed)
+    check_run_memory(config, what=f"evaluating {run.path}", force=force, data_dir=data_dir, inference=True)
+    with out_of_memory(f"loading {checkpoint}.keras"):
+        model = load_checkpoint(run.checkpoint(checkpoint))
+    with out_of_memory("loading data"):
+        splits = datasets.load_dataset(config.data, input_shape=config.input.shape, data_dir=data_dir,
+                                       seed=config.train.seed)
     plan = plan_labels(config, model, splits.num_classes)
     pipes = make_pipelines(config, splits, plan)
     pipe, y_true = (pipes.test, splits.y_test) if split == "test" else (pipes.val, splits.y_val)
     if pipe is None:
         raise RunError(f"{run.path}: the {split} split of this run is empty; nothing to evaluate.")
-    scores = {k: float(v) for k, v in model.evaluate(pipe, verbose=0, return_dict=True).items()}
-    probs = model.predict(pipe, verbose=0)
+    with out_of_memory(f"evaluating on the {split} split"):
+        scores = {k: float(v) for k, v in model.evaluate(pipe, verbose=0, return_dict=True).items()}
+        probs = model.predict(pipe, verbose=0)
     y_pred = predictions_from_probs(probs)
     cm = confusion_matrix(y_true, y_pred, splits.num_classes)
     result = {

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cnnzoo.builder import Built
 from cnnzoo.config.spec import BlockNode, BranchNode, ModelConfig
 from cnnzoo.flops import layer_flops
+from cnnzoo.memory import PART_LABELS, estimate_training, human_bytes
 
 
 @dataclass
@@ -30,12 +32,16 @@ class ModelSummary:
     flops: int
     weight_bytes: int
     layers: list[Row]
+    training_memory_bytes: int = 0
+    memory_parts: dict[str, int] = field(default_factory=dict)
+    memory_batch_size: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def summarize(config: ModelConfig, built: Built) -> ModelSummary:
+def summarize(config: ModelConfig, built: Built, data_dir: Path | None = None) -> ModelSummary:
+    """Rows, totals and the training-memory estimate; `built` may be unallocated (build_model(allocate=False))."""
     model = built.model
     by_group: dict[int, list[Row]] = {}
     for layer in model.layers[1:]:  # [0] is the InputLayer
@@ -48,6 +54,7 @@ def summarize(config: ModelConfig, built: Built) -> ModelSummary:
         trainable_params=trainable, non_trainable_params=model.count_params() - trainable,
         flops=sum(r.flops for r in rows),
         weight_bytes=sum(_count(w) * _itemsize(w) for w in model.weights), layers=rows,
+        **estimate_training(config, model, data_dir=data_dir).to_json(),
     )
 
 
@@ -98,8 +105,15 @@ def render_summary(summary: ModelSummary, expand: bool = False):
         f"params: {summary.params:,}  (trainable {summary.trainable_params:,}, "
         f"non-trainable {summary.non_trainable_params:,})\n"
         f"forward FLOPs per sample: {summary.flops:,} ({_human(summary.flops)}FLOPs)\n"
-        f"weight memory: {_human(summary.weight_bytes, 1024)}B")
+        f"weight memory: {human_bytes(summary.weight_bytes)}\n"
+        f"training memory estimate: {human_bytes(summary.training_memory_bytes)} at batch size "
+        f"{summary.memory_batch_size} ({_memory_parts(summary.memory_parts)})")
     return Group(table, totals)
+
+
+def _memory_parts(parts: dict[str, int]) -> str:
+    ordered = sorted(parts.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{PART_LABELS.get(k, k)} {human_bytes(v)}" for k, v in ordered if v)
 
 
 def _add_row(table, row: Row, indent: str, bold: bool) -> None:

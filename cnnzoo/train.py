@@ -19,6 +19,8 @@ from cnnzoo.builder import build_model
 from cnnzoo.config.options import CheckpointSpec
 from cnnzoo.config.spec import ModelConfig
 from cnnzoo.errors import RunError
+from cnnzoo.memory import human_bytes
+from cnnzoo.memory_guard import check_run_memory, out_of_memory, peak_rss, phase_tracker
 from cnnzoo.precision import dtype_policy, resolve_precision
 from cnnzoo.runlock import locked_run
 from cnnzoo.atomic import atomic_write_json, atomic_write_text
@@ -66,6 +68,11 @@ class TrainResult:
         table.add_row("wall time", f"{self.wall_seconds:.1f} s")
         table.add_row("samples/s", f"{self.samples_per_second}")
         table.add_row("params", f"{self.params:,}")
+        if "peak_rss_bytes" in self.metrics:
+            from cnnzoo.memory import human_bytes
+
+            table.add_row("memory: estimate / peak RSS", f"{human_bytes(self.metrics['memory_estimate_bytes'])} / "
+                                                         f"{human_bytes(self.metrics['peak_rss_bytes'])}")
         console.print(table)
         path = plain(self.run.path)
         if self.interrupted:
@@ -80,31 +87,38 @@ class TrainResult:
         console.print(f"run folder: [bold]{path}[/]")
 
 
-def train_run(config: ModelConfig, *, data_dir: Path | None, runs_dir: Path, console) -> TrainResult:
+def train_run(config: ModelConfig, *, data_dir: Path | None, runs_dir: Path, console,
+              force: bool = False) -> TrainResult:
     """Everything `cnnzoo train CONFIG` does after the config is validated."""
     import keras
 
     require_data(config)
+    estimate = check_run_memory(config, what=f"training {config.name}", force=force, data_dir=data_dir,
+                                console=console)
     keras.utils.set_random_seed(config.train.seed)
-    built = build_model(config)
+    with out_of_memory("building the model"):
+        built = build_model(config)
     check_free_space(runs_dir, checkpoint_bytes(built.model))
-    splits, plan = _load_data(config, built.model, data_dir)
+    with out_of_memory("loading data"):
+        splits, plan = _load_data(config, built.model, data_dir)
     run = RunFolder(create_run_dir(runs_dir, config.name))
     with locked_run(run.path):
         _write_run_header(run, config, built)
         compile_model(built.model, config, plan)
-        return _train_and_report(run, config, built.model, splits, plan, console, prior_rows=[])
+        return _train_and_report(run, config, built.model, splits, plan, console, prior_rows=[], estimate=estimate)
 
 
-def resume_run(run_dir: Path, *, epochs: int | None, data_dir: Path | None, console) -> TrainResult:
+def resume_run(run_dir: Path, *, epochs: int | None, data_dir: Path | None, console,
+               force: bool = False) -> TrainResult:
     """`cnnzoo train --resume RUN_DIR`: continue from the last complete epoch, from the folder alone,
     holding the folder's lock (two resumes of one run would overwrite each other's files)."""
     run = RunFolder.open(run_dir)
     with locked_run(run.path, console):
-        return _resume_locked(run, epochs=epochs, data_dir=data_dir, console=console)
+        return _resume_locked(run, epochs=epochs, data_dir=data_dir, console=console, force=force)
 
 
-def _resume_locked(run: RunFolder, *, epochs: int | None, data_dir: Path | None, console) -> TrainResult:
+def _resume_locked(run: RunFolder, *, epochs: int | None, data_dir: Path | None, console,
+                   force: bool) -> TrainResult:
     import keras
 
     from cnnzoo.config import load_config
@@ -113,11 +127,15 @@ def _resume_locked(run: RunFolder, *, epochs: int | None, data_dir: Path | None,
     config = require_data(load_config(run.config, [f"train.epochs={epochs}"] if epochs else []))
     history = HistoryWriter(run.history, resume=True)
     run.remove_partial_files()
+    estimate = check_run_memory(config, what=f"resuming {run.path}", force=force, data_dir=data_dir,
+                                console=console)
     keras.utils.set_random_seed(config.train.seed + len(history.rows))  # reproducible per resume point
-    built = build_model(config)
-    with dtype_policy(resolve_precision(config.train.precision)):  # the model-level policy is not saved
-        model = _load_last(run, built.model) if run.last.exists() else built.model
-    splits, plan = _load_data(config, model, data_dir)
+    with out_of_memory("building the model and loading last.keras"):
+        built = build_model(config)
+        with dtype_policy(resolve_precision(config.train.precision)):  # the model-level policy is not saved
+            model = _load_last(run, built.model) if run.last.exists() else built.model
+    with out_of_memory("loading data"):
+        splits, plan = _load_data(config, model, data_dir)
     done = _align_history(run, history, model, math.ceil(len(splits.x_train) / config.train.batch_size), console)
     if done >= config.train.epochs:
         raise RunError(f"{run.path}: all {done} of {config.train.epochs} epochs are done; nothing to resume. "
@@ -128,7 +146,7 @@ def _resume_locked(run: RunFolder, *, epochs: int | None, data_dir: Path | None,
         compile_model(model, config, plan)
     atomic_write_text(run.config, yaml.safe_dump(config.resolved, sort_keys=False))
     console.print(f"resuming after epoch {done} of {config.train.epochs}")
-    return _train_and_report(run, config, model, splits, plan, console, prior_rows=history.rows)
+    return _train_and_report(run, config, model, splits, plan, console, prior_rows=history.rows, estimate=estimate)
 
 
 def checkpoint_bytes(model: Any) -> int:
@@ -174,14 +192,22 @@ def _load_data(config: ModelConfig, model: Any, data_dir: Path | None):
 
 
 def _train_and_report(run: RunFolder, config: ModelConfig, model: Any, splits, plan: LabelPlan, console,
-                      prior_rows: list[dict]) -> TrainResult:
+                      prior_rows: list[dict], estimate) -> TrainResult:
     pipes = make_pipelines(config, splits, plan, first_epoch=len(prior_rows))
     console.print(f"run folder: [bold]{run.path}[/]  ({splits.source})", highlight=False)
+    console.print(f"memory estimate: {human_bytes(estimate.total)} of {human_bytes(estimate.available or 0)} "
+                  "available (`cnnzoo summary` shows it by part)", highlight=False)
     fit = _fit(model, config, pipes, run, console, len(splits.x_train), prior_rows)
-    metrics = _final_metrics(config, model, run, pipes, fit, plan, splits)
+    with out_of_memory("evaluating the best checkpoint on the test split", _resume_hint(run)):
+        metrics = _final_metrics(config, model, run, pipes, fit, plan, splits)
+    metrics.update(memory_estimate_bytes=estimate.total, memory_parts=estimate.parts, peak_rss_bytes=peak_rss())
     atomic_write_json(run.metrics, metrics)
     _plot(run)
     return TrainResult.from_metrics(run, metrics)
+
+
+def _resume_hint(run: RunFolder) -> str:
+    return f"Every complete epoch is kept in {run.path}: continue with `cnnzoo train --resume {run.path}`."
 
 
 @dataclass
@@ -208,17 +234,20 @@ def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, cons
                TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
     with StopRequest() as stop, Progress(*columns, console=console, transient=False) as progress:
         history = HistoryCSV(run.history, stop, resume=bool(prior_rows))
+        tracker = phase_tracker()
         nan_guard = LocatedTerminateOnNaN()
         early = _early_stopping(config, has_val=pipes.val is not None, prior_rows=prior_rows)
         # history.csv is written before the checkpoints: a kill between the writes leaves the history
         # ahead of last.keras, which --resume detects and repairs (see _align_history)
-        callbacks = [StopOnRequest(stop), EpochSeeds(config.train.seed), nan_guard, *early,
+        callbacks = [tracker, StopOnRequest(stop), EpochSeeds(config.train.seed), nan_guard, *early,
                      *schedule_callbacks(config.train, has_val=pipes.val is not None, prior_rows=prior_rows),
                      history, *_checkpoints(config, run, stop, has_val=pipes.val is not None, prior_rows=prior_rows),
                      RichProgress(progress, config.train.epochs, steps, done=len(prior_rows))]
         started = time.perf_counter()
-        model.fit(pipes.train, validation_data=pipes.val, epochs=config.train.epochs, initial_epoch=len(prior_rows),
-                  steps_per_epoch=steps, callbacks=callbacks, verbose=0, shuffle=False)  # the pipeline shuffles
+        with out_of_memory(tracker.describe, _resume_hint(run)):
+            model.fit(pipes.train, validation_data=pipes.val, epochs=config.train.epochs,
+                      initial_epoch=len(prior_rows), steps_per_epoch=steps, callbacks=callbacks, verbose=0,
+                      shuffle=False)  # the pipeline shuffles
         seconds = time.perf_counter() - started
     stopped_early = bool(early and early[0].stopped_epoch > 0)
     return FitOutcome(history.rows, seconds, stop.signal_name, stopped_early, nan_guard.where)

@@ -7,11 +7,12 @@ members. A copy the user provides is only checked for its contents.
 
 from __future__ import annotations
 
+import math
 import re
 import tarfile
 import zlib
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -117,3 +118,8 @@ def _folder_members(path: Path) -> Iterator[tuple[int, str, str]]:
     for file in sorted(path.glob("image_*.jpg")):
         if number := image_number(file.name):
             yield number, file.name, str(file)
+
+
+def size(spec: DataSpec, shape: Sequence[int], data_dir: Path | None) -> tuple[int, int]:
+    """(samples, extra bytes held while loading), without reading the archive: for the memory estimate."""
+    return TOTAL, TOTAL * math.prod(shape)  # the decoded (or memory-mapped) array

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -55,3 +57,9 @@ def _decode(root: Path, files: dict[str, list[Path]], shape, progress: bool) -> 
     items = ((slot, str(path.relative_to(root)), str(path)) for slot, path in enumerate(paths))
     x, _ = decode_images(items, len(paths), shape, progress=progress, label=str(root))
     return {"x": x, "y": labels}
+
+
+def size(spec: DataSpec, shape: Sequence[int], data_dir: Path | None) -> tuple[int, int]:
+    """(samples, extra bytes held while loading), from the file listing: for the memory estimate."""
+    files = sum(len(found) for found in class_files(explicit_path(spec.path, data_dir)).values())
+    return files, files * math.prod(shape)  # the decoded (or memory-mapped) array

@@ -41,6 +41,7 @@ def decode_images(items: Iterable[tuple[int, str, bytes | str]], total: int, sha
     decoded while it is still being read (from a .tgz, say). Returns the array and which slots were
     filled. Pillow releases the GIL while it decodes, so the threads run in parallel.
     """
+    _check_fits(total, shape, f"decoding {total:,} images of {label}")
     out = np.zeros((total, *shape), np.uint8)
     filled = np.zeros(total, bool)
     failed: list[str] = []
@@ -130,12 +131,22 @@ def fit_images(x: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
         x = x[..., None]
     height, width, channels = shape
     h, w = x.shape[1:3]
+    if (h, w, x.shape[3]) != shape:
+        _check_fits(len(x), shape, f"resizing {len(x):,} images from {h}x{w}x{x.shape[3]} to the input size")
     if (h, w) != (height, width):
         small_pad = 0 <= height - h <= MAX_PAD and 0 <= width - w <= MAX_PAD
         x = _pad(x, height, width) if small_pad else _resize(x, height, width)
     if x.shape[3] != channels:
         x = np.repeat(x, 3, axis=3) if channels == 3 else _grey(x)
     return x
+
+
+def _check_fits(count: int, shape: tuple[int, int, int], what: str) -> None:
+    """Refuse an array of `count` uint8 images of `shape` that cannot fit, before it is allocated."""
+    from cnnzoo.memory_guard import check_allocation
+
+    height, width, channels = shape
+    check_allocation(count * height * width * channels, f"{what} ({height}x{width}x{channels})")
 
 
 def _pad(x: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -7,6 +7,7 @@ import struct
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -152,3 +153,9 @@ def _check(arrays: dict[str, np.ndarray], source: str) -> None:
                             f"{list(y.shape)}; expected uint8 [N, 28, 28] images and N labels.")
         if len(y) and (y.min() < 0 or y.max() > 9):
             raise DataError(f"{source}: {part} labels run from {y.min()} to {y.max()}, expected digits 0-9.")
+
+
+def size(spec: DataSpec, shape: Sequence[int], data_dir: Path | None) -> tuple[int, int]:
+    """(samples, extra bytes held while loading), without reading the files: for the memory estimate."""
+    samples = 70_000
+    return samples, samples * 28 * 28  # the raw 28x28 arrays, before they are fitted to the input

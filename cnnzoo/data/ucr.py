@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -96,3 +98,16 @@ def _xy(rows: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _label_name(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def size(spec: DataSpec, shape: Sequence[int], data_dir: Path | None) -> tuple[int, int]:
+    """(samples, extra bytes held while loading), by counting lines: for the memory estimate."""
+    folder = locate(resource(spec.name), spec_path=spec.path, data_dir=data_dir, progress=False)
+    rows = sum(_lines(folder / f"{spec.name}_{part}.tsv") for part in ("TRAIN", "TEST"))
+    length = math.prod(shape)
+    return rows, rows * (length + 1) * 8 + rows * length * 4  # pandas' float64 rows, then float32 series
+
+
+def _lines(path: Path) -> int:
+    with open(path, "rb") as handle:
+        return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
