@@ -29,7 +29,16 @@ class Where:
 
 
 @dataclass
-class LayerNode:
+class Guarded:
+    """An entry's `when` (False never reaches a node; a Deferred one is decided while building) and
+    `residual` (True, "auto": add the input when the shapes are equal, or a Deferred)."""
+
+    when: Any = field(default=True, kw_only=True)
+    residual: Any = field(default=False, kw_only=True)
+
+
+@dataclass
+class LayerNode(Guarded):
     """One Keras layer: its class name, constructor arguments and unique layer name."""
 
     type: str
@@ -39,7 +48,7 @@ class LayerNode:
 
 
 @dataclass
-class BranchNode:
+class BranchNode(Guarded):
     """Parallel branches applied to the same input, merged by `merge`; [] is the identity."""
 
     branches: list[list["Node"]]
@@ -49,7 +58,7 @@ class BranchNode:
 
 
 @dataclass
-class BlockNode:
+class BlockNode(Guarded):
     """One use of a named block: the resolved parameters and the layers it expanded to."""
 
     block: str
