@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cnnzoo.config.expr import is_deferred, resolve
+from cnnzoo.config.model import when_error
 from cnnzoo.config.spec import BlockNode, BranchNode, LayerNode, ModelConfig, Node, Where
 from cnnzoo.layers import check_layer_args, create_layer, layer_class
 from cnnzoo.precision import dtype_policy, resolve_precision
@@ -69,9 +70,14 @@ def _decided(node: Node, key: str, built: Built, allowed: tuple) -> Any:
     """`when` or `residual`, computed now that the channel counts of the enclosing blocks are known."""
     value = resolve(getattr(node, key), built.channels)
     if not any(value is a if isinstance(a, bool) else value == a for a in allowed):
-        raise node.where.error(f"`{key}` must be {' or '.join(map(str, allowed)).lower()}, "
-                               f"received {value!r}.", key=key)
+        message, hint = when_error(value) if key == "when" else (
+            f"`residual` must be true, false or auto, received {value!r}.", None)
+        raise _entry(node).error(message, hint=hint, key=key)
     return value
+
+
+def _entry(node: Node) -> Where:
+    return node.entry or node.where
 
 
 def _add_residual(node: Node, x: Any, y: Any, built: Built, group: int) -> Any:
@@ -81,7 +87,7 @@ def _add_residual(node: Node, x: Any, y: Any, built: Built, group: int) -> Any:
     if mode is False or (mode == "auto" and tuple(x.shape) != tuple(y.shape)):
         return y
     if tuple(x.shape) != tuple(y.shape):
-        raise node.where.error(f"`residual: true` adds the entry's input {_shape(x)} to its output {_shape(y)}, "
+        raise _entry(node).error(f"`residual: true` adds the entry's input {_shape(x)} to its output {_shape(y)}, "
                                "but the shapes differ.",
                                hint="Use `residual: auto` to add it only when they are equal.", key="residual")
     add = keras.layers.Add(name=f"{node.name}.residual")
@@ -141,17 +147,20 @@ def _check_mergeable(node: BranchNode, dims: list[tuple], shapes: list[str]) -> 
     """Concatenate: equal but for the last axis. Element-wise merges broadcast as Keras does: on each
     axis the sizes are equal or 1 (a squeeze-excitation gate (N, 1, 1, C) times (N, H, W, C))."""
     if node.merge == "concatenate":
-        bad = any(d[:-1] != dims[0][:-1] for d in dims)
+        bad = [i for i, axis in enumerate(zip(*dims)) if i < len(dims[0]) - 1 and len(set(axis)) > 1]
         what = "they must agree on all but the channel axis"
     else:
-        bad = len({len(d) for d in dims}) > 1 or any(len(set(axis) - {1}) > 1 for axis in zip(*dims))
-        what = "on every axis their sizes must be equal or 1 (broadcast)"
+        bad = [i for i, axis in enumerate(zip(*dims)) if len(set(axis) - {1}) > 1]
+        what = "on every axis their sizes must be equal or 1, which broadcasts"
+    if len({len(d) for d in dims}) > 1:
+        raise node.where.error(f"branch outputs have shapes {', '.join(shapes)}, which `{node.merge}` cannot merge: "
+                               "their ranks differ.", hint="Add a Reshape, or keepdims: true on a global pooling.")
     if bad:
-        channels_only = all(d[:-1] == dims[0][:-1] for d in dims)
-        hint = ("Give the branches the same number of channels (filters)." if channels_only and node.merge != "concatenate"
+        sizes = " and ".join(str(size) for size in sorted({d[bad[-1]] for d in dims}, key=lambda v: v or 0))
+        hint = ("Give the branches the same number of channels (filters)." if bad == [len(dims[0]) - 1]
                 else "Give every branch the same strides and padding (e.g. padding: same).")
         raise node.where.error(f"branch outputs have shapes {', '.join(shapes)}, which `{node.merge}` cannot merge: "
-                               f"{what}.", hint=hint)
+                               f"{what}; axis {bad[-1]} has sizes {sizes}.", hint=hint)
 
 
 def _check_positive(node: LayerNode, x: Any, y: Any) -> None:

@@ -30,7 +30,7 @@ def make_divisible(value: float, divisor: int, min_value: int | None = None) -> 
     return rounded + divisor if rounded < 0.9 * value else rounded
 
 
-FUNCTIONS: dict[str, Callable] = {"min": min, "max": max, "round": round, "ceil": math.ceil,
+FUNCTIONS: dict[str, Callable] = {"min": min, "max": max, "round": round, "int": int, "ceil": math.ceil,
                                   "make_divisible": make_divisible}
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
            ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod}
@@ -195,7 +195,7 @@ def render(text: str, env: dict[str, Any]) -> Any:
 
 
 def _part(match: re.Match, env: dict[str, Any]) -> Any:
-    if match.group(1):
-        return env[match.group(1)]
-    text = match.group(2)
-    return evaluate(parse(text), env, text)
+    name = (match.group(1) or match.group(2)).strip()
+    if name.isidentifier() and name in env:
+        return env[name]  # any value, text included: `name: conv_${act}`
+    return evaluate(parse(name), env, name)

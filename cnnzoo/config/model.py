@@ -155,8 +155,7 @@ class _Expander:
         if when is False:
             return []
         if when is not True and not isinstance(when, Deferred):
-            raise where.error(f"`when` must be true or false, received {when!r} ({type(when).__name__}).",
-                              hint="Compare values, e.g. `when: ${strides == 1}`.", key="when")
+            raise where.error(*when_error(when), key="when")
         residual = entry.get("residual", False)
         if not isinstance(residual, Deferred) and not any(residual is m if isinstance(m, bool) else residual == m
                                                           for m in RESIDUAL_MODES):
@@ -164,7 +163,7 @@ class _Expander:
         repeat = self.repeat_count(entry, where)
         nodes = [self.expand_once(entry, path, scope, where) for _ in range(repeat)]
         for node in nodes:
-            node.when, node.residual = when, residual
+            node.when, node.residual, node.entry = when, residual, where
         return nodes
 
     def repeat_count(self, entry: dict, where: Where) -> int:
@@ -314,12 +313,20 @@ class _Expander:
     def check_defined(name: str, where: Where, scope: _Scope) -> None:
         if name == IN_CHANNELS and scope.block:
             return
+        if name == IN_CHANNELS:
+            raise where.error(f"`${IN_CHANNELS}` is the channel count of a block's input; it can only be used "
+                              "inside a block.", hint="Write the number here, or move these layers into a block.")
         if not scope.via:
             raise where.error(f"`${name}` is used outside a block; only block layers can use parameters.")
         if name not in scope.params:
             raise where.error(f"undefined block parameter `${name}` (defined: "
                               f"{', '.join('$' + p for p in scope.params) or 'none'}, ${IN_CHANNELS}).",
                               hint=layer_registry.suggest(name, list(scope.params)))
+
+
+def when_error(value: Any) -> tuple[str, str]:
+    return (f"`when` must be true or false, received {value!r} ({type(value).__name__}).",
+            "Compare values, e.g. `when: ${strides == 1 and in_channels == filters}`.")
 
 
 def _expression_hint(message: str) -> str | None:

@@ -35,6 +35,7 @@ class Guarded:
 
     when: Any = field(default=True, kw_only=True)
     residual: Any = field(default=False, kw_only=True)
+    entry: Where | None = field(default=None, kw_only=True)  # where the entry (and these keys) was written
 
 
 @dataclass
