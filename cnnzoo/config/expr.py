@@ -151,7 +151,7 @@ class Deferred:
     where: Any  # cnnzoo.config.spec.Where of the value, for errors found while building
 
     def resolve(self, channels: dict[str, int]) -> Any:
-        env = {key: resolve(value, channels) for key, value in self.params.items()}
+        env = {name: resolve(self.params[name], channels) for name in references(self.text) if name in self.params}
         env[IN_CHANNELS] = channels[self.block]
         try:
             return render(self.text, env)

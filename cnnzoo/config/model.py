@@ -304,7 +304,7 @@ class _Expander:
             for name in used:
                 self.check_defined(name, where, scope)
             if any(name == IN_CHANNELS or expr.is_deferred(scope.params[name]) for name in used):
-                return Deferred(value, scope.params, scope.block, where)
+                return Deferred(value, dict(scope.params), scope.block, where)
             return expr.render(value, scope.params)
         except ExprError as exc:
             raise where.error(f"{exc}.", hint=_expression_hint(str(exc))) from None
