@@ -55,13 +55,13 @@ def summarize(config: ModelConfig, built: Built) -> ModelSummary:
 
 
 def _group_row(node: Any, rows: list[Row], previous: list[int | None]) -> Row:
-    """One row per entry; an entry that `when:` left out passes its input through."""
-    if not rows:
-        return Row(node.name, "skipped (when)", previous, 0, 0)
+    """One row per entry; a block whose layers `when:` all left out passes its input through."""
     if not isinstance(node, (BlockNode, BranchNode)) and len(rows) == 1:
         return rows[0]
     kind = (f"block {node.block}" if isinstance(node, BlockNode) else f"branches ({node.merge})"
             if isinstance(node, BranchNode) else f"{node.type} + residual")
+    if not rows:
+        return Row(node.name, f"{kind} (empty: when)", previous, 0, 0)
     return Row(node.name, kind, rows[-1].output_shape, sum(r.params for r in rows),
                sum(r.flops for r in rows), rows)
 

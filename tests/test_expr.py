@@ -118,7 +118,7 @@ def test_defaults_may_compute_from_earlier_parameters(tmp_path):
     from cnnzoo.builder import build_model
 
     model = build_model(load_config(path)).model
-    assert [layer.filters for layer in model.layers[1:]] == [16, 2 * 6, 5, 12 * 6]  # the second reads the first one's 12 channels
+    assert [layer.filters for layer in model.layers[1:]] == [16, 2 * 6, 5, 12 * 6]
 
 
 def test_in_channels_stays_deferred_until_the_builder_resolves_it(tmp_path):

@@ -27,15 +27,17 @@ REPO = Path(__file__).resolve().parent.parent
 SHIPPED = {p.stem: yaml.safe_load(p.read_text()) for p in sorted((REPO / "configs").glob("*.yaml"))
            if "base" not in p.read_text()}
 SMALL = {"lenet": [28, 28, 1], "lenet5": [32, 32, 1], "lenet_bn": [28, 28, 1], "cnn1d": [64, 1],
-         "cnn1d_fcn": [64, 1], "alexnet": [32, 32, 3], "vgg16": [32, 32, 3], "inception_v2": [32, 32, 3]}
+         "cnn1d_fcn": [64, 1], "alexnet": [32, 32, 3], "vgg16": [32, 32, 3], "inception_v2": [32, 32, 3],
+         "resnet50": [32, 32, 3], "mobilenet_v2": [32, 32, 3], "efficientnet_b0": [32, 32, 3]}
 FUZZ = settings(max_examples=400, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True),
-                    st.text(max_size=12), st.sampled_from(["$filters", "${x}", "relu", "same", "Conv2D", "Dense"]))
+                    st.text(max_size=12), st.sampled_from(["$filters", "${x}", "relu", "same", "Conv2D", "Dense", "${in_channels // 0}",
+                                    "${filters * 2}", "${min(x, 1)}", "${strides == 1}", "auto"]))
 keys = st.one_of(st.text(max_size=10), st.sampled_from(
     ["name", "input", "model", "layers", "blocks", "data", "train", "shape", "params", "branches", "merge",
-     "repeat", "Conv2D", "Dense", "Flatten", "filters", "units", "kernel_size", "epochs", "optimizer"]))
+     "repeat", "when", "residual", "Conv2D", "Dense", "Flatten", "filters", "units", "kernel_size", "epochs", "optimizer"]))
 documents = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=5),
                                                          st.dictionaries(keys, inner, max_size=5)),
                          max_leaves=40)

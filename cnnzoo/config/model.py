@@ -192,7 +192,7 @@ class _Expander:
             raise where.error(f"a layer entry needs exactly one layer or block name, found "
                               f"{kinds or 'none'}.",
                               hint="Indent arguments under the layer name: `- Dense: {units: 10}`.")
-        kind = self.static(kinds[0], where)
+        kind = kinds[0]
         args = entry[kind]
         if args is None:
             args = {}
@@ -216,7 +216,8 @@ class _Expander:
         origins = {key: self.doc.origin(path + (key,)) for key in args}
         arg_where = Where(arg_where.file, arg_where.line, arg_where.path, arg_where.via,
                           {key: (o.file, o.line) for key, o in origins.items()})
-        layer_registry.check_layer_args(cls, args, arg_where, deferred=[k for k in args if expr.is_deferred(args[k])])
+        deferred = [key for key in args if expr.is_deferred(args[key])]  # checked again once built
+        layer_registry.check_layer_args(cls, args, arg_where, deferred=deferred)
         name = self.static(args.get("name"), arg_where, "name")
         if name is not None and not isinstance(name, str):
             raise arg_where.error(f"`name` must be a string, received {name!r}.", key="name")
@@ -337,7 +338,11 @@ def _expression_hint(message: str) -> str | None:
 
 def parse_layer_list(doc: Document, path: PathKey, entries: Any) -> list[Node]:
     """A plain list of layer entries outside `model` (e.g. data.augment); no blocks."""
-    return _Expander(doc, {}).expand_list(entries, path, _Scope(prefix="augment."))
+    nodes = _Expander(doc, {}).expand_list(entries, path, _Scope(prefix="augment."))
+    for node in nodes:
+        if node.residual is not False:
+            raise node.entry.error("`residual` works in model layers only, not in this list.", key="residual")
+    return nodes
 
 
 def _snake(name: str) -> str:
