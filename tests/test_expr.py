@@ -146,3 +146,27 @@ def test_in_channels_stays_deferred_until_the_builder_resolves_it(tmp_path):
     model = build_model(config).model
     # `width` reads outer's input (3 channels), `in_channels` in inner reads inner's input (5)
     assert model.get_layer("outer.inner.c").filters == 3 * 10 + 5
+
+
+def test_repeat_index_numbers_the_copies_of_a_repeated_entry(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text(textwrap.dedent("""\
+        name: indexed
+        input: {shape: [4]}
+        model:
+          blocks:
+            unit:
+              params: [units, rate]
+              layers:
+                - Dense: {units: $units, name: "d${repeat_index}"}
+                - Dropout: {rate: $rate}
+          layers:
+            - Dense: {units: "${2 + repeat_index}"}
+              repeat: 3
+            - unit: {units: 5, rate: "${0.1 * (repeat_index + 1)}"}
+              repeat: 2
+        """))
+    config = load_config(path)
+    assert [node.args["units"] for node in config.layers[:3]] == [2, 3, 4]
+    assert [node.params["rate"] for node in config.layers[3:]] == [0.1, 0.2]
+    assert [node.children[0].name for node in config.layers[3:]] == ["unit.d0", "unit_1.d0"]  # the block's own

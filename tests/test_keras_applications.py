@@ -1,6 +1,6 @@
 """The shipped ResNet50, MobileNetV2 and EfficientNet-B0 configs against `keras.applications`:
 the same layers with weights (class, output shape, parameters), the same merges and stochastic-depth
-Dropouts, the same totals. Keras' padding, reshape and activation layers have no weights and are
+Dropouts (rate and noise shape too), the same totals. Keras' padding, reshape and activation layers have no weights and are
 left out of the comparison: the configs use `padding: same` (the same shapes as Keras' ZeroPadding2D
 before a strided convolution at 224x224) and GlobalAveragePooling2D(keepdims) instead of a Reshape."""
 
@@ -15,8 +15,10 @@ COMPARED = ("Add", "Multiply", "Dropout")  # no weights, but they are the struct
 
 
 def structure(model) -> Counter:
-    """(class, output shape, parameters) of every layer that has weights or merges/drops a branch."""
-    return Counter((type(layer).__name__, tuple(layer.output.shape), layer.count_params())
+    """(class, output shape, parameters, dropout rate and noise shape) of every layer that has weights or
+    merges/drops a branch."""
+    return Counter((type(layer).__name__, tuple(layer.output.shape), layer.count_params(),
+                    getattr(layer, "rate", None), getattr(layer, "noise_shape", None))
                    for layer in model.layers[1:]
                    if layer.count_params() or type(layer).__name__ in COMPARED)
 

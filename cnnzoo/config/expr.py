@@ -17,6 +17,7 @@ from typing import Any, Callable
 MAX_LENGTH = 500
 MAX_MAGNITUDE = 10**15  # a layer size beyond this is a typo, and big integers are slow to multiply
 IN_CHANNELS = "in_channels"
+REPEAT_INDEX = "repeat_index"
 WHOLE = re.compile(r"\$(\w+)|\$\{([^{}]*)\}")
 TEMPLATE = WHOLE  # the same forms inside a longer string become text
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from cnnzoo import layers as layer_registry
 from cnnzoo.config import expr
-from cnnzoo.config.expr import IN_CHANNELS, Deferred, ExprError
+from cnnzoo.config.expr import IN_CHANNELS, REPEAT_INDEX, Deferred, ExprError
 from cnnzoo.config.source import Document, PathKey, format_path
 from cnnzoo.config.spec import BlockNode, BranchNode, LayerNode, Node, Where
 
@@ -33,6 +33,8 @@ MAX_REPEAT = 10_000
 MAX_BLOCK_DEPTH = 32
 MAX_ENTRIES = 10_000  # layers, blocks and branches after expansion: nested `repeat` multiplies
 REQUIRED = object()
+BUILT_IN = {IN_CHANNELS: "the channel count of the block's input",
+            REPEAT_INDEX: "0, 1, ... for the copies of a `repeat`ed entry"}
 
 
 @dataclass
@@ -115,9 +117,9 @@ def _parse_params(doc: Document, path: PathKey, params: Any) -> dict[str, Any]:
         for name, default in pairs:
             if not isinstance(name, str) or not name.isidentifier():
                 raise doc.error(path + (i,), f"parameter name {name!r} must be a plain identifier.")
-            if name == IN_CHANNELS:
-                raise doc.error(path + (i,), f"`{IN_CHANNELS}` is built in (the channel count of the block's "
-                                "input); it cannot be a parameter.", hint="Pick another name.")
+            if name in (IN_CHANNELS, REPEAT_INDEX):
+                raise doc.error(path + (i,), f"`{name}` is built in ({BUILT_IN[name]}); it cannot be a parameter.",
+                                hint="Pick another name.")
             result[name] = default
     return result
 
@@ -145,7 +147,7 @@ class _Expander:
 
     def expand_entry(self, entry: Any, path: PathKey, scope: _Scope) -> list[Node]:
         where = self.where(path, scope)
-        entry = self.substitute(entry, path, scope)
+        raw, entry = entry, self.substitute(entry, path, scope)
         if isinstance(entry, str):
             entry = {entry: None}
         if not isinstance(entry, dict) or not entry:
@@ -161,7 +163,9 @@ class _Expander:
                                                           for m in RESIDUAL_MODES):
             raise where.error(f"`residual` must be true, false or auto, received {residual!r}.", key="residual")
         repeat = self.repeat_count(entry, where)
-        nodes = [self.expand_once(entry, path, scope, where) for _ in range(repeat)]
+        per_copy = repeat > 1 and REPEAT_INDEX in str(raw)  # arguments that differ copy by copy
+        copies = (self.substitute(raw, path, scope, i) if per_copy and i else entry for i in range(repeat))
+        nodes = [self.expand_once(copy, path, scope, where) for copy in copies]
         for node in nodes:
             node.when, node.residual, node.entry = when, residual, where
         return nodes
@@ -286,33 +290,35 @@ class _Expander:
                 params[key] = self.substitute(default, block.path + ("params",), child)
         return {key: params[key] for key in block.params}
 
-    def substitute(self, value: Any, path: PathKey, scope: _Scope) -> Any:
+    def substitute(self, value: Any, path: PathKey, scope: _Scope, index: int = 0) -> Any:
         """`$param` and `${expression}` keep the value's type as a whole value, and become text inside
-        longer strings; a value that reads `$in_channels` stays Deferred until the builder knows it."""
+        longer strings; a value that reads `$in_channels` stays Deferred until the builder knows it.
+        `index` is `$repeat_index`, the copy of a `repeat`ed entry being expanded."""
         if isinstance(value, dict):
-            keys = {k: self.substitute(k, path, scope) for k in value}
+            keys = {k: self.substitute(k, path, scope, index) for k in value}
             for k, key in keys.items():
                 if isinstance(key, Deferred):
                     self.static(key, self.where(path + (k,), scope))
-            return {keys[k]: self.substitute(v, path + (k,), scope) for k, v in value.items()}
+            return {keys[k]: self.substitute(v, path + (k,), scope, index) for k, v in value.items()}
         if isinstance(value, list):
-            return [self.substitute(v, path + (i,), scope) for i, v in enumerate(value)]
+            return [self.substitute(v, path + (i,), scope, index) for i, v in enumerate(value)]
         if not isinstance(value, str) or "$" not in value:
             return value
         where = self.where(path, scope)
+        env = {**scope.params, REPEAT_INDEX: index}
         try:
             used = expr.references(value)
             for name in used:
                 self.check_defined(name, where, scope)
-            if any(name == IN_CHANNELS or expr.is_deferred(scope.params[name]) for name in used):
-                return Deferred(value, dict(scope.params), scope.block, where)
-            return expr.render(value, scope.params)
+            if any(name == IN_CHANNELS or expr.is_deferred(env[name]) for name in used):
+                return Deferred(value, env, scope.block, where)
+            return expr.render(value, env)
         except ExprError as exc:
             raise where.error(f"{exc}.", hint=_expression_hint(str(exc))) from None
 
     @staticmethod
     def check_defined(name: str, where: Where, scope: _Scope) -> None:
-        if name == IN_CHANNELS and scope.block:
+        if name == REPEAT_INDEX or name == IN_CHANNELS and scope.block:
             return
         if name == IN_CHANNELS:
             raise where.error(f"`${IN_CHANNELS}` is the channel count of a block's input; it can only be used "
@@ -320,8 +326,8 @@ class _Expander:
         if not scope.via:
             raise where.error(f"`${name}` is used outside a block; only block layers can use parameters.")
         if name not in scope.params:
-            raise where.error(f"undefined block parameter `${name}` (defined: "
-                              f"{', '.join('$' + p for p in scope.params) or 'none'}, ${IN_CHANNELS}).",
+            defined = [*scope.params, *BUILT_IN]
+            raise where.error(f"undefined block parameter `${name}` (defined: {', '.join('$' + p for p in defined)}).",
                               hint=layer_registry.suggest(name, list(scope.params)))
 
 
