@@ -9,6 +9,7 @@ The map of the package, in the order `cnnzoo train CONFIG` runs through it:
       options.py          typed option groups of `train:`: optimizer arguments, SCHEDULES, early stopping,
                           checkpoint (a new schedule or callback option is one class here)
       expand.py           the `model:` section: blocks, parameters, repeat, branches -> layer nodes
+      expr.py             the `${...}` evaluator (ast, checked node by node, never eval)
       spec.py             the spec objects everything past config holds
     layers.py           the layer registry: every keras.layers class, arguments checked by signature
     builder.py          spec -> keras.Model (no data, no training)

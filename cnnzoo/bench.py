@@ -165,6 +165,8 @@ def time_entries(config: ModelConfig, built: Built, batch_size: int, *, steps: i
     flops = [row.flops for row in summarize(config, built).layers]
     rows, previous = [], model.inputs[0]
     for index, node in enumerate(config.layers):
+        if index not in last:
+            continue  # left out by `when`
         output = last[index].output
         sub = keras.Model(previous, output, name=f"bench_entry_{index}")
         x = tf.random.uniform((batch_size, *previous.shape[1:]), maxval=1.0, dtype=previous.dtype, seed=index)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from cnnzoo.config.expr import is_deferred, resolve
+from cnnzoo.config.expand import when_error
 from cnnzoo.config.spec import BlockNode, BranchNode, LayerNode, ModelConfig, Node, Where
-from cnnzoo.layers import create_layer
+from cnnzoo.layers import check_layer_args, create_layer, layer_class
 from cnnzoo.precision import dtype_policy, resolve_precision
 
 _MERGE_CLASSES = {"concatenate": "Concatenate", "add": "Add", "multiply": "Multiply", "average": "Average",
@@ -23,6 +25,7 @@ class Built:
     where: dict[str, Where] = field(default_factory=dict)
     group: dict[str, int] = field(default_factory=dict)
     float32_node: Node | None = None  # under mixed precision, the entry whose output is the model's
+    channels: dict[str, int] = field(default_factory=dict)  # block instance -> its input's channels
 
 
 def build_model(config: ModelConfig, allocate: bool = True) -> Built:
@@ -69,17 +72,55 @@ def output_node(config: ModelConfig) -> Node:
 
 
 def _apply(node: Node, x: Any, built: Built, group: int) -> Any:
-    if isinstance(node, LayerNode):
-        return _apply_layer(node, x, built, group)
-    if isinstance(node, BlockNode):
-        for child in node.children:
-            x = _apply(child, x, built, group)
+    if not _decided(node, "when", built, (True, False)):
         return x
-    return _apply_branches(node, x, built, group)
+    if isinstance(node, LayerNode):
+        y = _apply_layer(node, x, built, group)
+    elif isinstance(node, BlockNode):
+        built.channels[node.name] = x.shape[-1]
+        y = x
+        for child in node.children:
+            y = _apply(child, y, built, group)
+    else:
+        y = _apply_branches(node, x, built, group)
+    return _add_residual(node, x, y, built, group)
+
+
+def _decided(node: Node, key: str, built: Built, allowed: tuple) -> Any:
+    """`when` or `residual`, computed now that the channel counts of the enclosing blocks are known."""
+    value = resolve(getattr(node, key), built.channels)
+    if not any(value is a if isinstance(a, bool) else value == a for a in allowed):
+        message, hint = when_error(value) if key == "when" else (
+            f"`residual` must be true, false or auto, received {value!r}.", None)
+        raise _entry(node).error(message, hint=hint, key=key)
+    return value
+
+
+def _entry(node: Node) -> Where:
+    return node.entry or node.where
+
+
+def _add_residual(node: Node, x: Any, y: Any, built: Built, group: int) -> Any:
+    import keras
+
+    mode = _decided(node, "residual", built, (True, False, "auto"))
+    if mode is False or (mode == "auto" and tuple(x.shape) != tuple(y.shape)):
+        return y
+    if tuple(x.shape) != tuple(y.shape):
+        raise _entry(node).error(f"`residual: true` adds the entry's input {_shape(x)} to its output {_shape(y)}, "
+                               "but the shapes differ.",
+                               hint="Use `residual: auto` to add it only when they are equal.", key="residual")
+    add = keras.layers.Add(name=f"{node.name}.residual")
+    _claim_name(built, add.name, node.where, group)
+    return add([y, x])
 
 
 def _apply_layer(node: LayerNode, x: Any, built: Built, group: int) -> Any:
-    layer = create_layer(node, dtype="float32" if node is built.float32_node else None)
+    dtype = "float32" if node is built.float32_node else None
+    if is_deferred(node.args):
+        node = replace(node, args=resolve(node.args, built.channels))
+        check_layer_args(layer_class(node.type, node.where), node.args, node.where)
+    layer = create_layer(node, dtype=dtype)
     _claim_name(built, layer.name, node.where, group)
     try:
         y = layer(x)
@@ -114,7 +155,7 @@ def _apply_branches(node: BranchNode, x: Any, built: Built, group: int) -> Any:
             y = _apply(child, y, built, group)
         outputs.append(y)
     shapes = [_shape(y) for y in outputs]
-    _check_mergeable(node, shapes)
+    _check_mergeable(node, [tuple(y.shape) for y in outputs], shapes)
     merge = getattr(keras.layers, _MERGE_CLASSES[node.merge])(name=f"{node.name}.{node.merge}")
     _claim_name(built, merge.name, node.where, group)
     try:
@@ -124,15 +165,24 @@ def _apply_branches(node: BranchNode, x: Any, built: Built, group: int) -> Any:
                                f"{_first_line(exc)}") from None
 
 
-def _check_mergeable(node: BranchNode, shapes: list[str]) -> None:
-    dims = [s.strip("()").split(", ") for s in shapes]
+def _check_mergeable(node: BranchNode, dims: list[tuple], shapes: list[str]) -> None:
+    """Concatenate: equal but for the last axis. Element-wise merges broadcast as Keras does: on each
+    axis the sizes are equal or 1 (a squeeze-excitation gate (N, 1, 1, C) times (N, H, W, C))."""
     if node.merge == "concatenate":
-        dims = [d[:-1] for d in dims]
-    if any(d != dims[0] for d in dims):
-        what = "all but the channel axis" if node.merge == "concatenate" else "every axis"
+        bad = [i for i, axis in enumerate(zip(*dims)) if i < len(dims[0]) - 1 and len(set(axis)) > 1]
+        what = "they must agree on all but the channel axis"
+    else:
+        bad = [i for i, axis in enumerate(zip(*dims)) if len(set(axis) - {1}) > 1]
+        what = "on every axis their sizes must be equal or 1, which broadcasts"
+    if len({len(d) for d in dims}) > 1:
         raise node.where.error(f"branch outputs have shapes {', '.join(shapes)}, which `{node.merge}` cannot merge: "
-                               f"they must agree on {what}.",
-                               hint="Give every branch the same strides and padding (e.g. padding: same).")
+                               "their ranks differ.", hint="Add a Reshape, or keepdims: true on a global pooling.")
+    if bad:
+        sizes = " and ".join(str(size) for size in sorted({d[bad[-1]] for d in dims}, key=lambda v: v or 0))
+        hint = ("Give the branches the same number of channels (filters)." if bad == [len(dims[0]) - 1]
+                else "Give every branch the same strides and padding (e.g. padding: same).")
+        raise node.where.error(f"branch outputs have shapes {', '.join(shapes)}, which `{node.merge}` cannot merge: "
+                               f"{what}; axis {bad[-1]} has sizes {sizes}.", hint=hint)
 
 
 def _check_positive(node: LayerNode, x: Any, y: Any) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
-from typing import Any
+from typing import Any, Collection
 
 from cnnzoo.errors import quote
 
@@ -113,14 +113,16 @@ def layer_signature(cls: type) -> dict[str, inspect.Parameter]:
     return params
 
 
-def check_layer_args(cls: type, args: dict[str, Any], where) -> None:
-    """Unknown, missing and mistyped arguments, checked against the class's real signature."""
+def check_layer_args(cls: type, args: dict[str, Any], where, deferred: Collection[str] = ()) -> None:
+    """Unknown, missing and mistyped arguments, checked against the class's real signature. The types
+    of `deferred` arguments (they read `$in_channels`) are checked again once the builder knows them."""
     signature = layer_signature(cls)
     for key, value in args.items():
         if key not in signature:
             hint = suggest(key, list(signature)) or f"{cls.__name__} takes: {', '.join(signature)}."
             raise where.error(f"{cls.__name__} has no argument `{key}`.", hint=hint, key=key)
-        _check_type(cls, key, value, signature[key], where)
+        if key not in deferred:
+            _check_type(cls, key, value, signature[key], where)
     missing = [p.name for p in signature.values()
                if p.default is inspect.Parameter.empty and p.name not in args]
     if missing:
@@ -135,8 +137,11 @@ def _check_type(cls: type, key: str, value: Any, param: inspect.Parameter, where
     expected = _expected_type(param)
     if expected is None or value is None and param.default is None or _matches(value, expected):
         return
+    fraction = expected in ("int", "ints") and isinstance(value, float)
     raise where.error(f"{cls.__name__} argument `{key}` must be {_DESCRIPTIONS[expected]}, "
-                      f"received {value!r} ({_yaml_type(value)}).", key=key)
+                      f"received {value!r} ({_yaml_type(value)}).", key=key,
+                      hint="In `${...}`, `/` gives a decimal: use `//`, round(...) or make_divisible(...)."
+                      if fraction else None)
 
 
 def _check_plain_value(cls: type, key: str, value: Any, where) -> None:

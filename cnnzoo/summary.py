@@ -47,7 +47,10 @@ def summarize(config: ModelConfig, built: Built, data_dir: Path | None = None) -
     for layer in model.layers[1:]:  # [0] is the InputLayer
         row = Row(layer.name, type(layer).__name__, _shape(layer.output), layer.count_params(), layer_flops(layer))
         by_group.setdefault(built.group[layer.name], []).append(row)
-    rows = [_group_row(node, by_group.get(i, [])) for i, node in enumerate(config.layers)]
+    rows: list[Row] = []
+    for i, node in enumerate(config.layers):
+        previous = rows[-1].output_shape if rows else list(config.input.shape)
+        rows.append(_group_row(node, by_group.get(i, []), previous))
     trainable = sum(_count(w) for w in model.trainable_weights)
     return ModelSummary(
         name=config.name, input_shape=list(config.input.shape), params=model.count_params(),
@@ -58,10 +61,14 @@ def summarize(config: ModelConfig, built: Built, data_dir: Path | None = None) -
     )
 
 
-def _group_row(node: Any, rows: list[Row]) -> Row:
-    if not isinstance(node, (BlockNode, BranchNode)):
+def _group_row(node: Any, rows: list[Row], previous: list[int | None]) -> Row:
+    """One row per entry; a block whose layers `when:` all left out passes its input through."""
+    if not isinstance(node, (BlockNode, BranchNode)) and len(rows) == 1:
         return rows[0]
-    kind = f"block {node.block}" if isinstance(node, BlockNode) else f"branches ({node.merge})"
+    kind = (f"block {node.block}" if isinstance(node, BlockNode) else f"branches ({node.merge})"
+            if isinstance(node, BranchNode) else f"{node.type} + residual")
+    if not rows:
+        return Row(node.name, f"{kind} (empty: when)", previous, 0, 0)
     return Row(node.name, kind, rows[-1].output_shape, sum(r.params for r in rows),
                sum(r.flops for r in rows), rows)
 

@@ -29,6 +29,9 @@ EXPECTED_PARAMS = {
     "lenet_bn": 1_625_894,
     "cnn1d_fcn": 25_858,
     "inception_v2_gap": 10_297_681,
+    "resnet50": 25_636_712,       # keras.applications.ResNet50(weights=None)
+    "mobilenet_v2": 3_538_984,    # keras.applications.MobileNetV2(weights=None)
+    "efficientnet_b0": 5_330_571,  # keras.applications.EfficientNetB0(weights=None)
 }
 
 # The smallest inputs at which each net still builds, for a fast training step. AlexNet needs
@@ -41,6 +44,9 @@ SMALL_INPUT = {
     "cnn1d": ["input.shape=[64,1]"],
     "cnn1d_fcn": ["input.shape=[64,1]"],
     "inception_v2_gap": ["input.shape=[32,32,3]"],
+    "resnet50": ["input.shape=[32,32,3]", "model.layers[-1].Dense.units=10"],
+    "mobilenet_v2": ["input.shape=[32,32,3]", "model.layers[-1].Dense.units=10"],
+    "efficientnet_b0": ["input.shape=[32,32,3]", "model.layers[-1].Dense.units=10"],
 }
 
 

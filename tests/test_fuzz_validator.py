@@ -26,16 +26,20 @@ from cnnzoo.errors import CnnzooError
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = {p.stem: yaml.safe_load(p.read_text()) for p in sorted((REPO / "configs").glob("*.yaml"))
            if "base" not in p.read_text()}
+# ImageNet-sized nets take seconds to build: fuzzed with fewer examples of their own below
+MODERN = {name: SHIPPED.pop(name) for name in ("resnet50", "mobilenet_v2", "efficientnet_b0")}
 SMALL = {"lenet": [28, 28, 1], "lenet5": [32, 32, 1], "lenet_bn": [28, 28, 1], "cnn1d": [64, 1],
-         "cnn1d_fcn": [64, 1], "alexnet": [32, 32, 3], "vgg16": [32, 32, 3], "inception_v2": [32, 32, 3]}
+         "cnn1d_fcn": [64, 1], "alexnet": [32, 32, 3], "vgg16": [32, 32, 3], "inception_v2": [32, 32, 3],
+         "resnet50": [32, 32, 3], "mobilenet_v2": [32, 32, 3], "efficientnet_b0": [32, 32, 3]}
 FUZZ = settings(max_examples=400, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True),
-                    st.text(max_size=12), st.sampled_from(["$filters", "${x}", "relu", "same", "Conv2D", "Dense"]))
+                    st.text(max_size=12), st.sampled_from(["$filters", "${x}", "relu", "same", "Conv2D", "Dense", "${in_channels // 0}",
+                                    "${filters * 2}", "${min(x, 1)}", "${strides == 1}", "auto"]))
 keys = st.one_of(st.text(max_size=10), st.sampled_from(
     ["name", "input", "model", "layers", "blocks", "data", "train", "shape", "params", "branches", "merge",
-     "repeat", "Conv2D", "Dense", "Flatten", "filters", "units", "kernel_size", "epochs", "optimizer"]))
+     "repeat", "when", "residual", "Conv2D", "Dense", "Flatten", "filters", "units", "kernel_size", "epochs", "optimizer"]))
 documents = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=5),
                                                          st.dictionaries(keys, inner, max_size=5)),
                          max_leaves=40)
@@ -94,21 +98,32 @@ def _mutate(draw, node):
 
 
 @st.composite
-def mutated_configs(draw):
-    name = draw(st.sampled_from(sorted(SHIPPED)))
-    data = copy.deepcopy(SHIPPED[name])
+def mutated_configs(draw, shipped=SHIPPED):
+    name = draw(st.sampled_from(sorted(shipped)))
+    data = copy.deepcopy(shipped[name])
     for _ in range(draw(st.integers(1, 3))):
         _mutate(draw, data)
     return name, data
 
 
-@FUZZ
-@given(mutated_configs())
-def test_mutated_shipped_configs_never_crash(case):
+def _check_mutated(case) -> None:
     name, data = case
     if isinstance(data.get("input"), dict) and "shape" in data["input"]:
         data["input"]["shape"] = SMALL[name]  # keep builds small; the shape itself is fuzzed above
     _check(data)
+
+
+@FUZZ
+@given(mutated_configs())
+def test_mutated_shipped_configs_never_crash(case):
+    _check_mutated(case)
+
+
+@settings(FUZZ, max_examples=40)
+@given(mutated_configs(MODERN))
+def test_mutated_modern_configs_never_crash(case):
+    """Expressions, `$in_channels`, `when` and `residual` under mutation: still exit 0 or 2."""
+    _check_mutated(case)
 
 
 @settings(max_examples=2000, deadline=None, derandomize=True)

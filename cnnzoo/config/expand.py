@@ -8,6 +8,9 @@ Entry forms in a layers list:
       name: stem                               (blocks only) the block instance's name
     - branches: [[...], [...], []]             parallel branches, [] is the identity
       merge: concatenate                       or add, multiply, average, maximum, ...
+    - ...                                      any entry:
+      when: ${strides == 1}                    kept only when true (may read $in_channels)
+      residual: auto                           add its input to its output (auto: when shapes allow)
 """
 
 from __future__ import annotations
@@ -17,17 +20,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnnzoo import layers as layer_registry
+from cnnzoo.config import expr
+from cnnzoo.config.expr import IN_CHANNELS, REPEAT_INDEX, Deferred, ExprError
 from cnnzoo.config.source import Document, PathKey, format_path
 from cnnzoo.config.spec import BlockNode, BranchNode, LayerNode, Node, Where
 
-ENTRY_META_KEYS = ("repeat", "name")
-BRANCH_KEYS = ("branches", "merge", "repeat", "name")
+ENTRY_META_KEYS = ("repeat", "name", "when", "residual")
+BRANCH_KEYS = ("branches", "merge", "repeat", "name", "when", "residual")
+RESIDUAL_MODES = (True, False, "auto")
 BLOCK_KEYS = ("params", "layers", "description")
 MAX_REPEAT = 10_000
 MAX_BLOCK_DEPTH = 32
 MAX_ENTRIES = 10_000  # layers, blocks and branches after expansion: nested `repeat` multiplies
-_PARAM = re.compile(r"\$(\w+)|\$\{(\w+)\}")
 REQUIRED = object()
+BUILT_IN = {IN_CHANNELS: "the channel count of the block's input",
+            REPEAT_INDEX: "0, 1, ... for the copies of a `repeat`ed entry"}
 
 
 @dataclass
@@ -46,6 +53,7 @@ class _Scope:
     params: dict[str, Any] = field(default_factory=dict)
     via: tuple[str, ...] = ()
     depth: int = 0
+    block: str = ""  # the block instance whose input `$in_channels` means
     counters: dict[str, int] = field(default_factory=dict)
 
     def unique(self, base: str) -> str:
@@ -109,6 +117,9 @@ def _parse_params(doc: Document, path: PathKey, params: Any) -> dict[str, Any]:
         for name, default in pairs:
             if not isinstance(name, str) or not name.isidentifier():
                 raise doc.error(path + (i,), f"parameter name {name!r} must be a plain identifier.")
+            if name in (IN_CHANNELS, REPEAT_INDEX):
+                raise doc.error(path + (i,), f"`{name}` is built in ({BUILT_IN[name]}); it cannot be a parameter.",
+                                hint="Pick another name.")
             result[name] = default
     return result
 
@@ -136,21 +147,43 @@ class _Expander:
 
     def expand_entry(self, entry: Any, path: PathKey, scope: _Scope) -> list[Node]:
         where = self.where(path, scope)
-        entry = self.substitute(entry, path, scope)
+        raw, entry = entry, self.substitute(entry, path, scope)
         if isinstance(entry, str):
             entry = {entry: None}
         if not isinstance(entry, dict) or not entry:
             raise where.error(f"a layer entry must be a name like `Flatten` or a mapping like "
                               f"`Conv2D: {{filters: 32}}`, received {entry!r}.")
+        when = entry.get("when", True)
+        if when is False:
+            return []
+        if when is not True and not isinstance(when, Deferred):
+            raise where.error(*when_error(when), key="when")
+        residual = entry.get("residual", False)
+        if not isinstance(residual, Deferred) and not any(residual is m if isinstance(m, bool) else residual == m
+                                                          for m in RESIDUAL_MODES):
+            raise where.error(f"`residual` must be true, false or auto, received {residual!r}.", key="residual")
         repeat = self.repeat_count(entry, where)
-        return [self.expand_once(entry, path, scope, where) for _ in range(repeat)]
+        per_copy = repeat > 1 and REPEAT_INDEX in str(raw)  # arguments that differ copy by copy
+        copies = (self.substitute(raw, path, scope, i) if per_copy and i else entry for i in range(repeat))
+        nodes = [self.expand_once(copy, path, scope, where) for copy in copies]
+        for node in nodes:
+            node.when, node.residual, node.entry = when, residual, where
+        return nodes
 
     def repeat_count(self, entry: dict, where: Where) -> int:
-        repeat = entry.get("repeat", 1)
+        repeat = self.static(entry.get("repeat", 1), where, "repeat")
         if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT:
             raise where.error(f"`repeat` must be an integer from 1 to {MAX_REPEAT}, received {repeat!r}.",
                               key="repeat")
         return repeat
+
+    @staticmethod
+    def static(value: Any, where: Where, key: str | None = None) -> Any:
+        """Values that shape the expansion (names, repeat, merge) must be known before building."""
+        if expr.is_deferred(value):
+            raise where.error(f"`{key or value}` cannot depend on `${IN_CHANNELS}`, which is known only while "
+                              "building.", hint="Use it in layer arguments, `when` or `residual`.", key=key)
+        return value
 
     def expand_once(self, entry: dict, path: PathKey, scope: _Scope, where: Where) -> Node:
         self.entries += 1
@@ -187,14 +220,16 @@ class _Expander:
         origins = {key: self.doc.origin(path + (key,)) for key in args}
         arg_where = Where(arg_where.file, arg_where.line, arg_where.path, arg_where.via,
                           {key: (o.file, o.line) for key, o in origins.items()})
-        layer_registry.check_layer_args(cls, args, arg_where)
-        name = args.get("name")
+        deferred = [key for key in args if expr.is_deferred(args[key])]  # checked again once built
+        layer_registry.check_layer_args(cls, args, arg_where, deferred=deferred)
+        name = self.static(args.get("name"), arg_where, "name")
         if name is not None and not isinstance(name, str):
             raise arg_where.error(f"`name` must be a string, received {name!r}.", key="name")
         return LayerNode(kind, args, scope.prefix + name if name else scope.unique(_snake(kind)), arg_where)
 
     def expand_nested_layer(self, entry: Any, path: PathKey, scope: _Scope) -> LayerNode:
-        nodes = self.expand_entry(entry, path, _Scope(scope.prefix + "inner.", scope.params, scope.via))
+        nodes = self.expand_entry(entry, path, _Scope(scope.prefix + "inner.", scope.params, scope.via,
+                                                            block=scope.block))
         if len(nodes) != 1 or not isinstance(nodes[0], LayerNode):
             raise self.where(path, scope).error("a wrapped `layer` must be a single Keras layer.")
         return nodes[0]
@@ -205,19 +240,19 @@ class _Expander:
                 raise where.error(f"unknown key `{key}` in a branches entry (allowed: {', '.join(BRANCH_KEYS)}).",
                                   key=str(key))
         branches = entry["branches"]
-        merge = entry.get("merge", "concatenate")
+        merge = self.static(entry.get("merge", "concatenate"), where, "merge")
         if not isinstance(branches, list) or len(branches) < 2:
             raise where.error("`branches` must be a list of at least two layer lists ([] is the identity).",
                               key="branches")
         if merge not in layer_registry.MERGE_MODES:
             raise where.error(f"unknown merge {merge!r}; use one of {', '.join(layer_registry.MERGE_MODES)}.",
                               hint=layer_registry.suggest(str(merge), list(layer_registry.MERGE_MODES)), key="merge")
-        name = entry.get("name") or scope.unique("branches")
+        name = self.static(entry.get("name"), where, "name") or scope.unique("branches")
         if entry.get("name"):
             name = scope.prefix + str(name)
         expanded = []
         for k, branch in enumerate(branches):
-            child = _Scope(f"{name}.b{k}.", scope.params, scope.via, scope.depth)
+            child = _Scope(f"{name}.b{k}.", scope.params, scope.via, scope.depth, scope.block)
             expanded.append(self.expand_list(branch, path + ("branches", k), child))
         return BranchNode(expanded, merge, name, where)
 
@@ -226,56 +261,94 @@ class _Expander:
         if scope.depth >= MAX_BLOCK_DEPTH:
             where = Where(where.file, where.line, where.path, where.via[:2] + ("...",))  # not 32 repeated lines
             raise where.error(f"blocks nested deeper than {MAX_BLOCK_DEPTH} levels (does `{block.name}` use itself?).")
-        params = self.bind_params(block, args, where)
+        name = self.static(name, where, "name")
         if name is not None and not isinstance(name, str):
             raise where.error(f"`name` must be a string, received {name!r}.", key="name")
         instance = scope.prefix + name if name else scope.unique(block.name)
         call = f"in block `{block.name}` used at {where.path}" + (f" line {where.line}" if where.line else "")
-        child = _Scope(instance + ".", params, scope.via + (call,), scope.depth + 1)
+        child = _Scope(instance + ".", {}, scope.via + (call,), scope.depth + 1, instance)
+        child.params = self.bind_params(block, args, where, child)
         children = self.expand_list(block.layers, block.path + ("layers",), child)
-        return BlockNode(block.name, params, children, instance, where)
+        return BlockNode(block.name, child.params, children, instance, where)
 
-    def bind_params(self, block: BlockDef, args: dict, where: Where) -> dict[str, Any]:
+    def bind_params(self, block: BlockDef, args: dict, where: Where, child: _Scope) -> dict[str, Any]:
+        """The block's parameters: the use's arguments, then defaults in order (a default may be an
+        expression of the parameters before it, or of `$in_channels`)."""
         for key in args:
             if key not in block.params:
                 hint = layer_registry.suggest(str(key), list(block.params))
                 raise where.error(f"block `{block.name}` has no parameter `{key}` "
                                   f"(its parameters: {', '.join(block.params) or 'none'}).", hint=hint, key=str(key))
-        params = {**block.params, **args}
-        missing = [k for k, v in params.items() if v is REQUIRED]
+        missing = [k for k, v in block.params.items() if v is REQUIRED and k not in args]
         if missing:
             raise where.error(f"block `{block.name}` needs parameter(s) {', '.join(missing)}.",
                               hint=f"Write `- {block.name}: {{{missing[0]}: ...}}`.")
-        return params
+        params = dict(args)
+        child.params = params
+        for key, default in block.params.items():
+            if key not in args:
+                params[key] = self.substitute(default, block.path + ("params",), child)
+        return {key: params[key] for key in block.params}
 
-    def substitute(self, value: Any, path: PathKey, scope: _Scope) -> Any:
-        """Replace `$param` (keeps the value's type) and `${param}` inside longer strings."""
+    def substitute(self, value: Any, path: PathKey, scope: _Scope, index: int = 0) -> Any:
+        """`$param` and `${expression}` keep the value's type as a whole value, and become text inside
+        longer strings; a value that reads `$in_channels` stays Deferred until the builder knows it.
+        `index` is `$repeat_index`, the copy of a `repeat`ed entry being expanded."""
         if isinstance(value, dict):
-            return {self.substitute(k, path, scope): self.substitute(v, path + (k,), scope)
-                    for k, v in value.items()}
+            keys = {k: self.substitute(k, path, scope, index) for k in value}
+            for k, key in keys.items():
+                if isinstance(key, Deferred):
+                    self.static(key, self.where(path + (k,), scope))
+            return {keys[k]: self.substitute(v, path + (k,), scope, index) for k, v in value.items()}
         if isinstance(value, list):
-            return [self.substitute(v, path + (i,), scope) for i, v in enumerate(value)]
+            return [self.substitute(v, path + (i,), scope, index) for i, v in enumerate(value)]
         if not isinstance(value, str) or "$" not in value:
             return value
-        whole = re.fullmatch(r"\$(\w+)|\$\{(\w+)\}", value)
-        if whole:
-            return self.param(whole.group(1) or whole.group(2), path, scope)
-        return _PARAM.sub(lambda m: str(self.param(m.group(1) or m.group(2), path, scope)), value)
+        where = self.where(path, scope)
+        env = {**scope.params, REPEAT_INDEX: index}
+        try:
+            used = expr.references(value)
+            for name in used:
+                self.check_defined(name, where, scope)
+            if any(name == IN_CHANNELS or expr.is_deferred(env[name]) for name in used):
+                return Deferred(value, env, scope.block, where)
+            return expr.render(value, env)
+        except ExprError as exc:
+            raise where.error(f"{exc}.", hint=_expression_hint(str(exc))) from None
 
-    def param(self, name: str, path: PathKey, scope: _Scope) -> Any:
+    @staticmethod
+    def check_defined(name: str, where: Where, scope: _Scope) -> None:
+        if name == REPEAT_INDEX or name == IN_CHANNELS and scope.block:
+            return
+        if name == IN_CHANNELS:
+            raise where.error(f"`${IN_CHANNELS}` is the channel count of a block's input; it can only be used "
+                              "inside a block.", hint="Write the number here, or move these layers into a block.")
+        if not scope.via:
+            raise where.error(f"`${name}` is used outside a block; only block layers can use parameters.")
         if name not in scope.params:
-            where = self.where(path, scope)
-            if not scope.via:
-                raise where.error(f"`${name}` is used outside a block; only block layers can use parameters.")
-            raise where.error(f"undefined block parameter `${name}` (defined: "
-                              f"{', '.join('$' + p for p in scope.params) or 'none'}).",
+            defined = [*scope.params, *BUILT_IN]
+            raise where.error(f"undefined block parameter `${name}` (defined: {', '.join('$' + p for p in defined)}).",
                               hint=layer_registry.suggest(name, list(scope.params)))
-        return scope.params[name]
+
+
+def when_error(value: Any) -> tuple[str, str]:
+    return (f"`when` must be true or false, received {value!r} ({type(value).__name__}).",
+            "Compare values, e.g. `when: ${strides == 1 and in_channels == filters}`.")
+
+
+def _expression_hint(message: str) -> str | None:
+    if "divides by zero" in message:
+        return "Check the parameters this use passes (a `// 0` or `/ 0`)."
+    return None
 
 
 def parse_layer_list(doc: Document, path: PathKey, entries: Any) -> list[Node]:
     """A plain list of layer entries outside `model` (e.g. data.augment); no blocks."""
-    return _Expander(doc, {}).expand_list(entries, path, _Scope(prefix="augment."))
+    nodes = _Expander(doc, {}).expand_list(entries, path, _Scope(prefix="augment."))
+    for node in nodes:
+        if node.residual is not False:
+            raise node.entry.error("`residual` works in model layers only, not in this list.", key="residual")
+    return nodes
 
 
 def _snake(name: str) -> str:

@@ -30,7 +30,17 @@ class Where:
 
 
 @dataclass
-class LayerNode:
+class Guarded:
+    """An entry's `when` (False never reaches a node; a Deferred one is decided while building) and
+    `residual` (True, "auto": add the input when the shapes are equal, or a Deferred)."""
+
+    when: Any = field(default=True, kw_only=True)
+    residual: Any = field(default=False, kw_only=True)
+    entry: Where | None = field(default=None, kw_only=True)  # where the entry (and these keys) was written
+
+
+@dataclass
+class LayerNode(Guarded):
     """One Keras layer: its class name, constructor arguments and unique layer name."""
 
     type: str
@@ -40,7 +50,7 @@ class LayerNode:
 
 
 @dataclass
-class BranchNode:
+class BranchNode(Guarded):
     """Parallel branches applied to the same input, merged by `merge`; [] is the identity."""
 
     branches: list[list["Node"]]
@@ -50,7 +60,7 @@ class BranchNode:
 
 
 @dataclass
-class BlockNode:
+class BlockNode(Guarded):
     """One use of a named block: the resolved parameters and the layers it expanded to."""
 
     block: str
