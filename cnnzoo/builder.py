@@ -7,15 +7,11 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cnnzoo.config.expr import is_deferred, resolve
 from cnnzoo.config.expand import when_error
+from cnnzoo.config.expr import is_deferred, resolve
 from cnnzoo.config.spec import BlockNode, BranchNode, LayerNode, ModelConfig, Node, Where
-from cnnzoo.layers import check_layer_args, create_layer, layer_class
+from cnnzoo.layers import MERGE_CLASSES, check_layer_args, create_layer, layer_class
 from cnnzoo.precision import dtype_policy, resolve_precision
-
-_MERGE_CLASSES = {"concatenate": "Concatenate", "add": "Add", "multiply": "Multiply", "average": "Average",
-                  "maximum": "Maximum", "minimum": "Minimum", "subtract": "Subtract"}
-
 
 @dataclass
 class Built:
@@ -156,7 +152,7 @@ def _apply_branches(node: BranchNode, x: Any, built: Built, group: int) -> Any:
         outputs.append(y)
     shapes = [_shape(y) for y in outputs]
     _check_mergeable(node, [tuple(y.shape) for y in outputs], shapes)
-    merge = getattr(keras.layers, _MERGE_CLASSES[node.merge])(name=f"{node.name}.{node.merge}")
+    merge = getattr(keras.layers, MERGE_CLASSES[node.merge])(name=f"{node.name}.{node.merge}")
     _claim_name(built, merge.name, node.where, group)
     try:
         return merge(outputs)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+from cnnzoo.layers import ELEMENTWISE_MERGES
+
 _COUNTERS: dict[str, Callable[[Any, list[tuple], tuple], int]] = {}
 
 
@@ -105,6 +107,6 @@ def _softmax(layer, in_shapes, out_shape):
     return 5 * _size(out_shape)
 
 
-@_register("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")
+@_register(*ELEMENTWISE_MERGES)
 def _merge(layer, in_shapes, out_shape):
     return (len(in_shapes) - 1) * _size(out_shape)

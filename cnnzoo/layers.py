@@ -27,10 +27,13 @@ REFUSED = {
     "StackedRNNCells": "it needs cell objects; stack LSTM/GRU layers instead",
     "Pipeline": "list the layers directly instead",
 }
-MERGE_LAYERS = {"Add": "add", "Concatenate": "concatenate", "Average": "average",
-                "Maximum": "maximum", "Minimum": "minimum", "Multiply": "multiply",
-                "Subtract": "subtract", "Dot": "dot"}
-MERGE_MODES = ("concatenate", "add", "multiply", "average", "maximum", "minimum", "subtract")
+# `merge:` of branches -> the Keras layer that merges them (the one list of merge modes)
+MERGE_CLASSES = {"concatenate": "Concatenate", "add": "Add", "multiply": "Multiply", "average": "Average",
+                 "maximum": "Maximum", "minimum": "Minimum", "subtract": "Subtract"}
+MERGE_MODES = tuple(MERGE_CLASSES)
+ELEMENTWISE_MERGES = tuple(cls for mode, cls in MERGE_CLASSES.items() if mode != "concatenate")
+# merge layers cannot stand in a list of layers; Dot has no `merge:` mode
+MERGE_LAYERS = {**{cls: mode for mode, cls in MERGE_CLASSES.items()}, "Dot": "dot"}
 NESTED_LAYER_ARGS = ("layer", "backward_layer")
 BASE_LAYER_ARGS = ("name", "dtype", "trainable", "activity_regularizer", "autocast")
 # A mapping argument is a Keras object written as {class_name: ..., config: {...}}; it is accepted only
