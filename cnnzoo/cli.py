@@ -30,7 +30,7 @@ def _root() -> None:
     """Train classic convolutional networks from declarative YAML configs."""
 
 
-def _user_errors(command):
+def _user_errors(command, needs_tensorflow: bool = True):
     """Turn CnnzooError into a clean message and exit code 2: never a traceback for a user mistake."""
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -39,7 +39,8 @@ def _user_errors(command):
         try:
             from cnnzoo.runtime import import_tensorflow
 
-            import_tensorflow()
+            if needs_tensorflow:
+                import_tensorflow()
             return command(*args, **kwargs)
         except CnnzooError as exc:
             from rich.markup import escape  # the message quotes user text: "[/x]" must not be read as markup
@@ -229,6 +230,14 @@ def bench(config: ConfigArg, set_: SetOption = None,
         from rich.console import Console
 
         Console().print(render_bench(report))
+
+
+def _without_tensorflow(command):
+    """_user_errors for commands that only read files (runs, compare, configs): they start in well under a second."""
+    return _user_errors(command, needs_tensorflow=False)
+
+
+from cnnzoo import cli_tracking  # noqa: E402,F401  (registers runs, compare, sweep)
 
 
 def main() -> None:  # pragma: no cover - used by `python -m cnnzoo`

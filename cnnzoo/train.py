@@ -288,6 +288,8 @@ def _final_metrics(config, model, run: RunFolder, pipes: Pipelines, fit: FitOutc
                   if r.get("epoch_seconds", 0) > 0]
     return {
         "config": config.name,
+        "dataset": _dataset_label(config),
+        "monitor": monitored(config.train.checkpoint["monitor"], pipes.val is not None),
         "epochs_completed": len(fit.rows),
         "interrupted": fit.interrupted,
         "stopped_early": fit.stopped_early,
@@ -306,6 +308,12 @@ def _final_metrics(config, model, run: RunFolder, pipes: Pipelines, fit: FitOutc
         "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
                      "keras": keras.__version__, "cnnzoo": __version__},
     }
+
+
+def _dataset_label(config: ModelConfig) -> str | None:
+    """``mnist``, ``ucr/FordA``: what `cnnzoo runs` shows in its dataset column."""
+    data = config.data
+    return None if data is None else "/".join(filter(None, (data.dataset, data.name)))
 
 
 def _best_row(rows: list[dict], checkpoint: dict, has_val: bool) -> dict | None:
