@@ -86,7 +86,9 @@ def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, 
           resume: Annotated[Optional[Path], typer.Option(
               "--resume", help="Continue an interrupted or finished run folder (no CONFIG needed).")] = None,
           deterministic: Annotated[bool, typer.Option(
-              "--deterministic", help="Enable TensorFlow's deterministic ops (slower, reproducible).")] = False):
+              "--deterministic", help="Enable TensorFlow's deterministic ops (slower, reproducible).")] = False,
+          tensorboard: Annotated[bool, typer.Option(
+              "--tensorboard", help="Log to RUN/tensorboard/ (same as train.tensorboard: true).")] = False):
     """Build, train and checkpoint a config's model; write history, plots and metrics to a run folder."""
     from rich.console import Console
 
@@ -103,11 +105,12 @@ def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, 
         tf.config.experimental.enable_op_determinism()
     console = Console()
     if resume is not None:
-        if set_ or seed is not None:
-            raise RunError("--set and --seed cannot change a run being resumed; only --epochs can.")
+        if set_ or seed is not None or tensorboard:
+            raise RunError("--set, --seed and --tensorboard cannot change a run being resumed; only --epochs can.")
         result = resume_run(resume, epochs=epochs, data_dir=resolve_data_dir(data_dir), console=console)
     else:
-        overrides = list(set_ or [])
+        overrides = ["train.tensorboard=true"] if tensorboard else []  # before --set, so --set refines it
+        overrides += list(set_ or [])
         overrides += [f"train.epochs={epochs}"] if epochs is not None else []
         overrides += [f"train.seed={seed}"] if seed is not None else []
         spec = load_config(config, overrides)

@@ -224,6 +224,7 @@ def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, cons
     from cnnzoo.callbacks import (EpochSeeds, HistoryCSV, LocatedTerminateOnNaN, RichProgress, StopOnRequest,
                                   StopRequest)
     from cnnzoo.schedules import schedule_callbacks
+    from cnnzoo.tracking import tracking_callbacks
 
     steps = math.ceil(n_train / config.train.batch_size)
     columns = (TextColumn("{task.description:>9}"), BarColumn(bar_width=24), MofNCompleteColumn(),
@@ -237,6 +238,7 @@ def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, cons
         callbacks = [StopOnRequest(stop), EpochSeeds(config.train.seed), nan_guard, *early,
                      *schedule_callbacks(config.train, has_val=pipes.val is not None, prior_rows=prior_rows),
                      history, *_checkpoints(config, run, stop, has_val=pipes.val is not None, prior_rows=prior_rows),
+                     *tracking_callbacks(config, run, stop, prior_rows),
                      RichProgress(progress, config.train.epochs, steps, done=len(prior_rows))]
         started = time.perf_counter()
         model.fit(pipes.train, validation_data=pipes.val, epochs=config.train.epochs, initial_epoch=len(prior_rows),

@@ -7,6 +7,7 @@ from typing import Any
 from cnnzoo.config.model import parse_layer_list
 from cnnzoo.config.source import Document, PathKey
 from cnnzoo.config.spec import InputSpec, ScheduleSpec, TrainSpec
+from cnnzoo.config.tracking import parse_mlflow, parse_tensorboard
 from cnnzoo.data.spec import DataSpec
 from cnnzoo.layers import suggest
 from cnnzoo.precision import PRECISIONS
@@ -126,7 +127,8 @@ def parse_data(doc: Document) -> DataSpec | None:
 def parse_train(doc: Document) -> TrainSpec:
     section = Section(doc, ("train",), ("epochs", "batch_size", "optimizer", "learning_rate", "schedule",
                                         "loss", "metrics", "early_stopping", "checkpoint", "seed",
-                                        "steps_per_execution", "jit_compile", "precision"))
+                                        "steps_per_execution", "jit_compile", "precision",
+                                        "tensorboard", "mlflow"))
     optimizer, optimizer_args = _optimizer(section)
     metrics = section.get("metrics", ["accuracy"])
     if isinstance(metrics, str):
@@ -150,6 +152,8 @@ def parse_train(doc: Document) -> TrainSpec:
         steps_per_execution=section.integer("steps_per_execution", 1, 1, 100_000),
         jit_compile=jit,
         precision=_precision(section),
+        tensorboard=parse_tensorboard(section),
+        mlflow=parse_mlflow(section),
     )
 
 
