@@ -20,7 +20,8 @@ SetOption = Annotated[Optional[list[str]], typer.Option(
     "--set", help="Override a config value: dotted.path=value (YAML-typed), repeatable.")]
 DataDirOption = Annotated[Optional[Path], typer.Option(
     "--data-dir", help="Folder with datasets (else $CNNZOO_DATA_DIR, then ~/.keras/datasets, then download).")]
-ConfigArg = Annotated[Path, typer.Argument(help="A YAML config, e.g. configs/lenet.yaml.")]
+ConfigArg = Annotated[Path, typer.Argument(
+    help="A YAML config, e.g. configs/lenet.yaml, or the name of a shipped one (lenet; see `cnnzoo configs`).")]
 Precision = Enum("Precision", {name: name for name in PRECISIONS}, type=str)
 RunDirArg = Annotated[Path, typer.Argument(help="A run folder, e.g. runs/lenet-20260101-120000.")]
 
@@ -50,6 +51,16 @@ def _user_errors(command, needs_tensorflow: bool = True):
     return wrapper
 
 
+def _config_path(arg: Path) -> Path:
+    """``arg`` when it exists, else the shipped config of that name (`cnnzoo train lenet`); says which."""
+    from cnnzoo.shipped import resolve_config
+
+    choice = resolve_config(arg)
+    if choice.shipped:
+        _stderr().print(f"using the shipped config {choice.path}", highlight=False, soft_wrap=True)
+    return choice.path
+
+
 def _stderr():
     from rich.console import Console
 
@@ -66,7 +77,7 @@ def summary(config: ConfigArg, set_: SetOption = None,
     from cnnzoo.config import load_config
     from cnnzoo.summary import render_summary, summarize
 
-    spec = load_config(config, set_ or [])
+    spec = load_config(_config_path(config), set_ or [])
     result = summarize(spec, build_model(spec))
     if json_:
         typer.echo(json.dumps(result.to_json(), indent=2))
@@ -113,7 +124,7 @@ def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, 
         overrides += list(set_ or [])
         overrides += [f"train.epochs={epochs}"] if epochs is not None else []
         overrides += [f"train.seed={seed}"] if seed is not None else []
-        spec = load_config(config, overrides)
+        spec = load_config(_config_path(config), overrides)
         result = train_run(spec, data_dir=resolve_data_dir(data_dir), runs_dir=runs_dir, console=console)
     _print_train_result(console, result)
     if result.metrics["interrupted"]:
@@ -223,7 +234,7 @@ def bench(config: ConfigArg, set_: SetOption = None,
 
     if mixed_precision and precision:
         raise typer.BadParameter("give --precision or --mixed-precision, not both.", param_hint="--mixed-precision")
-    spec = load_config(config, set_ or [])
+    spec = load_config(_config_path(config), set_ or [])
     policy = mixed_policy() if mixed_precision else precision and precision.value
     rows = bench_config(spec, batch_size, steps, warmup, jit, precision=policy, per_layer=per_layer)
     report = bench_report(spec, rows, steps=steps, warmup=warmup)
@@ -240,7 +251,7 @@ def _without_tensorflow(command):
     return _user_errors(command, needs_tensorflow=False)
 
 
-from cnnzoo import cli_tracking  # noqa: E402,F401  (registers runs, compare, sweep)
+from cnnzoo import cli_configs, cli_tracking  # noqa: E402,F401  (register their commands)
 
 
 def main() -> None:  # pragma: no cover - used by `python -m cnnzoo`
