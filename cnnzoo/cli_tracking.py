@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnnzoo.cli import _without_tensorflow, app
+from cnnzoo.cli import ConfigArg, DataDirOption, SetOption, _user_errors, _without_tensorflow, app
 
 
 @app.command()
@@ -66,3 +66,57 @@ def compare(run_dirs: Annotated[list[Path], typer.Argument(help="Two or more run
     console = Console()
     console.print(render_comparison(comparison))
     console.print("curves: " + ", ".join(str(p) for p in plots), highlight=False)
+
+
+@app.command()
+@_user_errors
+def sweep(config: ConfigArg,
+          grid: Annotated[Optional[list[str]], typer.Option(
+              "--grid", help="KEY=[v1,v2,...]: try each value (cartesian product over --grid keys); repeatable.")]
+          = None,
+          sample: Annotated[Optional[list[str]], typer.Option(
+              "--sample", help="KEY=uniform(a,b) | loguniform(a,b) | choice(v1,v2,...), drawn with --random N; "
+                               "repeatable.")] = None,
+          random_trials: Annotated[Optional[int], typer.Option(
+              "--random", min=1, help="Draw N random trials (--grid lists act as choices) instead of the grid.")]
+          = None,
+          metric: Annotated[str, typer.Option(help="Rank trials by the best value of this metric over epochs "
+                                                   "(or a test_ metric).")] = "val_accuracy",
+          mode: Annotated[Optional[str], typer.Option(help="max or min (default: min for losses, else max).")]
+          = None,
+          name: Annotated[Optional[str], typer.Option(help="Sweep folder name (default <config>-sweep).")] = None,
+          seed: Annotated[int, typer.Option(help="Seed of the random draws.")] = 0,
+          budget_minutes: Annotated[Optional[float], typer.Option(
+              "--budget-minutes", min=0, help="Start no new trial after this many minutes.")] = None,
+          set_: SetOption = None, data_dir: DataDirOption = None,
+          runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where the sweep folder is created.")]
+          = Path("runs")):
+    """Grid or random search: one run folder per trial, sweep.csv ranked by --metric; rerun to resume."""
+    from rich.console import Console
+
+    from cnnzoo.cli import _config_path
+    from cnnzoo.data import resolve_data_dir
+    from cnnzoo.sweep import Sweep, best_trial, render_ranking, run_sweep
+    from cnnzoo.sweep_space import SweepError, make_trials, parse_grid, parse_sample
+
+    if mode not in (None, "max", "min"):
+        raise SweepError(f"--mode must be max or min, received {mode!r}.")
+    params = [*map(parse_grid, grid or []), *map(parse_sample, sample or [])]
+    path = _config_path(config).resolve()
+    plan = Sweep(config=path, overrides=list(set_ or []), params=params,
+                 trials=make_trials(params, random_trials, seed), metric=metric,
+                 mode=mode or ("min" if "loss" in metric else "max"),
+                 folder=runs_dir / (name or f"{path.stem}-sweep"), random_trials=random_trials, seed=seed)
+    console = Console()
+    results = run_sweep(plan, data_dir=resolve_data_dir(data_dir), budget_minutes=budget_minutes, console=console)
+    console.print(render_ranking(plan, results))
+    best = best_trial(plan, results)
+    if best is not None:
+        values = ", ".join(f"{k}={v}" for k, v in best.trial.assignment.items())
+        console.print(f"best trial: [bold]{best.trial.name}[/] {plan.metric} {best.value:.4f} ({values})  "
+                      f"run folder: {best.run}", highlight=False)
+    pending = [r for r in results if r.status not in ("finished", "stopped early", "nan loss", "failed")]
+    if pending:
+        console.print(f"{len(pending)} trial(s) not finished; run the same command again to continue.")
+    if any(r.status == "interrupted" for r in results):
+        raise typer.Exit(130)

@@ -125,7 +125,7 @@ def _status(metrics: dict) -> str:
 def _fill_from_history(row: RunRow, history: Path) -> None:
     """No metrics.json: a run still training, or one killed (SIGKILL, power loss) before it wrote one."""
     row.config = _STAMP.sub("", row.name)
-    rows = _history_rows(history) if history.is_file() else []
+    rows = history_rows(history) if history.is_file() else []
     row.epochs = len(rows)
     recent = max(RUNNING_WINDOW_S, 3 * max((r.get("epoch_seconds") or 0 for r in rows), default=0))
     changed = (history if history.is_file() else row.path).stat().st_mtime
@@ -139,7 +139,7 @@ def _fill_from_history(row: RunRow, history: Path) -> None:
         row.metrics = {k: v for k, v in best.items() if k != "epoch"}
 
 
-def _history_rows(path: Path) -> list[dict]:
+def history_rows(path: Path) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         if reader.fieldnames is None or "epoch" not in reader.fieldnames:
