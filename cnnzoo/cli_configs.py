@@ -44,3 +44,20 @@ def init(name: Annotated[str, typer.Argument(help="A shipped config name, e.g. l
 
     written = init_config(name, file)
     typer.echo(f"wrote {written}; train it with: cnnzoo train {written}")
+
+
+@app.command()
+@_user_errors
+def schema(out: Annotated[Optional[Path], typer.Option(
+        help="Write the schema here (e.g. cnnzoo.schema.json) instead of printing it.")] = None):
+    """A JSON Schema of the config format, for editors (yaml-language-server, VS Code YAML)."""
+    from cnnzoo.runs import atomic_write_text
+    from cnnzoo.schema import SCHEMA_LINE, schema_text
+
+    text = schema_text()
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    atomic_write_text(out, text)
+    typer.echo(f"wrote {out}; point a config at it with a first line like:\n"
+               f"  {SCHEMA_LINE.replace('cnnzoo.schema.json', str(out))}")

@@ -82,7 +82,11 @@ def _standalone_text(source: Path) -> str:
 
     from cnnzoo.config.source import load_document
 
+    from cnnzoo.schema import SCHEMA_FILE, SCHEMA_LINE
+
     text = source.read_text(encoding="utf-8")
+    # the copy lives elsewhere: point its editor schema line at the shipped schema file
+    text = text.replace(SCHEMA_LINE, SCHEMA_LINE.replace(SCHEMA_FILE, (source.parent / SCHEMA_FILE).as_uri()), 1)
     if "\nbase:" not in f"\n{text}":
         return text
     merged = yaml.safe_dump(load_document(source).data, sort_keys=False, width=110)

@@ -70,10 +70,12 @@ def test_init_copies_a_config_out_and_never_overwrites(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = invoke("init", "lenet")
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "lenet.yaml").read_text() == (REPO / "configs" / "lenet.yaml").read_text()
+    shipped = (REPO / "configs" / "lenet.yaml").read_text()
+    schema_line = f"# yaml-language-server: $schema={(REPO / 'configs' / 'cnnzoo.schema.json').as_uri()}\n"
+    assert (tmp_path / "lenet.yaml").read_text() == schema_line + shipped.split("\n", 1)[1]
     again = invoke("init", "lenet")
     assert again.exit_code == 2 and "never overwrites" in again.output
-    assert (tmp_path / "lenet.yaml").read_text() == (REPO / "configs" / "lenet.yaml").read_text()
+    assert (tmp_path / "lenet.yaml").read_text() == schema_line + shipped.split("\n", 1)[1]
     unknown = invoke("init", "resnet")
     assert unknown.exit_code == 2 and "no shipped config named 'resnet'" in unknown.output and "lenet5" in unknown.output
 
@@ -102,7 +104,8 @@ def test_a_non_editable_install_has_the_configs(tmp_path):
     subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "dist"), str(source)],
                    check=True, capture_output=True, timeout=300)
     (wheel,) = (tmp_path / "dist").glob("cnnzoo-*.whl")
-    assert {f"cnnzoo/configs/{n}.yaml" for n in SHIPPED} <= set(zipfile.ZipFile(wheel).namelist())
+    expected = {f"cnnzoo/configs/{n}.yaml" for n in SHIPPED} | {"cnnzoo/configs/cnnzoo.schema.json"}
+    assert expected <= set(zipfile.ZipFile(wheel).namelist())
     subprocess.run([*pip, "install", "--no-deps", "--target", str(tmp_path / "site"), str(wheel)],
                    check=True, capture_output=True, timeout=300)
     probe = subprocess.run([sys.executable, "-c", "from cnnzoo.shipped import resolve_config; "
