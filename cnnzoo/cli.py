@@ -71,7 +71,10 @@ def _stderr():
 @_user_errors
 def summary(config: ConfigArg, set_: SetOption = None,
             json_: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
-            expand: Annotated[bool, typer.Option("--expand", help="Also list the layers inside blocks.")] = False):
+            expand: Annotated[bool, typer.Option("--expand", help="Also list the layers inside blocks.")] = False,
+            diagram: Annotated[Optional[Path], typer.Option(
+                "--diagram", help="Also draw the network to FILE.png, FILE.svg or FILE.mmd (Mermaid); "
+                                  "--expand opens blocks and branch groups.")] = None):
     """Layers, output shapes, parameters and FLOPs of a config's model; no training."""
     from cnnzoo.builder import build_model
     from cnnzoo.config import load_config
@@ -79,6 +82,10 @@ def summary(config: ConfigArg, set_: SetOption = None,
 
     spec = load_config(_config_path(config), set_ or [])
     result = summarize(spec, build_model(spec))
+    if diagram is not None:
+        from cnnzoo.diagram import write_diagram
+
+        _stderr().print(f"wrote {write_diagram(spec, result, diagram, expand=expand)}", highlight=False)
     if json_:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
