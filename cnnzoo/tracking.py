@@ -90,3 +90,11 @@ def _write_records(tmp: Path, records: list[bytes]) -> None:
     with tf.io.TFRecordWriter(str(tmp)) as writer:
         for record in records:
             writer.write(record)
+
+
+def finish_tracking(config, run: RunFolder, metrics: dict) -> None:
+    """After the run's files are written: MLflow's test metrics and artifacts (nothing for TensorBoard)."""
+    if config.train.mlflow is not None:
+        from cnnzoo.mlflow_logging import finish
+
+        finish(config, run, metrics)

@@ -132,6 +132,9 @@ def _train_and_report(run: RunFolder, config: ModelConfig, model: Any, splits, p
     metrics = _final_metrics(config, model, run, pipes, fit, plan, splits)
     atomic_write_json(run.metrics, metrics)
     _plot(run)
+    from cnnzoo.tracking import finish_tracking
+
+    finish_tracking(config, run, metrics)
     return TrainResult(run, metrics)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -78,3 +80,37 @@ def test_tensorboard_option_errors_point_at_the_key(tmp_path):
     assert "train.tensorboard.histogram_freq" in result.output and "integer >= 0" in result.output
     result = invoke("summary", config, "--set", "train.tensorboard={write_grap: true}")
     assert result.exit_code == 2 and "unknown key `write_grap`" in result.output
+
+
+def test_mlflow_logs_params_epochs_test_metrics_and_artifacts_to_a_file_store(tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")
+    import pandas as pd
+
+    monkeypatch.chdir(tmp_path)
+    store = f"file:{tmp_path / 'mlruns'}"
+    config, data_dir = tiny_setup(tmp_path)
+    run = train_tiny(config, tmp_path / "runs", data_dir,
+                     "--set", f"train.mlflow={{tracking_uri: '{store}', experiment: tiny-exp}}")
+    client = mlflow.tracking.MlflowClient(store)
+    (experiment,) = [e for e in client.search_experiments() if e.name == "tiny-exp"]
+    (logged,) = client.search_runs([experiment.experiment_id])
+    assert logged.info.run_name == run.name and logged.info.status == "FINISHED"
+    params = logged.data.params
+    assert params["train.learning_rate"] == "0.01" and params["model.layers.0.Conv2D.filters"] == "4"
+    assert params["data.dataset"] == "mnist" and params["name"] == "tiny"
+    history = pd.read_csv(run / "history.csv")
+    losses = client.get_metric_history(logged.info.run_id, "val_loss")
+    assert [m.step for m in losses] == [1, 2]
+    np.testing.assert_allclose([m.value for m in losses], history["val_loss"], rtol=1e-6)
+    rates = [m.value for m in client.get_metric_history(logged.info.run_id, "learning_rate")]
+    np.testing.assert_allclose(rates, [0.01, 0.01])
+    test = json.loads((run / "metrics.json").read_text())["test"]
+    assert logged.data.metrics["test_accuracy"] == pytest.approx(test["accuracy"])
+    artifacts = {a.path for a in client.list_artifacts(logged.info.run_id)}
+    assert {"config.yaml", "history.csv", "metrics.json", "summary.txt", "loss.png", "mlflow.json"} <= artifacts
+    assert not {a for a in artifacts if a.endswith(".keras")}
+
+    resumed = invoke("train", "--resume", run, "--epochs", "3", "--data-dir", data_dir)
+    assert resumed.exit_code == 0, resumed.output
+    (again,) = client.search_runs([experiment.experiment_id])  # the same MLflow run, continued
+    assert [m.step for m in client.get_metric_history(again.info.run_id, "val_loss")] == [1, 2, 3]
