@@ -65,18 +65,29 @@ class RunRow:
 
 
 def list_runs(runs_dir: Path | str) -> list[RunRow]:
-    """A row for each run folder (a folder holding config.yaml) directly inside ``runs_dir``."""
+    """A row for each run folder (a folder holding config.yaml) inside ``runs_dir``, and inside each sweep
+    folder there (one holding sweep.json), named ``<sweep>/<trial run>``."""
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         raise RunError(f"{runs_dir}: no such runs directory. Pass the folder given to `cnnzoo train --runs-dir` "
                        f"(default: runs).")
-    return [read_row(child) for child in sorted(runs_dir.iterdir())
-            if child.is_dir() and (child / "config.yaml").is_file()]
+    rows = []
+    for child in sorted(runs_dir.iterdir()):
+        if _is_run(child):
+            rows.append(read_row(child))
+        elif (child / "sweep.json").is_file():
+            rows += [read_row(trial, name=f"{child.name}/{trial.name}") for trial in sorted(child.iterdir())
+                     if _is_run(trial)]
+    return rows
 
 
-def read_row(path: Path) -> RunRow:
+def _is_run(path: Path) -> bool:
+    return path.is_dir() and (path / "config.yaml").is_file()
+
+
+def read_row(path: Path, name: str | None = None) -> RunRow:
     """The row of one run folder; a damaged folder gives a row with ``status='damaged'`` and ``problem``."""
-    row = RunRow(path=path, name=path.name, date=_date(path))
+    row = RunRow(path=path, name=name or path.name, date=_date(path))
     try:
         metrics = _metrics_if_current(path)
         if metrics is not None:
@@ -124,7 +135,7 @@ def _status(metrics: dict) -> str:
 
 def _fill_from_history(row: RunRow, history: Path) -> None:
     """No metrics.json: a run still training, or one killed (SIGKILL, power loss) before it wrote one."""
-    row.config = _STAMP.sub("", row.name)
+    row.config = _STAMP.sub("", row.path.name)
     rows = history_rows(history) if history.is_file() else []
     row.epochs = len(rows)
     recent = max(RUNNING_WINDOW_S, 3 * max((r.get("epoch_seconds") or 0 for r in rows), default=0))

@@ -31,6 +31,8 @@ def runs_dir(tmp_path_factory):
     _copy(first, runs / "tiny-20200101-000002", drop_metrics=True)  # history just written: still running
     damaged = _copy(first, runs / "tiny-20200101-000003")
     damaged.joinpath("metrics.json").write_text('{"config": "tiny", "epochs_')
+    _copy(second, runs / "lr-sweep" / second.name)
+    (runs / "lr-sweep" / "sweep.json").write_text("{}")
     (runs / "notes").mkdir()
     (runs / "notes" / "todo.txt").write_text("not a run")
     (runs / "README.txt").write_text("a file, not a folder")
@@ -51,9 +53,10 @@ def test_runs_table_lists_every_kind_of_folder(runs_dir):
     runs, first, second = runs_dir
     rows = {r.name: r for r in list_runs(runs)}
     assert set(rows) == {first.name, second.name, "tiny-20200101-000000", "tiny-20200101-000001",
-                         "tiny-20200101-000002", "tiny-20200101-000003"}  # notes/ and README.txt are not runs
+                         "tiny-20200101-000002", "tiny-20200101-000003",
+                         f"lr-sweep/{second.name}"}  # a sweep's trials are listed; notes/ and README.txt are not runs
     status = {name: r.status for name, r in rows.items()}
-    assert status[first.name] == status[second.name] == "finished"
+    assert status[first.name] == status[second.name] == status[f"lr-sweep/{second.name}"] == "finished"
     assert status["tiny-20200101-000000"] == "interrupted"
     assert status["tiny-20200101-000001"] == "interrupted"  # killed: no metrics.json, history an hour old
     assert status["tiny-20200101-000002"] == "running"
@@ -77,10 +80,11 @@ def test_runs_cli_table_sort_filter_json_and_csv(runs_dir):
     runs, first, second = runs_dir
     table = invoke("runs", runs)
     assert table.exit_code == 0, table.output
-    assert "damaged" in table.output and "running" in table.output and "6 run(s)" in table.output
+    assert "damaged" in table.output and "running" in table.output and "7 run(s)" in table.output
 
     listed = json.loads(invoke("runs", runs, "--json", "--filter", "status=finished", "--sort", "val_loss").output)
-    assert [r["name"] for r in listed] == sorted([first.name, second.name], key=lambda n: _val_loss(runs / n))
+    assert [r["name"] for r in listed if "/" not in r["name"]] == sorted([first.name, second.name],
+                                                                           key=lambda n: _val_loss(runs / n))
     assert all(r["status"] == "finished" for r in listed)
 
     text = invoke("runs", runs, "--csv", "--filter", "epochs<2").output
