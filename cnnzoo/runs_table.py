@@ -247,7 +247,7 @@ def render_runs(rows: list[RunRow], title: str):
         best = f"{row.monitor} {row.best_value:.4f}" if row.best_value is not None else ""
         table.add_row(row.name, row.config or "", row.dataset or "", _status_markup(row.status),
                       _fmt(row.epochs), _fmt(row.best_epoch), best, _fmt(row.test_accuracy, ".4f"),
-                      _fmt(row.params, ","), row.precision or "", _seconds(row.wall_seconds),
+                      _fmt(row.params, ","), row.precision or "", seconds_text(row.wall_seconds),
                       _fmt(row.samples_per_second, ",.0f"), row.date or "")
     return table
 
@@ -261,7 +261,7 @@ def _fmt(value: Any, spec: str = "") -> str:
     return "" if value is None else format(value, spec)
 
 
-def _seconds(value: float | None) -> str:
+def seconds_text(value: float | None) -> str:
     if value is None:
         return ""
     return f"{value:.1f} s" if value < 120 else f"{value / 60:.1f} min"

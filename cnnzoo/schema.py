@@ -93,13 +93,19 @@ def _train() -> dict:
         "early_stopping": _switch(sections.EARLY_STOPPING_KEYS), "checkpoint": _switch(sections.CHECKPOINT_KEYS),
         "seed": {"type": "integer", "minimum": 0}, "steps_per_execution": positive,
         "jit_compile": {"enum": [True, False, "auto"]}, "precision": {"enum": list(PRECISIONS)},
-        "tensorboard": _switch(TENSORBOARD_KEYS), "mlflow": _switch(MLFLOW_KEYS),
+        "tensorboard": _switch(TENSORBOARD_KEYS, _TRACKING_TYPES), "mlflow": _switch(MLFLOW_KEYS, _TRACKING_TYPES),
     })
 
 
-def _switch(keys: tuple[str, ...]) -> dict:
-    """true/false, or a mapping of these option keys."""
-    return {"anyOf": [{"type": "boolean"}, _mapping({k: {} for k in keys})]}
+_BOOL, _TEXT = {"type": "boolean"}, {"type": "string"}
+_TRACKING_TYPES = {"histogram_freq": {"type": "integer", "minimum": 0}, "write_graph": _BOOL, "write_images": _BOOL,
+                   "write_steps_per_second": _BOOL, "tracking_uri": _TEXT, "experiment": _TEXT, "run_name": _TEXT,
+                   "log_artifacts": _BOOL}
+
+
+def _switch(keys: tuple[str, ...], types: dict | None = None) -> dict:
+    """true/false, or a mapping of these option keys (typed where ``types`` says)."""
+    return {"anyOf": [{"type": "boolean"}, _mapping({k: (types or {}).get(k, {}) for k in keys})]}
 
 
 def _mapping(properties: dict, required: list[str] | None = None, description: str | None = None) -> dict:

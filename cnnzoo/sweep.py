@@ -16,7 +16,7 @@ from typing import Any
 
 from cnnzoo.errors import RunError
 from cnnzoo.runs import atomic_write_json, atomic_write_text, read_json
-from cnnzoo.runs_table import _seconds, history_rows, read_row
+from cnnzoo.runs_table import history_rows, read_row, seconds_text
 from cnnzoo.sweep_space import Param, SweepError, Trial
 
 DONE = ("finished", "stopped early", "nan loss")
@@ -165,7 +165,7 @@ def render_ranking(sweep: Sweep, results: list[TrialResult]):
         table.add_row(str(rank) if result.value is not None else "", result.trial.name,
                       result.status + (f" ({result.note})" if result.note else ""),
                       _fmt(result.value), _fmt(getattr(row, "test_accuracy", None)),
-                      _cell(getattr(row, "epochs", None)), _seconds(getattr(row, "wall_seconds", None)))
+                      _cell(getattr(row, "epochs", None)), seconds_text(getattr(row, "wall_seconds", None)))
     return table
 
 

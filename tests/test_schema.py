@@ -21,7 +21,8 @@ SHIPPED = sorted((REPO / "configs").glob("*.yaml"))
 REJECTED = ["unknown_top_level_key", "unknown_layer", "misspelt_argument", "filters_string", "batch_size_string",
             "missing_input", "missing_model", "unknown_dataset", "repeat_zero", "unknown_merge", "use_bias_int",
             "early_stopping_unknown_key", "input_shape_negative", "lambda_layer", "missing_required_arg",
-            "unknown_train_key", "concatenate_in_list", "one_branch", "dropout_rate_string"]
+            "unknown_train_key", "concatenate_in_list", "one_branch", "dropout_rate_string",
+            "tensorboard_histogram_negative", "mlflow_unknown_key"]
 
 
 @pytest.fixture(scope="module")
