@@ -84,7 +84,7 @@ def _element(node: Node, ctx: _Context, top: bool = False):
         return Box(title, _layer_kind(node), _detail(row.output_shape, row.params), ctx.new_id())
     if ctx.expand and (isinstance(node, BranchNode) or (top or _has_branches(node))):
         if isinstance(node, BranchNode):
-            return _branches(node, ctx)
+            return _branches(node, ctx, title)
         return _frame(f"{title}  (block {node.block}, {_params(_param_count(node, ctx))})",
                       _stack([_element(child, ctx) for child in node.children]), ctx.new_id())
     kind = f"block {node.block}" if isinstance(node, BlockNode) else f"branches ({node.merge})"
@@ -109,11 +109,11 @@ def _layer_kind(node: LayerNode) -> str:
     return " ".join(parts)
 
 
-def _branches(node: BranchNode, ctx: _Context):
+def _branches(node: BranchNode, ctx: _Context, title: str):
     columns = [_stack([_element(child, ctx) for child in branch]) for branch in node.branches]
     merge_row = ctx.rows[f"{node.name}.{node.merge}"]
-    merge = Box(node.merge, f"merge: {node.merge}", _detail(merge_row.output_shape, merge_row.params),
-                ctx.new_id())
+    # the merge box names the branch group
+    merge = Box(title, f"merge: {node.merge}", _detail(merge_row.output_shape, merge_row.params), ctx.new_id())
     return _measure_branches(Branches(columns, merge))
 
 

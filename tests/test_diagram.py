@@ -65,7 +65,7 @@ def test_mermaid_has_a_subgraph_per_opened_block_and_merges_every_branch(incepti
     text = out.read_text()
     assert text.startswith("flowchart TB\n")
     assert len(re.findall(r"^\s*subgraph ", text, re.M)) == 3 + 10  # 3 stem conv_bn blocks, 10 inception modules
-    merges = re.findall(r'^\s*(n\d+)\["<b>concatenate</b>', text, re.M)
+    merges = re.findall(r'^\s*(n\d+)\["<b>branches</b><br/>merge: concatenate', text, re.M)
     assert len(merges) == 10
     incoming = [len(re.findall(rf"--> {m}$", text, re.M)) for m in merges]
     assert sorted(incoming) == [3, 3] + [4] * 8  # the two reduction modules have three branches
