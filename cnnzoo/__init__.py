@@ -31,6 +31,9 @@ The map of the package, in the order `cnnzoo train CONFIG` runs through it:
     summary.py, flops.py  `cnnzoo summary`; bench.py `cnnzoo bench`; plots.py curves and matrices
     explain.py          Grad-CAM, kernels, feature maps; pictures.py draws them; inspection.py runs the
                         `explain`, `filters` and `activations` commands
+    runs_table.py, compare.py   `cnnzoo runs` and `compare`; tracking.py, mlflow_logging.py TensorBoard and MLflow
+    sweep.py, sweep_space.py    `cnnzoo sweep`; shipped.py configs by name; schema.py the JSON Schema;
+                        diagram.py `summary --diagram`; cli_tracking.py, cli_configs.py their commands
     terminal.py         printing user text safely; tensorflow_import.py importing TensorFlow quietly
 
 Where new things go: a command is a function in cli.py calling a module of its own; a dataset is a

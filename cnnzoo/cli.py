@@ -20,7 +20,8 @@ SetOption = Annotated[Optional[list[str]], typer.Option(
     "--set", help="Override a config value: dotted.path=value (YAML-typed), repeatable.")]
 DataDirOption = Annotated[Optional[Path], typer.Option(
     "--data-dir", help="Folder with datasets (else $CNNZOO_DATA_DIR, then ~/.keras/datasets, then download).")]
-ConfigArg = Annotated[Path, typer.Argument(help="A YAML config, e.g. configs/lenet.yaml.")]
+ConfigArg = Annotated[Path, typer.Argument(
+    help="A YAML config, e.g. configs/lenet.yaml, or the name of a shipped one (lenet; see `cnnzoo configs`).")]
 Precision = Enum("Precision", {name: name for name in PRECISIONS}, type=str)
 RunDirArg = Annotated[Path, typer.Argument(help="A run folder, e.g. runs/lenet-20260101-120000.")]
 ForceOption = Annotated[bool, typer.Option(
@@ -32,7 +33,7 @@ def _root() -> None:
     """Train classic convolutional networks from declarative YAML configs."""
 
 
-def _user_errors(command):
+def _user_errors(command, needs_tensorflow: bool = True):
     """Turn CnnzooError into a clean message and exit code 2: never a traceback for a user mistake."""
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -43,7 +44,8 @@ def _user_errors(command):
             from cnnzoo.tensorflow_import import import_tensorflow
 
             with out_of_memory(f"running `cnnzoo {command.__name__.rstrip('_')}`"):  # where no phase said more
-                import_tensorflow()
+                if needs_tensorflow:
+                    import_tensorflow()
                 return command(*args, **kwargs)
         except CnnzooError as exc:
             from cnnzoo.terminal import plain, printable  # user text: no markup, no control characters
@@ -56,6 +58,16 @@ def _user_errors(command):
     return wrapper
 
 
+def _config_path(arg: Path) -> Path:
+    """``arg`` when it exists, else the shipped config of that name (`cnnzoo train lenet`); says which."""
+    from cnnzoo.shipped import resolve_config
+
+    choice = resolve_config(arg)
+    if choice.shipped:
+        _stderr().print(f"using the shipped config {choice.path}", highlight=False, soft_wrap=True)
+    return choice.path
+
+
 def _stderr():
     from cnnzoo.terminal import console
 
@@ -66,7 +78,10 @@ def _stderr():
 @_user_errors
 def summary(config: ConfigArg, set_: SetOption = None, data_dir: DataDirOption = None,
             json_: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
-            expand: Annotated[bool, typer.Option("--expand", help="Also list the layers inside blocks.")] = False):
+            expand: Annotated[bool, typer.Option("--expand", help="Also list the layers inside blocks.")] = False,
+            diagram: Annotated[Optional[Path], typer.Option(
+                "--diagram", help="Also draw the network to FILE.png, FILE.svg or FILE.mmd (Mermaid); "
+                                  "--expand opens blocks and branch groups.")] = None):
     """Layers, output shapes, parameters, FLOPs and the training-memory estimate of a config's model; no
     training, and no weight is allocated (any size of network is summarised in TensorFlow's baseline memory)."""
     from cnnzoo.builder import build_model
@@ -74,8 +89,12 @@ def summary(config: ConfigArg, set_: SetOption = None, data_dir: DataDirOption =
     from cnnzoo.data import resolve_data_dir
     from cnnzoo.summary import render_summary, summarize
 
-    spec = load_config(config, set_ or [])
+    spec = load_config(_config_path(config), set_ or [])
     result = summarize(spec, build_model(spec, allocate=False), data_dir=resolve_data_dir(data_dir))
+    if diagram is not None:
+        from cnnzoo.diagram import write_diagram
+
+        _stderr().print(f"wrote {write_diagram(spec, result, diagram, expand=expand)}", highlight=False)
     if json_:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
@@ -95,7 +114,9 @@ def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, 
               "--resume", help="Continue an interrupted or finished run folder (no CONFIG needed).")] = None,
           deterministic: Annotated[bool, typer.Option(
               "--deterministic", help="Enable TensorFlow's deterministic ops (slower, reproducible).")] = False,
-          force: ForceOption = False):
+          force: ForceOption = False,
+          tensorboard: Annotated[bool, typer.Option(
+              "--tensorboard", help="Log to RUN/tensorboard/ (same as train.tensorboard: true).")] = False):
     """Build, train and checkpoint a config's model; write history, plots and metrics to a run folder."""
     from cnnzoo.config import load_config
     from cnnzoo.data import resolve_data_dir
@@ -111,14 +132,15 @@ def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, 
         tf.config.experimental.enable_op_determinism()
     console = make_console()
     if resume is not None:
-        if set_ or seed is not None:
-            raise RunError("--set and --seed cannot change a run being resumed; only --epochs can.")
+        if set_ or seed is not None or tensorboard:
+            raise RunError("--set, --seed and --tensorboard cannot change a run being resumed; only --epochs can.")
         result = resume_run(resume, epochs=epochs, data_dir=resolve_data_dir(data_dir), console=console, force=force)
     else:
-        overrides = list(set_ or [])
+        overrides = ["train.tensorboard=true"] if tensorboard else []  # before --set, so --set refines it
+        overrides += list(set_ or [])
         overrides += [f"train.epochs={epochs}"] if epochs is not None else []
         overrides += [f"train.seed={seed}"] if seed is not None else []
-        spec = load_config(config, overrides)
+        spec = load_config(_config_path(config), overrides)
         result = train_run(spec, data_dir=resolve_data_dir(data_dir), runs_dir=runs_dir, console=console,
                            force=force)
     result.render(console)
@@ -201,7 +223,7 @@ def bench(config: ConfigArg, set_: SetOption = None,
 
     if mixed_precision and precision:
         raise typer.BadParameter("give --precision or --mixed-precision, not both.", param_hint="--mixed-precision")
-    spec = load_config(config, set_ or [])
+    spec = load_config(_config_path(config), set_ or [])
     policy = mixed_policy() if mixed_precision else precision and precision.value
     rows = bench_config(spec, batch_size, steps, warmup, jit, precision=policy, per_layer=per_layer, force=force)
     report = bench_report(spec, rows, steps=steps, warmup=warmup)
@@ -286,6 +308,14 @@ def _echo_paths(paths) -> None:
 
     for path in paths:
         typer.echo(printable(path))
+
+
+def _without_tensorflow(command):
+    """_user_errors for commands that only read files (runs, compare, configs): they start in well under a second."""
+    return _user_errors(command, needs_tensorflow=False)
+
+
+from cnnzoo import cli_configs, cli_tracking  # noqa: E402,F401  (register their commands)
 
 
 def main() -> None:  # pragma: no cover - used by `python -m cnnzoo`

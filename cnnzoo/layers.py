@@ -206,6 +206,11 @@ def _expected_type(param: inspect.Parameter) -> str | None:
     return None
 
 
+def expected_type(param: inspect.Parameter) -> str | None:
+    """bool, int, number, ints or None (anything): what cnnzoo checks an argument against (also the schema's type)."""
+    return _expected_type(param)
+
+
 _DESCRIPTIONS = {"bool": "true or false", "int": "an integer", "ints": _INTS, "number": "a number"}
 
 

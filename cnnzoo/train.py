@@ -203,6 +203,9 @@ def _train_and_report(run: RunFolder, config: ModelConfig, model: Any, splits, p
     metrics.update(memory_estimate_bytes=estimate.total, memory_parts=estimate.parts, peak_rss_bytes=peak_rss())
     atomic_write_json(run.metrics, metrics)
     _plot(run)
+    from cnnzoo.tracking import finish_tracking
+
+    finish_tracking(config, run, metrics)
     return TrainResult.from_metrics(run, metrics)
 
 
@@ -228,6 +231,7 @@ def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, cons
     from cnnzoo.callbacks import (EpochSeeds, HistoryCSV, LocatedTerminateOnNaN, RichProgress, StopOnRequest,
                                   StopRequest)
     from cnnzoo.schedules import schedule_callbacks
+    from cnnzoo.tracking import tracking_callbacks
 
     steps = math.ceil(n_train / config.train.batch_size)
     columns = (TextColumn("{task.description:>9}"), BarColumn(bar_width=24), MofNCompleteColumn(),
@@ -242,6 +246,7 @@ def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, cons
         callbacks = [tracker, StopOnRequest(stop), EpochSeeds(config.train.seed), nan_guard, *early,
                      *schedule_callbacks(config.train, has_val=pipes.val is not None, prior_rows=prior_rows),
                      history, *_checkpoints(config, run, stop, has_val=pipes.val is not None, prior_rows=prior_rows),
+                     *tracking_callbacks(config, run, stop, prior_rows),
                      RichProgress(progress, config.train.epochs, steps, done=len(prior_rows))]
         started = time.perf_counter()
         with out_of_memory(tracker.describe, _resume_hint(run)):
@@ -295,6 +300,8 @@ def _final_metrics(config, model, run: RunFolder, pipes: Pipelines, fit: FitOutc
                   if r.get("epoch_seconds", 0) > 0]
     return {
         "config": config.name,
+        "dataset": _dataset_label(config),
+        "monitor": monitored(config.train.checkpoint["monitor"], pipes.val is not None),
         "epochs_completed": len(fit.rows),
         "interrupted": fit.interrupted,
         "stopped_early": fit.stopped_early,
@@ -314,6 +321,12 @@ def _final_metrics(config, model, run: RunFolder, pipes: Pipelines, fit: FitOutc
         "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
                      "keras": keras.__version__, "cnnzoo": __version__},
     }
+
+
+def _dataset_label(config: ModelConfig) -> str | None:
+    """``mnist``, ``ucr/FordA``: what `cnnzoo runs` shows in its dataset column."""
+    data = config.data
+    return None if data is None else "/".join(filter(None, (data.dataset, data.name)))
 
 
 def _best_row(rows: list[dict], checkpoint: CheckpointSpec, has_val: bool) -> dict | None:

@@ -101,7 +101,7 @@ def test_shipped_config_trains_one_step_at_small_input(name):
 @pytest.mark.parametrize("name, shape, failing_entry", [
     ("alexnet", "[28,28,3]", "model.layers[7].MaxPooling2D"),   # 28/4 = 7 -> 3 -> 1 -> 0
     ("vgg16", "[31,31,3]",                                      # the fifth 2x2 pool meets a 1x1 map
-     "model.blocks.vgg_stage.layers[1].MaxPooling2D (in block `vgg_stage` used at model.layers[4] line 19)"),
+     "model.blocks.vgg_stage.layers[1].MaxPooling2D (in block `vgg_stage` used at model.layers[4] line 20)"),
 ])
 def test_small_inputs_are_the_smallest_that_build(name, shape, failing_entry):
     with pytest.raises(ConfigError) as info:

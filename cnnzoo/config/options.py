@@ -44,6 +44,8 @@ class Check:
             return isinstance(value, str) and METRIC_NAME.fullmatch(value) is not None
         if self.kind == "choice":
             return value in self.choices
+        if self.kind == "text":
+            return isinstance(value, str) and 0 < len(value) <= 1000
         is_int = isinstance(value, int) and not isinstance(value, bool)
         if not (is_int or self.kind == "number" and isinstance(value, float)):
             return False
@@ -58,6 +60,8 @@ class Check:
             return "a metric name such as val_loss or val_accuracy"
         if self.kind == "choice":
             return "one of " + ", ".join(self.choices)
+        if self.kind == "text":
+            return "a string"
         noun = "an integer" if self.kind == "int" else "a number"
         if self.low is None and self.high is None:
             return noun
@@ -71,7 +75,8 @@ def _bound(value: float | None) -> str:
 
 def option(default: Any, kind: str, low: float | None = None, high: float | None = None, *,
            open_low: bool = False, open_high: bool = False, choices: tuple[str, ...] = ()) -> Any:
-    """A dataclass field with its default and the Check its value must pass."""
+    """A dataclass field with its default and the Check its value must pass (kind: int, number, bool,
+    metric, choice or text)."""
     return dataclasses.field(default=default, metadata={
         "check": Check(kind, low, high, open_low, open_high, choices)})
 
@@ -142,6 +147,33 @@ class CheckpointSpec:
     mode: str = option("auto", "choice", choices=MODES)
 
 
+# --- experiment tracking ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TensorBoardSpec:
+    """Options of Keras' TensorBoard callback that cnnzoo exposes (logs go to runs/<run>/tensorboard/)."""
+
+    histogram_freq: int = option(1, "int", 0, 100_000)  # weight histograms every N epochs; 0: none
+    write_graph: bool = option(True, "bool")
+    write_images: bool = option(False, "bool")
+    write_steps_per_second: bool = option(False, "bool")
+
+
+@dataclass(frozen=True)
+class MLflowSpec:
+    """Where MLflow logging goes; tracking_uri None means MLflow's own default (MLFLOW_TRACKING_URI or ./mlruns)."""
+
+    tracking_uri: str | None = option(None, "text")
+    experiment: str = option("cnnzoo", "text")
+    run_name: str | None = option(None, "text")
+    log_artifacts: bool = option(True, "bool")
+
+
+def option_checks(cls: type) -> dict[str, Check]:
+    """name -> Check of each option of a typed option class (for validation and the JSON schema)."""
+    return {f.name: f.metadata["check"] for f in dataclasses.fields(cls)}
+
+
 def option_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))
 
@@ -153,7 +185,7 @@ def parse_options(doc: Document, path: PathKey, cls: type, values: dict, what: s
         if key not in names:
             raise doc.error(path + (key,), f"{what} has no option `{key}` (it takes: {', '.join(names) or 'nothing'}).",
                             hint=suggest(str(key), list(names)))
-        check = next(f for f in dataclasses.fields(cls) if f.name == key).metadata["check"]
+        check = option_checks(cls)[key]
         if not check.accepts(value):
             raise doc.error(path + (key,), f"{what} option `{key}` must be {check.describe()}, "
                                            f"received {quote(value)}.")

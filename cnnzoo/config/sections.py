@@ -6,11 +6,11 @@ from typing import Any
 
 from cnnzoo.config.expand import parse_layer_list
 from cnnzoo.config.source import Document, PathKey
-from cnnzoo.errors import quote, shown
-from cnnzoo.config.options import (SCHEDULES, CheckpointSpec, EarlyStoppingSpec, Schedule, check_optimizer,
-                                   parse_options)
+from cnnzoo.config.options import (SCHEDULES, CheckpointSpec, EarlyStoppingSpec, MLflowSpec, Schedule,
+                                   TensorBoardSpec, check_optimizer, parse_options)
 from cnnzoo.config.spec import InputSpec, TrainSpec
 from cnnzoo.data.interface import DATASET_MODULES, DataSpec
+from cnnzoo.errors import quote, shown
 from cnnzoo.layers import suggest
 from cnnzoo.precision import PRECISIONS
 
@@ -122,7 +122,8 @@ def parse_data(doc: Document) -> DataSpec | None:
 def parse_train(doc: Document) -> TrainSpec:
     section = Section(doc, ("train",), ("epochs", "batch_size", "optimizer", "learning_rate", "schedule",
                                         "loss", "metrics", "early_stopping", "checkpoint", "seed",
-                                        "steps_per_execution", "jit_compile", "precision"))
+                                        "steps_per_execution", "jit_compile", "precision",
+                                        "tensorboard", "mlflow"))
     optimizer, optimizer_args = _optimizer(section)
     metrics = section.get("metrics", ["accuracy"])
     if isinstance(metrics, str):
@@ -146,6 +147,8 @@ def parse_train(doc: Document) -> TrainSpec:
         steps_per_execution=section.integer("steps_per_execution", 1, 1, 100_000),
         jit_compile=jit,
         precision=_precision(section),
+        tensorboard=_option_group(section, "tensorboard", TensorBoardSpec, "tensorboard"),
+        mlflow=_option_group(section, "mlflow", MLflowSpec, "mlflow"),
     )
 
 

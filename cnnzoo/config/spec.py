@@ -95,6 +95,8 @@ class TrainSpec:
     steps_per_execution: int = 1
     jit_compile: bool | str = "auto"
     precision: str = "float32"
+    tensorboard: Any = None  # TensorBoardSpec when train.tensorboard is set
+    mlflow: Any = None  # MLflowSpec when train.mlflow is set
 
 
 @dataclass

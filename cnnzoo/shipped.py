@@ -1,0 +1,175 @@
+"""The configs shipped with cnnzoo (package data): found by bare name, listed, copied out to edit.
+
+In a source checkout they are the repository's configs/; in an installed wheel, cnnzoo/configs/.
+A path that exists always wins over a shipped name.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+from cnnzoo.errors import CnnzooError, ConfigError
+
+PACKAGE = Path(__file__).resolve().parent
+
+
+def shipped_dir() -> Path:
+    """cnnzoo/configs/ when installed from a wheel, else the checkout's configs/."""
+    for candidate in (PACKAGE / "configs", PACKAGE.parent / "configs"):
+        if candidate.is_dir():
+            return candidate
+    return PACKAGE / "configs"
+
+
+def shipped_names() -> list[str]:
+    return sorted(p.stem for p in shipped_dir().glob("*.yaml"))
+
+
+def shipped_config(name: str) -> Path | None:
+    """The shipped config called ``name`` (``lenet`` or ``lenet.yaml``), or None."""
+    stem = name.removesuffix(".yaml").removesuffix(".yml")
+    path = shipped_dir() / f"{stem}.yaml"
+    return path if "/" not in name and "\\" not in name and path.is_file() else None
+
+
+@dataclass(frozen=True)
+class ConfigChoice:
+    path: Path
+    shipped: bool  # True when a bare name was resolved to a shipped config
+
+
+def resolve_config(arg: Path | str) -> ConfigChoice:
+    """``arg`` itself when it exists (a path always wins), else the shipped config of that name.
+
+    An argument that is neither is returned unchanged, so the config loader reports it as missing.
+    """
+    path = Path(arg)
+    if path.exists():
+        return ConfigChoice(path, shipped=False)
+    found = shipped_config(str(arg))
+    return ConfigChoice(found, shipped=True) if found else ConfigChoice(path, shipped=False)
+
+
+def init_config(name: str, dest: Path | None) -> Path:
+    """Copy the shipped config ``name`` to ``dest`` (default ./<name>.yaml) to edit; never overwrites.
+
+    A config that inherits (`base:`) is written with its base merged in, so the copy stands alone.
+    """
+    source = shipped_config(name)
+    if source is None:
+        raise ConfigError(f"no shipped config named {name!r}.", file=name,
+                          hint=f"Shipped configs: {', '.join(shipped_names())} (`cnnzoo configs` describes them).")
+    dest = Path(dest) if dest is not None else Path(f"{source.stem}.yaml")
+    if dest.is_dir():
+        dest = dest / source.name
+    text = _standalone_text(source)
+    try:
+        with open(dest, "x", encoding="utf-8") as handle:
+            handle.write(text)
+    except FileExistsError:
+        raise ConfigError("the file already exists; `cnnzoo init` never overwrites a file.", file=str(dest),
+                          hint="Pass another FILE, or move the existing file away first.") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot write the file ({exc.strerror or exc}).", file=str(dest),
+                          hint="Pass a FILE in a folder you can write to.") from None
+    return dest
+
+
+def _standalone_text(source: Path) -> str:
+    import yaml
+
+    from cnnzoo.config.source import load_document
+
+    from cnnzoo.schema import SCHEMA_FILE, SCHEMA_LINE
+
+    text = source.read_text(encoding="utf-8")
+    # the copy lives elsewhere: point its editor schema line at the shipped schema file
+    text = text.replace(SCHEMA_LINE, SCHEMA_LINE.replace(SCHEMA_FILE, (source.parent / SCHEMA_FILE).as_uri()), 1)
+    if "\nbase:" not in f"\n{text}":
+        return text
+    merged = yaml.safe_dump(load_document(source).data, sort_keys=False, width=110)
+    header = "".join(line + "\n" for line in itertools.takewhile(lambda l: l.startswith("#"), text.splitlines()))
+    return f"{header}# Written by `cnnzoo init {source.stem}` with its `base:` merged in.\n{merged}"
+
+
+@dataclass(frozen=True)
+class ShippedInfo:
+    name: str
+    description: str
+    dataset: str
+    params: int | None
+    path: Path
+
+
+def describe_shipped(on_build=None) -> list[ShippedInfo]:
+    """One entry per shipped config. Parameter counts need the model built (seconds for VGG16), so they
+    are cached by config content and Keras version in the cnnzoo cache folder; ``on_build(name)``
+    is called before each model that has to be built."""
+    import hashlib
+
+    import keras
+    import yaml
+
+    from cnnzoo.config import config_from_document
+    from cnnzoo.config.source import load_document
+
+    cache = _ParamCache()
+    infos = []
+    for name in shipped_names():
+        path = shipped_dir() / f"{name}.yaml"
+        doc = load_document(path)
+        key = hashlib.sha256((yaml.safe_dump(doc.data) + keras.__version__).encode()).hexdigest()
+        config = config_from_document(doc)
+        params = cache.get(name, key)
+        if params is None:
+            if on_build is not None:
+                on_build(name)
+            params = cache.put(name, key, _count_params(config))
+        data = config.data
+        dataset = "/".join(filter(None, (data.dataset, data.name))) if data else ""
+        infos.append(ShippedInfo(name, config.description.strip().splitlines()[0] if config.description else "",
+                                 dataset, params, path))
+    return infos
+
+
+def _count_params(config) -> int:
+    import keras
+
+    from cnnzoo.builder import build_model
+
+    with keras.StatelessScope():  # shapes only: Keras defers initialising the weights
+        return build_model(config).model.count_params()
+
+
+class _ParamCache:
+    """name -> (config hash, parameter count) in <cache>/shipped-params.json; a bad file is ignored."""
+
+    def __init__(self):
+        import json
+
+        from cnnzoo.data.locate import array_cache_dir
+
+        self.path = array_cache_dir(None) / "shipped-params.json"
+        try:
+            self.entries = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.entries = {}
+        if not isinstance(self.entries, dict):
+            self.entries = {}
+
+    def get(self, name: str, key: str) -> int | None:
+        entry = self.entries.get(name)
+        return entry.get("params") if isinstance(entry, dict) and entry.get("key") == key else None
+
+    def put(self, name: str, key: str, params: int) -> int:
+        from cnnzoo.atomic import atomic_write_json
+
+        self.entries[name] = {"key": key, "params": params}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(self.path, self.entries)
+        except (OSError, CnnzooError):  # a read-only cache folder only costs the next listing its speed
+            pass
+        return params

@@ -1,0 +1,129 @@
+"""`cnnzoo runs` and `cnnzoo compare` on real tiny runs, plus folders that are damaged or not runs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import time
+
+import pytest
+
+from cnnzoo.runs_table import list_runs
+from tiny_runs import invoke, tiny_setup, train_tiny
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory):
+    """Two finished runs that differ in two keys, and copies made interrupted, killed, running and damaged."""
+    root = tmp_path_factory.mktemp("runs_table")
+    os.environ["CNNZOO_CACHE_DIR"] = str(root / "cache")
+    config, data_dir = tiny_setup(root)
+    runs = root / "runs"
+    first = train_tiny(config, runs, data_dir)
+    second = train_tiny(config, runs, data_dir, "--set", "train.learning_rate=0.001", "--set", "train.batch_size=8")
+    _copy(first, runs / "tiny-20200101-000000", edit_metrics={"interrupted": "SIGINT", "epochs_completed": 1})
+    killed = _copy(first, runs / "tiny-20200101-000001", drop_metrics=True)
+    old = time.time() - 3600
+    os.utime(killed / "history.csv", (old, old))
+    _copy(first, runs / "tiny-20200101-000002", drop_metrics=True)  # history just written: still running
+    damaged = _copy(first, runs / "tiny-20200101-000003")
+    damaged.joinpath("metrics.json").write_text('{"config": "tiny", "epochs_')
+    _copy(second, runs / "lr-sweep" / second.name)
+    (runs / "lr-sweep" / "sweep.json").write_text("{}")
+    (runs / "notes").mkdir()
+    (runs / "notes" / "todo.txt").write_text("not a run")
+    (runs / "README.txt").write_text("a file, not a folder")
+    return runs, first, second
+
+
+def _copy(run, dest, edit_metrics=None, drop_metrics=False):
+    shutil.copytree(run, dest)
+    metrics = dest / "metrics.json"
+    if drop_metrics:
+        metrics.unlink()
+    elif edit_metrics:
+        metrics.write_text(json.dumps({**json.loads(metrics.read_text()), **edit_metrics}))
+    return dest
+
+
+def test_runs_table_lists_every_kind_of_folder(runs_dir):
+    runs, first, second = runs_dir
+    rows = {r.name: r for r in list_runs(runs)}
+    assert set(rows) == {first.name, second.name, "tiny-20200101-000000", "tiny-20200101-000001",
+                         "tiny-20200101-000002", "tiny-20200101-000003",
+                         f"lr-sweep/{second.name}"}  # a sweep's trials are listed; notes/ and README.txt are not runs
+    status = {name: r.status for name, r in rows.items()}
+    assert status[first.name] == status[second.name] == status[f"lr-sweep/{second.name}"] == "finished"
+    assert status["tiny-20200101-000000"] == "interrupted"
+    assert status["tiny-20200101-000001"] == "interrupted"  # killed: no metrics.json, history an hour old
+    assert status["tiny-20200101-000002"] == "running"
+    assert status["tiny-20200101-000003"] == "damaged"
+    assert "JSONDecodeError" in rows["tiny-20200101-000003"].problem
+
+    metrics = json.loads((first / "metrics.json").read_text())
+    row = rows[first.name]
+    assert (row.config, row.dataset, row.epochs, row.monitor) == ("tiny", "mnist", 2, "val_accuracy")
+    assert row.best_epoch == metrics["best_epoch"]
+    assert row.best_value == pytest.approx(metrics["best"]["val_accuracy"])
+    assert row.test_accuracy == pytest.approx(metrics["test"]["accuracy"])
+    assert row.params == metrics["params"] == 1490  # Conv 4@3x3 (40) + Dense 6*6*4 -> 10 (1,450)
+    assert row.date.startswith(first.name.split("-")[1][:4])
+    killed = rows["tiny-20200101-000001"]  # read back from history.csv alone
+    assert (killed.epochs, killed.best_epoch) == (2, row.best_epoch)
+    assert killed.best_value == pytest.approx(row.best_value)
+
+
+def test_runs_cli_table_sort_filter_json_and_csv(runs_dir):
+    runs, first, second = runs_dir
+    table = invoke("runs", runs)
+    assert table.exit_code == 0, table.output
+    assert "damaged" in table.output and "running" in table.output and "7 run(s)" in table.output
+
+    listed = json.loads(invoke("runs", runs, "--json", "--filter", "status=finished", "--sort", "val_loss").output)
+    assert [r["name"] for r in listed if "/" not in r["name"]] == sorted([first.name, second.name],
+                                                                           key=lambda n: _val_loss(runs / n))
+    assert all(r["status"] == "finished" for r in listed)
+
+    text = invoke("runs", runs, "--csv", "--filter", "epochs<2").output
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["name"] for r in rows] == ["tiny-20200101-000000"]
+    assert rows[0]["status"] == "interrupted"
+
+
+def _val_loss(run):
+    return json.loads((run / "metrics.json").read_text())["best"]["val_loss"]
+
+
+def test_runs_rejects_a_bad_filter_and_a_missing_folder(runs_dir, tmp_path):
+    runs, _, _ = runs_dir
+    bad = invoke("runs", runs, "--filter", "status")
+    assert bad.exit_code == 2 and "expected KEY=VALUE" in bad.output
+    missing = invoke("runs", tmp_path / "nowhere")
+    assert missing.exit_code == 2 and "no such runs directory" in missing.output
+
+
+def test_compare_two_runs_that_differ_in_two_keys(runs_dir, tmp_path):
+    runs, first, second = runs_dir
+    out = tmp_path / "cmp.png"
+    result = invoke("compare", first, second, "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["config_differences"] == {"train.batch_size": [16, 8], "train.learning_rate": [0.01, 0.001]}
+    assert [r["name"] for r in data["runs"]] == [first.name, second.name]
+    for plot in data["plots"]:
+        assert (tmp_path / plot).read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in tmp_path.glob("cmp-*.png")) == ["cmp-accuracy.png", "cmp-loss.png"]
+
+    table = invoke("compare", first, second, "--out", out, "--metric", "loss")
+    assert table.exit_code == 0, table.output
+    assert "train.learning_rate" in table.output and "test_accuracy" in table.output
+    assert out.stat().st_size > 5_000
+
+
+def test_compare_needs_two_runs(runs_dir):
+    _, first, _ = runs_dir
+    result = invoke("compare", first)
+    assert result.exit_code == 2 and "at least two run folders" in result.output
