@@ -301,7 +301,7 @@ def _final_metrics(config, model, run: RunFolder, pipes: Pipelines, fit: FitOutc
     return {
         "config": config.name,
         "dataset": _dataset_label(config),
-        "monitor": monitored(config.train.checkpoint["monitor"], pipes.val is not None),
+        "monitor": monitored(config.train.checkpoint.monitor, pipes.val is not None),
         "epochs_completed": len(fit.rows),
         "interrupted": fit.interrupted,
         "stopped_early": fit.stopped_early,
