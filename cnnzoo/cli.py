@@ -174,6 +174,56 @@ def eval_(run_dir: RunDirArg, data_dir: DataDirOption = None,
 
 @app.command()
 @_user_errors
+def predict(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .keras file (with --config).")],
+            inputs: Annotated[list[str], typer.Argument(
+                help="Image files, folders (recursive) or glob patterns; for 1D runs .tsv/.csv (UCR layout) or .npy.")],
+            checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+            config: Annotated[Optional[Path], typer.Option(
+                "--config", help="The config of a .keras file (default: config.yaml beside it).")] = None,
+            top_k: Annotated[int, typer.Option("--top-k", min=1, help="Classes shown per input.")] = 3,
+            batch_size: Annotated[Optional[int], typer.Option(
+                "--batch-size", min=1, help="Inputs per batch (default: train.batch_size).")] = None,
+            json_: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
+            csv_: Annotated[Optional[Path], typer.Option("--csv", help="Also write the predictions as CSV.")] = None,
+            data_dir: DataDirOption = None):
+    """Classify new files with a run's checkpoint, prepared exactly as its training data was.
+    Exit code 0: all inputs predicted; 1: some failed; 2: none could be read."""
+    from rich.console import Console
+
+    from cnnzoo.data import resolve_data_dir
+    from cnnzoo.errors import RunError
+    from cnnzoo.predict import model_source, predict_inputs, predictions_csv, render_predictions
+
+    if checkpoint not in ("best", "last"):
+        raise RunError("--checkpoint must be best or last.")
+    source = model_source(run_dir, checkpoint, config)
+    result = predict_inputs(source, inputs, top_k=top_k, batch_size=batch_size,
+                            data_dir=resolve_data_dir(data_dir))
+    shown = max((len(e["top"]) for e in result.entries if "top" in e), default=top_k)
+    if json_:
+        typer.echo(json.dumps(result.entries, indent=2))
+    elif result.succeeded:
+        Console().print(render_predictions(result, shown))
+    if csv_ is not None:
+        predictions_csv(result, csv_, shown)
+    _report_predict(result)
+    raise typer.Exit(result.exit_code)
+
+
+def _report_predict(result) -> None:
+    from rich.markup import escape
+
+    err = _stderr()
+    for entry in result.entries:
+        if "error" in entry:
+            err.print(f"[bold red]error:[/] {escape(entry['file'])}: {escape(entry['error'])}", highlight=False,
+                      soft_wrap=True)
+    rate = result.succeeded / result.seconds if result.seconds > 0 else 0.0
+    err.print(f"{result.succeeded} predicted, {result.failed} failed; {rate:,.0f} inputs/s", highlight=False)
+
+
+@app.command()
+@_user_errors
 def plot(run_dirs: Annotated[list[Path], typer.Argument(help="One or more run folders.")],
          metric: Annotated[Optional[list[str]], typer.Option(help="Metric(s) to plot (default accuracy, loss).")] = None,
          out: Annotated[Optional[Path], typer.Option(help="Output PNG (several runs: required for one metric, "

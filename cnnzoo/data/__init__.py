@@ -17,8 +17,8 @@ from cnnzoo.data.spec import DataSpec
 from cnnzoo.data.splits import limit_splits, stratified_split
 from cnnzoo.errors import DataError
 
-__all__ = ["DATASETS", "DataSpec", "DatasetSplits", "default_scale", "load_dataset", "make_pipeline",
-           "resolve_data_dir", "stratified_split"]
+__all__ = ["DATASETS", "DataSpec", "DatasetSplits", "class_names", "default_scale", "load_dataset",
+           "make_pipeline", "resolve_data_dir", "stratified_split"]
 
 Loader = Callable[[DataSpec, LoadRequest], DatasetSplits]
 
@@ -27,6 +27,13 @@ DATASETS: dict[str, Loader] = {
     "oxflower17": flowers17.load,
     "ucr": ucr.load,
     "image_folder": folders.load,
+}
+
+CLASS_NAMES: dict[str, Callable[[DataSpec, Path | None], list[str]]] = {
+    "mnist": lambda spec, data_dir: list(mnist.CLASS_NAMES),
+    "oxflower17": lambda spec, data_dir: list(flowers17.CLASS_NAMES),
+    "ucr": ucr.class_names,
+    "image_folder": folders.class_names,
 }
 
 
@@ -43,6 +50,12 @@ def load_dataset(spec: DataSpec, *, input_shape: Sequence[int], data_dir: Path |
     loader = get_loader(spec.dataset)
     splits = loader(spec, LoadRequest(tuple(input_shape), data_dir, seed, cache_dir, progress))
     return limit_splits(splits, spec.limit, seed) if spec.limit else splits
+
+
+def class_names(spec: DataSpec, data_dir: Path | None) -> list[str]:
+    """The class names `load_dataset` gives this dataset, without reading its examples."""
+    get_loader(spec.dataset)
+    return CLASS_NAMES[spec.dataset](spec, data_dir)
 
 
 def make_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, num_classes: int, one_hot: bool,

@@ -38,7 +38,7 @@ def decode_images(items: Iterable[tuple[int, str, bytes | str]], total: int, sha
     failed: list[str] = []
 
     def decode(slot: int, name: str, source: bytes | str) -> None:
-        image = _decode_one(source, shape)
+        image = decode_image(source, shape)
         if image is None:
             failed.append(name)
         else:
@@ -55,7 +55,7 @@ def decode_images(items: Iterable[tuple[int, str, bytes | str]], total: int, sha
     return out, filled
 
 
-def _decode_one(item: bytes | str, shape: tuple[int, int, int]) -> np.ndarray | None:
+def decode_image(item: bytes | str, shape: tuple[int, int, int]) -> np.ndarray | None:
     """One image as uint8 (H, W, C), or None when it is not a readable image. A JPEG is decoded straight
     at the smallest DCT scale (1/8..1) that still covers the target size."""
     from PIL import Image
