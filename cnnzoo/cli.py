@@ -222,6 +222,47 @@ def _report_predict(result) -> None:
     err.print(f"{result.succeeded} predicted, {result.failed} failed; {rate:,.0f} inputs/s", highlight=False)
 
 
+ExportFormat = Enum("ExportFormat", {name: name for name in ("savedmodel", "tflite", "onnx", "keras")}, type=str)
+Quantize = Enum("Quantize", {name: name for name in ("none", "float16", "dynamic", "int8")}, type=str)
+
+
+@app.command()
+@_user_errors
+def export(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .keras file (with --config).")],
+           format_: Annotated[ExportFormat, typer.Option("--format", help="What to write.")],
+           quantize: Annotated[Quantize, typer.Option(help="TFLite only: float16, dynamic-range or int8 "
+                                                           "(calibrated on the run's training samples).")]
+           = Quantize.none,
+           out: Annotated[Optional[Path], typer.Option(
+               help="Output file (a folder for savedmodel); default RUN_DIR/export/<format>[-<quantize>]/.")] = None,
+           with_preprocessing: Annotated[bool, typer.Option(
+               "--with-preprocessing", help="Take raw uint8 images of the training size; scaling is in the graph.")]
+           = False,
+           checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+           config: Annotated[Optional[Path], typer.Option(
+               "--config", help="The config of a .keras file (default: config.yaml beside it).")] = None,
+           samples: Annotated[int, typer.Option(min=1, help="Test samples the export is verified on.")] = 256,
+           json_: Annotated[bool, typer.Option("--json", help="Print export.json instead of a table.")] = False,
+           data_dir: DataDirOption = None):
+    """Export a run's checkpoint (float32 graph) and verify it in its own runtime against the Keras model.
+    Exit code 1 (file removed) when top-1 agreement is below 100% (float32) or 99% (quantised)."""
+    from rich.console import Console
+
+    from cnnzoo.data import resolve_data_dir
+    from cnnzoo.errors import RunError
+    from cnnzoo.export import ExportRequest, export_run, render_export
+    from cnnzoo.predict import model_source
+
+    if checkpoint not in ("best", "last"):
+        raise RunError("--checkpoint must be best or last.")
+    request = ExportRequest(format_.value, quantize.value, out, with_preprocessing, samples)
+    report = export_run(model_source(run_dir, checkpoint, config), request, data_dir=resolve_data_dir(data_dir))
+    if json_:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        Console().print(render_export(report))
+
+
 @app.command()
 @_user_errors
 def plot(run_dirs: Annotated[list[Path], typer.Argument(help="One or more run folders.")],
