@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnnzoo.config.spec import BlockNode, BranchNode, LayerNode, ModelConfig, Node, Where
+from cnnzoo.finetune import freeze_layers
 from cnnzoo.layers import create_layer
 from cnnzoo.precision import dtype_policy, resolve_precision
 
@@ -37,6 +38,7 @@ def build_model(config: ModelConfig) -> Built:
         for index, node in enumerate(config.layers):
             x = _apply(node, x, built, index)
         built.model = keras.Model(inputs, x, name=config.name)
+    freeze_layers(built.model, config.train.freeze)
     return built
 
 

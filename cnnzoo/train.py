@@ -17,6 +17,7 @@ from cnnzoo import __version__
 from cnnzoo.builder import build_model, output_node
 from cnnzoo.config.spec import ModelConfig
 from cnnzoo.errors import ConfigError, RunError
+from cnnzoo.finetune import init_weights, report_init
 from cnnzoo.precision import dtype_policy, resolve_precision
 from cnnzoo.runs import (RunFolder, atomic_write_json, atomic_write_text, check_free_space, create_run_dir,
                          load_checkpoint)
@@ -45,10 +46,13 @@ def train_run(config: ModelConfig, *, data_dir: Path | None, runs_dir: Path, con
                           file=config.file, path="data", hint="Add e.g. `data: {dataset: mnist}`.")
     keras.utils.set_random_seed(config.train.seed)
     built = build_model(config)
+    initialized = init_weights(built.model, config.init_from) if config.init_from else None
     check_free_space(runs_dir, checkpoint_bytes(built.model))
     splits, plan = _load_data(config, built.model, data_dir)
     run = RunFolder(create_run_dir(runs_dir, config.name))
     _write_run_header(run, config, built)
+    if initialized is not None:
+        report_init(initialized, config.init_from, run.path / "init_from.json", console)
     compile_model(built.model, config, plan)
     return _train_and_report(run, config, built.model, splits, plan, console, prior_rows=[])
 

@@ -28,6 +28,7 @@ EXPECTED_PARAMS = {
     "lenet_bn": 1_625_894,
     "cnn1d_fcn": 25_858,
     "inception_v2_gap": 10_297_681,
+    "lenet_finetune": 1_256_080,
 }
 
 # The smallest inputs at which each net still builds, for a fast training step. AlexNet needs

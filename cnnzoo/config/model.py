@@ -20,8 +20,8 @@ from cnnzoo import layers as layer_registry
 from cnnzoo.config.source import Document, PathKey, format_path
 from cnnzoo.config.spec import BlockNode, BranchNode, LayerNode, Node, Where
 
-ENTRY_META_KEYS = ("repeat", "name")
-BRANCH_KEYS = ("branches", "merge", "repeat", "name")
+ENTRY_META_KEYS = ("repeat", "name", "trainable")
+BRANCH_KEYS = ("branches", "merge", "repeat", "name", "trainable")
 BLOCK_KEYS = ("params", "layers", "description")
 MAX_REPEAT = 10_000
 MAX_BLOCK_DEPTH = 32
@@ -59,7 +59,7 @@ def parse_model(doc: Document) -> list[Node]:
     if not isinstance(model, dict):
         raise doc.error(("model",), "a `model:` mapping with a `layers:` list is required.",
                         hint="e.g. model: {layers: [Flatten, {Dense: {units: 10}}]}")
-    _check_keys(doc, ("model",), model, ("layers", "blocks"))
+    _check_keys(doc, ("model",), model, ("layers", "blocks", "init_from"))
     blocks = _parse_blocks(doc, model.get("blocks") or {})
     layers = model.get("layers")
     if not isinstance(layers, list) or not layers:
@@ -143,7 +143,11 @@ class _Expander:
             raise where.error(f"a layer entry must be a name like `Flatten` or a mapping like "
                               f"`Conv2D: {{filters: 32}}`, received {entry!r}.")
         repeat = self.repeat_count(entry, where)
-        return [self.expand_once(entry, path, scope, where) for _ in range(repeat)]
+        trainable = entry.get("trainable", True)
+        if not isinstance(trainable, bool):
+            raise where.error(f"`trainable` must be true or false, received {trainable!r}.", key="trainable")
+        nodes = [self.expand_once(entry, path, scope, where) for _ in range(repeat)]
+        return nodes if trainable else [freeze_node(node) for node in nodes]
 
     def repeat_count(self, entry: dict, where: Where) -> int:
         repeat = entry.get("repeat", 1)
@@ -271,6 +275,16 @@ class _Expander:
                               f"{', '.join('$' + p for p in scope.params) or 'none'}).",
                               hint=layer_registry.suggest(name, list(scope.params)))
         return scope.params[name]
+
+
+def freeze_node(node: Node) -> Node:
+    """`trainable: false` on an entry, block use or branches group: every layer inside it is frozen."""
+    if isinstance(node, LayerNode):
+        node.args["trainable"] = False
+    for child in node.children if isinstance(node, BlockNode) else \
+            [c for branch in node.branches for c in branch] if isinstance(node, BranchNode) else []:
+        freeze_node(child)
+    return node
 
 
 def parse_layer_list(doc: Document, path: PathKey, entries: Any) -> list[Node]:

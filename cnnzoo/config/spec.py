@@ -92,6 +92,18 @@ class TrainSpec:
     steps_per_execution: int = 1
     jit_compile: bool | str = "auto"
     precision: str = "float32"
+    freeze: tuple[str, ...] = ()  # glob patterns of layer names made non-trainable
+
+
+@dataclass(frozen=True)
+class InitSpec:
+    """`model.init_from`: weights copied by layer name from a run, a .keras or a .weights.h5 file."""
+
+    path: str
+    layers: tuple[str, ...] = ()  # glob patterns; empty: every layer
+    skip_mismatch: bool = False
+    file: str | None = None       # where it was written, for errors
+    line: int | None = None
 
 
 @dataclass
@@ -106,3 +118,4 @@ class ModelConfig:
     train: TrainSpec
     file: str
     resolved: dict[str, Any]
+    init_from: InitSpec | None = None
