@@ -219,7 +219,8 @@ def _report_predict(result) -> None:
             err.print(f"[bold red]error:[/] {escape(entry['file'])}: {escape(entry['error'])}", highlight=False,
                       soft_wrap=True)
     rate = result.succeeded / result.seconds if result.seconds > 0 else 0.0
-    err.print(f"{result.succeeded} predicted, {result.failed} failed; {rate:,.0f} inputs/s", highlight=False)
+    err.print(f"{result.succeeded} predicted, {result.failed} failed; {result.seconds:.2f} s in the model "
+              f"({rate:,.0f} inputs/s, first batch's tracing included)", highlight=False)
 
 
 ExportFormat = Enum("ExportFormat", {name: name for name in ("savedmodel", "tflite", "onnx", "keras")}, type=str)

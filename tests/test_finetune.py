@@ -194,3 +194,15 @@ def test_shipped_finetune_config_freezes_the_convolutions():
     model = build_model(config).model
     assert config.init_from.path == "runs/lenet-2*" and config.init_from.skip_mismatch
     assert [layer.name for layer in model.layers if layer.weights and not layer.trainable] == ["conv2d", "conv2d_1"]
+
+
+def test_summary_shows_trainable_and_frozen_rows(tmp_path):
+    config = write(tmp_path, BLOCKS)
+    table = CliRunner().invoke(app, ["summary", str(config)], env={"COLUMNS": "160"})
+    assert table.exit_code == 0, table.output
+    lines = {line.split()[1]: line for line in table.output.splitlines() if line.startswith("│")}
+    assert lines["stem"].rstrip(" │").endswith("frozen") and lines["head"].rstrip(" │").endswith("yes")
+    assert "16 of 160" in lines["body"]  # the conv (144) is frozen, BatchNormalization (16) is not
+    data = json.loads(CliRunner().invoke(app, ["summary", str(config), "--json"]).stdout)
+    rows = {row["name"]: row for row in data["layers"]}
+    assert rows["res"]["frozen_params"] == rows["res"]["params"] == 20 and rows["head"]["frozen_params"] == 0

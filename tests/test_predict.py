@@ -147,7 +147,7 @@ def test_bad_inputs_are_one_line_each_and_the_rest_is_predicted(digit_run, input
     assert entries["nothing*.png"]["error"] == "the pattern matches no files"
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 5 and "Traceback" not in result.output
-    assert "4 predicted, 5 failed" in result.stderr
+    assert "4 predicted, 5 failed;" in result.stderr
 
 
 def test_exit_code_2_when_no_input_can_be_read(digit_run, inputs):
