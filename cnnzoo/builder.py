@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnnzoo.config.spec import BlockNode, BranchNode, LayerNode, ModelConfig, Node, Where
+from cnnzoo.data import default_scale
 from cnnzoo.finetune import freeze_layers
 from cnnzoo.layers import create_layer
 from cnnzoo.precision import dtype_policy, resolve_precision
@@ -23,6 +24,7 @@ class Built:
     where: dict[str, Where] = field(default_factory=dict)
     group: dict[str, int] = field(default_factory=dict)
     float32_node: Node | None = None  # under mixed precision, the entry whose output is the model's
+    pixel_scale: float | None = None  # what the pipeline multiplies pixels by (Application preprocessing undoes it)
 
 
 def build_model(config: ModelConfig) -> Built:
@@ -31,7 +33,8 @@ def build_model(config: ModelConfig) -> Built:
     import keras
 
     policy = resolve_precision(config.train.precision)
-    built = Built(model=None, float32_node=output_node(config) if policy != "float32" else None)
+    built = Built(model=None, float32_node=output_node(config) if policy != "float32" else None,
+                  pixel_scale=default_scale(config.data) if config.data else None)
     with dtype_policy(policy):
         inputs = keras.Input(shape=config.input.shape, dtype=config.input.dtype, name="input")
         x = inputs
@@ -61,7 +64,12 @@ def _apply(node: Node, x: Any, built: Built, group: int) -> Any:
 
 
 def _apply_layer(node: LayerNode, x: Any, built: Built, group: int) -> Any:
-    layer = create_layer(node, dtype="float32" if node is built.float32_node else None)
+    if node.type == "Application":
+        from cnnzoo.applications import create_application
+
+        layer = create_application(node, tuple(x.shape[1:]), built.pixel_scale)
+    else:
+        layer = create_layer(node, dtype="float32" if node is built.float32_node else None)
     _claim_name(built, layer.name, node.where, group)
     try:
         y = layer(x)

@@ -53,7 +53,7 @@ def keras_layer_classes() -> dict[str, type]:
 
 
 def is_layer_name(name: str) -> bool:
-    return name in keras_layer_classes() or name in REFUSED
+    return name in keras_layer_classes() or name in REFUSED or name == "Application"
 
 
 def suggest(name: str, candidates: list[str]) -> str | None:
@@ -107,26 +107,30 @@ def layer_signature(cls: type) -> dict[str, inspect.Parameter]:
 
 def check_layer_args(cls: type, args: dict[str, Any], where) -> None:
     """Unknown, missing and mistyped arguments, checked against the class's real signature."""
-    signature = layer_signature(cls)
+    check_args(cls.__name__, layer_signature(cls), args, where)
+
+
+def check_args(owner: str, signature: dict[str, inspect.Parameter], args: dict[str, Any], where) -> None:
+    """`args` against the named parameters of `owner` (a layer class, an application function)."""
     for key, value in args.items():
         if key not in signature:
-            hint = suggest(key, list(signature)) or f"{cls.__name__} takes: {', '.join(signature)}."
-            raise where.error(f"{cls.__name__} has no argument `{key}`.", hint=hint, key=key)
-        _check_type(cls, key, value, signature[key], where)
+            hint = suggest(key, list(signature)) or f"{owner} takes: {', '.join(signature)}."
+            raise where.error(f"{owner} has no argument `{key}`.", hint=hint, key=key)
+        _check_type(owner, key, value, signature[key], where)
     missing = [p.name for p in signature.values()
                if p.default is inspect.Parameter.empty and p.name not in args]
     if missing:
-        raise where.error(f"{cls.__name__} needs argument(s) {', '.join(missing)}.",
-                          hint=f"Write e.g. `- {cls.__name__}: {{{missing[0]}: ...}}`.")
+        raise where.error(f"{owner} needs argument(s) {', '.join(missing)}.",
+                          hint=f"Write e.g. `- {owner}: {{{missing[0]}: ...}}`.")
 
 
-def _check_type(cls: type, key: str, value: Any, param: inspect.Parameter, where) -> None:
+def _check_type(owner: str, key: str, value: Any, param: inspect.Parameter, where) -> None:
     if key in NESTED_LAYER_ARGS:
         return
     expected = _expected_type(param)
     if expected is None or value is None and param.default is None or _matches(value, expected):
         return
-    raise where.error(f"{cls.__name__} argument `{key}` must be {_DESCRIPTIONS[expected]}, "
+    raise where.error(f"{owner} argument `{key}` must be {_DESCRIPTIONS[expected]}, "
                       f"received {value!r} ({_yaml_type(value)}).", key=key)
 
 

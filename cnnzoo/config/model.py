@@ -182,6 +182,8 @@ class _Expander:
         if "name" in entry:
             raise where.error("`name` next to a layer goes inside its arguments.",
                               hint=f"Write `- {kind}: {{name: ..., ...}}`.", key="name")
+        if kind == "Application":
+            return self.make_application(args, path, scope, where)
         cls = layer_registry.layer_class(kind, where, list(self.blocks))
         args = dict(args)
         for key in layer_registry.NESTED_LAYER_ARGS:
@@ -196,6 +198,16 @@ class _Expander:
         if name is not None and not isinstance(name, str):
             raise arg_where.error(f"`name` must be a string, received {name!r}.", key="name")
         return LayerNode(kind, args, scope.prefix + name if name else scope.unique(_snake(kind)), arg_where)
+
+    def make_application(self, args: dict, path: PathKey, scope: _Scope, where: Where) -> LayerNode:
+        """A keras.applications model as one entry (see cnnzoo.applications)."""
+        from cnnzoo.applications import check_application
+
+        origins = {key: self.doc.origin(path + (key,)) for key in args}
+        where = Where(where.file, where.line, format_path(path), where.via,
+                      {key: (o.file, o.line) for key, o in origins.items()})
+        check_application(args, where)
+        return LayerNode("Application", dict(args), scope.unique(_snake(args["name"])), where)
 
     def expand_nested_layer(self, entry: Any, path: PathKey, scope: _Scope) -> LayerNode:
         nodes = self.expand_entry(entry, path, _Scope(scope.prefix + "inner.", scope.params, scope.via))
