@@ -145,7 +145,8 @@ class _Expander:
         repeat = self.repeat_count(entry, where)
         trainable = entry.get("trainable", True)
         if not isinstance(trainable, bool):
-            raise where.error(f"`trainable` must be true or false, received {trainable!r}.", key="trainable")
+            raise self.where(path + ("trainable",), scope).error(
+                f"`trainable` must be true or false, received {trainable!r}.")
         nodes = [self.expand_once(entry, path, scope, where) for _ in range(repeat)]
         return nodes if trainable else [freeze_node(node) for node in nodes]
 
