@@ -80,6 +80,8 @@ def resume_run(run_dir: Path, *, epochs: int | None, data_dir: Path | None, cons
     if done == 0:
         keras.utils.set_random_seed(config.train.seed)
         model = build_model(config).model
+        if config.init_from:  # no epoch was kept: start from the source weights again
+            init_weights(model, config.init_from)
         compile_model(model, config, plan)
     atomic_write_text(run.config, yaml.safe_dump(config.resolved, sort_keys=False))
     console.print(f"resuming after epoch {done} of {config.train.epochs}")
