@@ -10,6 +10,8 @@ from typing import Any
 from cnnzoo.config.expand import when_error
 from cnnzoo.config.expr import is_deferred, resolve
 from cnnzoo.config.spec import BlockNode, BranchNode, LayerNode, ModelConfig, Node, Where
+from cnnzoo.data import default_scale
+from cnnzoo.finetune import freeze_layers
 from cnnzoo.layers import MERGE_CLASSES, check_layer_args, create_layer, layer_class
 from cnnzoo.precision import dtype_policy, resolve_precision
 
@@ -22,6 +24,7 @@ class Built:
     group: dict[str, int] = field(default_factory=dict)
     float32_node: Node | None = None  # under mixed precision, the entry whose output is the model's
     channels: dict[str, int] = field(default_factory=dict)  # block instance -> its input's channels
+    pixel_scale: float | None = None  # what the pipeline multiplies pixels by (Application preprocessing undoes it)
 
 
 def build_model(config: ModelConfig, allocate: bool = True) -> Built:
@@ -33,13 +36,15 @@ def build_model(config: ModelConfig, allocate: bool = True) -> Built:
     import keras
 
     policy = resolve_precision(config.train.precision)
-    built = Built(model=None, float32_node=output_node(config) if policy != "float32" else None)
+    built = Built(model=None, float32_node=output_node(config) if policy != "float32" else None,
+                  pixel_scale=default_scale(config.data) if config.data else None)
     with dtype_policy(policy), nullcontext() if allocate else _unallocated_weights():
         inputs = keras.Input(shape=config.input.shape, dtype=config.input.dtype, name="input")
         x = inputs
         for index, node in enumerate(config.layers):
             x = _apply(node, x, built, index)
         built.model = keras.Model(inputs, x, name=config.name)
+    freeze_layers(built.model, config.train.freeze)
     return built
 
 
@@ -116,7 +121,12 @@ def _apply_layer(node: LayerNode, x: Any, built: Built, group: int) -> Any:
     if is_deferred(node.args):
         node = replace(node, args=resolve(node.args, built.channels))
         check_layer_args(layer_class(node.type, node.where), node.args, node.where)
-    layer = create_layer(node, dtype=dtype)
+    if node.type == "Application":
+        from cnnzoo.applications import create_application
+
+        layer = create_application(node, tuple(x.shape[1:]), built.pixel_scale)
+    else:
+        layer = create_layer(node, dtype=dtype)
     _claim_name(built, layer.name, node.where, group)
     try:
         y = layer(x)

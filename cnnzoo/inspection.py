@@ -64,11 +64,11 @@ def split_inputs(loaded: LoadedRun, split: str, limit: int, data_dir: Path | Non
 
 def file_inputs(loaded: LoadedRun, paths: list[Path]) -> Inputs:
     """Image files (or folders of them), decoded and resized the way the dataset loaders do."""
-    from cnnzoo.data.images import _decode_one, image_shape
+    from cnnzoo.data.images import decode_image, image_shape
 
     shape = image_shape(loaded.config.input.shape, "explain")
     files = _image_files(paths)
-    decoded = [(_decode_one(str(f), shape), f) for f in files]
+    decoded = [(decode_image(str(f), shape), f) for f in files]
     bad = [str(f) for image, f in decoded if image is None]
     if bad:
         raise DataError(f"{len(bad)} input(s) could not be decoded as images: {', '.join(bad[:5])}.")

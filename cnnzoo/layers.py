@@ -64,7 +64,7 @@ def keras_layer_classes() -> dict[str, type]:
 
 
 def is_layer_name(name: str) -> bool:
-    return name in keras_layer_classes() or name in REFUSED
+    return name in keras_layer_classes() or name in REFUSED or name == "Application"
 
 
 def suggest(name: str, candidates: list[str]) -> str | None:
@@ -119,44 +119,49 @@ def layer_signature(cls: type) -> dict[str, inspect.Parameter]:
 def check_layer_args(cls: type, args: dict[str, Any], where, deferred: Collection[str] = ()) -> None:
     """Unknown, missing and mistyped arguments, checked against the class's real signature. The types
     of `deferred` arguments (they read `$in_channels`) are checked again once the builder knows them."""
-    signature = layer_signature(cls)
+    check_args(cls.__name__, layer_signature(cls), args, where, deferred)
+
+
+def check_args(owner: str, signature: dict[str, inspect.Parameter], args: dict[str, Any], where,
+               deferred: Collection[str] = ()) -> None:
+    """`args` against the named parameters of `owner` (a layer class, an application function)."""
     for key, value in args.items():
         if key not in signature:
-            hint = suggest(key, list(signature)) or f"{cls.__name__} takes: {', '.join(signature)}."
-            raise where.error(f"{cls.__name__} has no argument `{key}`.", hint=hint, key=key)
+            hint = suggest(key, list(signature)) or f"{owner} takes: {', '.join(signature)}."
+            raise where.error(f"{owner} has no argument `{key}`.", hint=hint, key=key)
         if key not in deferred:
-            _check_type(cls, key, value, signature[key], where)
+            _check_type(owner, key, value, signature[key], where)
     missing = [p.name for p in signature.values()
                if p.default is inspect.Parameter.empty and p.name not in args]
     if missing:
-        raise where.error(f"{cls.__name__} needs argument(s) {', '.join(missing)}.",
-                          hint=f"Write e.g. `- {cls.__name__}: {{{missing[0]}: ...}}`.")
+        raise where.error(f"{owner} needs argument(s) {', '.join(missing)}.",
+                          hint=f"Write e.g. `- {owner}: {{{missing[0]}: ...}}`.")
 
 
-def _check_type(cls: type, key: str, value: Any, param: inspect.Parameter, where) -> None:
+def _check_type(owner: str, key: str, value: Any, param: inspect.Parameter, where) -> None:
     if key in NESTED_LAYER_ARGS:
         return
-    _check_plain_value(cls, key, value, where)
+    _check_plain_value(owner, key, value, where)
     expected = _expected_type(param)
     if expected is None or value is None and param.default is None or _matches(value, expected):
         return
     fraction = expected in ("int", "ints") and isinstance(value, float)
-    raise where.error(f"{cls.__name__} argument `{key}` must be {_DESCRIPTIONS[expected]}, "
+    raise where.error(f"{owner} argument `{key}` must be {_DESCRIPTIONS[expected]}, "
                       f"received {value!r} ({_yaml_type(value)}).", key=key,
                       hint="In `${...}`, `/` gives a decimal: use `//`, round(...) or make_divisible(...)."
                       if fraction else None)
 
 
-def _check_plain_value(cls: type, key: str, value: Any, where) -> None:
+def _check_plain_value(owner: str, key: str, value: Any, where) -> None:
     """Values are plain data: no file paths, and mappings only as Keras objects of the argument's kind."""
     if key in PATH_ARGS and isinstance(value, str):
-        raise where.error(f"{cls.__name__} argument `{key}` must be an inline list, received the string "
+        raise where.error(f"{owner} argument `{key}` must be an inline list, received the string "
                           f"{quote(value)}: a config may not make cnnzoo read a file.",
                           hint=f"Write the entries out, e.g. `{key}: [a, b, c]`.", key=key)
     if isinstance(value, dict):
         object_class(key, value, where)
     elif isinstance(value, list) and any(isinstance(v, (dict, list)) and _has_mapping(v) for v in value):
-        raise where.error(f"{cls.__name__} argument `{key}` must not hold mappings, received {quote(value)}.", key=key)
+        raise where.error(f"{owner} argument `{key}` must not hold mappings, received {quote(value)}.", key=key)
 
 
 def _has_mapping(value: Any) -> bool:

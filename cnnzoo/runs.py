@@ -164,6 +164,8 @@ def load_checkpoint(path: Path | str, into: Any = None) -> Any:
     same network; RunError instead of a Keras traceback when the file is truncated or corrupt."""
     import keras
 
+    import cnnzoo.applications  # noqa: F401  (registers the Application entry's preprocessing layer)
+
     path = Path(path)
     try:
         if not zipfile.is_zipfile(path):  # Keras would call a truncated archive "file not found"

@@ -20,6 +20,7 @@ class Row:
     params: int
     flops: int
     children: list["Row"] = field(default_factory=list)
+    frozen_params: int = 0  # parameters of layers frozen by `trainable: false` or train.freeze
 
 
 @dataclass
@@ -45,7 +46,8 @@ def summarize(config: ModelConfig, built: Built, data_dir: Path | None = None) -
     model = built.model
     by_group: dict[int, list[Row]] = {}
     for layer in model.layers[1:]:  # [0] is the InputLayer
-        row = Row(layer.name, type(layer).__name__, _shape(layer.output), layer.count_params(), layer_flops(layer))
+        row = Row(layer.name, type(layer).__name__, _shape(layer.output), layer.count_params(), layer_flops(layer),
+                  frozen_params=0 if layer.trainable else layer.count_params())
         by_group.setdefault(built.group[layer.name], []).append(row)
     rows: list[Row] = []
     for i, node in enumerate(config.layers):
@@ -70,7 +72,7 @@ def _group_row(node: Any, rows: list[Row], previous: list[int | None]) -> Row:
     if not rows:
         return Row(node.name, f"{kind} (empty: when)", previous, 0, 0)
     return Row(node.name, kind, rows[-1].output_shape, sum(r.params for r in rows),
-               sum(r.flops for r in rows), rows)
+               sum(r.flops for r in rows), rows, sum(r.frozen_params for r in rows))
 
 
 def _shape(tensor: Any) -> list[int | None]:
@@ -101,13 +103,16 @@ def render_summary(summary: ModelSummary, expand: bool = False):
     for header, justify in (("type", "left"), ("output shape", "left"), ("params", "right"),
                             ("FLOPs/sample", "right")):
         table.add_column(header, justify=justify, no_wrap=True)
+    frozen = any(row.frozen_params for row in summary.layers)
+    if frozen:  # only for fine-tuning configs: which rows train
+        table.add_column("trainable", no_wrap=True)
     for row in summary.layers:
-        _add_row(table, row, "", bold=bool(row.children))
+        _add_row(table, row, "", bold=bool(row.children), frozen=frozen)
         if expand:
             for child in row.children:
                 child = Row(child.name.removeprefix(row.name + "."), child.type, child.output_shape,
-                            child.params, child.flops)
-                _add_row(table, child, "  ", bold=False)
+                            child.params, child.flops, frozen_params=child.frozen_params)
+                _add_row(table, child, "  ", bold=False, frozen=frozen)
     totals = Text(
         f"params: {summary.params:,}  (trainable {summary.trainable_params:,}, "
         f"non-trainable {summary.non_trainable_params:,})\n"
@@ -123,12 +128,21 @@ def _memory_parts(parts: dict[str, int]) -> str:
     return ", ".join(f"{PART_LABELS.get(k, k)} {human_bytes(v)}" for k, v in ordered if v)
 
 
-def _add_row(table, row: Row, indent: str, bold: bool) -> None:
+def _add_row(table, row: Row, indent: str, bold: bool, frozen: bool = False) -> None:
     from cnnzoo.terminal import plain
 
     style = "bold" if bold else None
     shape = "(" + ", ".join("None" if d is None else str(d) for d in row.output_shape) + ")"
-    table.add_row(indent + plain(row.name), plain(row.type), shape, f"{row.params:,}", f"{row.flops:,}", style=style)
+    cells = [indent + plain(row.name), plain(row.type), shape, f"{row.params:,}", f"{row.flops:,}"]
+    cells += [_trainable(row)] if frozen else []
+    table.add_row(*cells, style=style)
+
+
+def _trainable(row: Row) -> str:
+    if not row.params:
+        return ""
+    return "frozen" if row.frozen_params == row.params else "yes" if not row.frozen_params else \
+        f"{row.params - row.frozen_params:,} of {row.params:,}"
 
 
 def _human(value: float, base: int = 1000) -> str:

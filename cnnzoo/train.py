@@ -19,6 +19,7 @@ from cnnzoo.builder import build_model
 from cnnzoo.config.options import CheckpointSpec
 from cnnzoo.config.spec import ModelConfig
 from cnnzoo.errors import RunError
+from cnnzoo.finetune import init_weights, report_init
 from cnnzoo.memory import human_bytes
 from cnnzoo.memory_guard import check_run_memory, out_of_memory, peak_rss, phase_tracker
 from cnnzoo.precision import dtype_policy, resolve_precision
@@ -98,12 +99,15 @@ def train_run(config: ModelConfig, *, data_dir: Path | None, runs_dir: Path, con
     keras.utils.set_random_seed(config.train.seed)
     with out_of_memory("building the model"):
         built = build_model(config)
+        initialized = init_weights(built.model, config.init_from) if config.init_from else None
     check_free_space(runs_dir, checkpoint_bytes(built.model))
     with out_of_memory("loading data"):
         splits, plan = _load_data(config, built.model, data_dir)
     run = RunFolder(create_run_dir(runs_dir, config.name))
     with locked_run(run.path):
         _write_run_header(run, config, built)
+        if initialized is not None:
+            report_init(initialized, config.init_from, run.path / "init_from.json", console)
         compile_model(built.model, config, plan)
         return _train_and_report(run, config, built.model, splits, plan, console, prior_rows=[], estimate=estimate)
 
@@ -143,6 +147,8 @@ def _resume_locked(run: RunFolder, *, epochs: int | None, data_dir: Path | None,
     if done == 0:
         keras.utils.set_random_seed(config.train.seed)
         model = build_model(config).model
+        if config.init_from:  # no epoch was kept: start from the source weights again
+            init_weights(model, config.init_from)
         compile_model(model, config, plan)
     atomic_write_text(run.config, yaml.safe_dump(config.resolved, sort_keys=False))
     console.print(f"resuming after epoch {done} of {config.train.epochs}")

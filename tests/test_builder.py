@@ -32,6 +32,7 @@ EXPECTED_PARAMS = {
     "resnet50": 25_636_712,       # keras.applications.ResNet50(weights=None)
     "mobilenet_v2": 3_538_984,    # keras.applications.MobileNetV2(weights=None)
     "efficientnet_b0": 5_330_571,  # keras.applications.EfficientNetB0(weights=None)
+    "lenet_finetune": 1_256_080,
 }
 
 # The smallest inputs at which each net still builds, for a fast training step. AlexNet needs

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from pathlib import Path
 
 from cnnzoo.config.expand import parse_model
+from cnnzoo.config.finetune import check_patterns, parse_freeze, parse_init_from
 from cnnzoo.config.sections import parse_data, parse_input, parse_train
 from cnnzoo.config.source import Document, load_document, parse_text
 from cnnzoo.config.spec import BlockNode, BranchNode, InputSpec, LayerNode, ModelConfig, Node, TrainSpec
@@ -38,6 +40,8 @@ def config_from_document(doc: Document) -> ModelConfig:
     description = doc.data.get("description") or ""
     if not isinstance(description, str):
         raise doc.error(("description",), "`description` must be text.")
-    train = parse_train(doc)
-    return ModelConfig(name=name, description=description, input=parse_input(doc), layers=parse_model(doc),
-                       data=parse_data(doc), train=train, file=doc.file, resolved=resolved)
+    train = dataclasses.replace(parse_train(doc), freeze=parse_freeze(doc))
+    input_spec, layers, init_from = parse_input(doc), parse_model(doc), parse_init_from(doc)
+    check_patterns(doc, layers, init_from, train.freeze)
+    return ModelConfig(name=name, description=description, input=input_spec, layers=layers,
+                       data=parse_data(doc), train=train, file=doc.file, resolved=resolved, init_from=init_from)

@@ -25,8 +25,8 @@ from cnnzoo.config.expr import IN_CHANNELS, REPEAT_INDEX, Deferred, ExprError
 from cnnzoo.config.source import Document, PathKey, format_path
 from cnnzoo.config.spec import BlockNode, BranchNode, LayerNode, Node, Where
 
-ENTRY_META_KEYS = ("repeat", "name", "when", "residual")
-BRANCH_KEYS = ("branches", "merge", "repeat", "name", "when", "residual")
+ENTRY_META_KEYS = ("repeat", "name", "when", "residual", "trainable")
+BRANCH_KEYS = ("branches", "merge", "repeat", "name", "when", "residual", "trainable")
 RESIDUAL_MODES = (True, False, "auto")
 BLOCK_KEYS = ("params", "layers", "description")
 MAX_REPEAT = 10_000
@@ -67,7 +67,7 @@ def parse_model(doc: Document) -> list[Node]:
     if not isinstance(model, dict):
         raise doc.error(("model",), "a `model:` mapping with a `layers:` list is required.",
                         hint="e.g. model: {layers: [Flatten, {Dense: {units: 10}}]}")
-    _check_keys(doc, ("model",), model, ("layers", "blocks"))
+    _check_keys(doc, ("model",), model, ("layers", "blocks", "init_from"))
     blocks = _parse_blocks(doc, model.get("blocks") or {})
     layers = model.get("layers")
     if not isinstance(layers, list) or not layers:
@@ -163,12 +163,16 @@ class _Expander:
                                                           for m in RESIDUAL_MODES):
             raise where.error(f"`residual` must be true, false or auto, received {residual!r}.", key="residual")
         repeat = self.repeat_count(entry, where)
+        trainable = entry.get("trainable", True)
+        if not isinstance(trainable, bool):
+            raise self.where(path + ("trainable",), scope).error(
+                f"`trainable` must be true or false, received {trainable!r}.")
         per_copy = repeat > 1 and REPEAT_INDEX in str(raw)  # arguments that differ copy by copy
         copies = (self.substitute(raw, path, scope, i) if per_copy and i else entry for i in range(repeat))
         nodes = [self.expand_once(copy, path, scope, where) for copy in copies]
         for node in nodes:
             node.when, node.residual, node.entry = when, residual, where
-        return nodes
+        return nodes if trainable else [freeze_node(node) for node in nodes]
 
     def repeat_count(self, entry: dict, where: Where) -> int:
         repeat = self.static(entry.get("repeat", 1), where, "repeat")
@@ -211,6 +215,8 @@ class _Expander:
         if "name" in entry:
             raise where.error("`name` next to a layer goes inside its arguments.",
                               hint=f"Write `- {kind}: {{name: ..., ...}}`.", key="name")
+        if kind == "Application":
+            return self.make_application(args, path, scope, where)
         cls = layer_registry.layer_class(kind, where, list(self.blocks))
         args = dict(args)
         for key in layer_registry.NESTED_LAYER_ARGS:
@@ -226,6 +232,16 @@ class _Expander:
         if name is not None and not isinstance(name, str):
             raise arg_where.error(f"`name` must be a string, received {name!r}.", key="name")
         return LayerNode(kind, args, scope.prefix + name if name else scope.unique(_snake(kind)), arg_where)
+
+    def make_application(self, args: dict, path: PathKey, scope: _Scope, where: Where) -> LayerNode:
+        """A keras.applications model as one entry (see cnnzoo.applications)."""
+        from cnnzoo.applications import check_application
+
+        origins = {key: self.doc.origin(path + (key,)) for key in args}
+        where = Where(where.file, where.line, format_path(path), where.via,
+                      {key: (o.file, o.line) for key, o in origins.items()})
+        check_application(args, where)
+        return LayerNode("Application", dict(args), scope.unique(_snake(args["name"])), where)
 
     def expand_nested_layer(self, entry: Any, path: PathKey, scope: _Scope) -> LayerNode:
         nodes = self.expand_entry(entry, path, _Scope(scope.prefix + "inner.", scope.params, scope.via,
@@ -340,6 +356,16 @@ def _expression_hint(message: str) -> str | None:
     if "divides by zero" in message:
         return "Check the parameters this use passes (a `// 0` or `/ 0`)."
     return None
+
+
+def freeze_node(node: Node) -> Node:
+    """`trainable: false` on an entry, block use or branches group: every layer inside it is frozen."""
+    if isinstance(node, LayerNode):
+        node.args["trainable"] = False
+    for child in node.children if isinstance(node, BlockNode) else \
+            [c for branch in node.branches for c in branch] if isinstance(node, BranchNode) else []:
+        freeze_node(child)
+    return node
 
 
 def parse_layer_list(doc: Document, path: PathKey, entries: Any) -> list[Node]:

@@ -97,6 +97,18 @@ class TrainSpec:
     precision: str = "float32"
     tensorboard: Any = None  # TensorBoardSpec when train.tensorboard is set
     mlflow: Any = None  # MLflowSpec when train.mlflow is set
+    freeze: tuple[str, ...] = ()  # glob patterns of layer names made non-trainable
+
+
+@dataclass(frozen=True)
+class InitSpec:
+    """`model.init_from`: weights copied by layer name from a run, a .keras or a .weights.h5 file."""
+
+    path: str
+    layers: tuple[str, ...] = ()  # glob patterns; empty: every layer
+    skip_mismatch: bool = False
+    file: str | None = None       # where it was written, for errors
+    line: int | None = None
 
 
 @dataclass
@@ -111,3 +123,4 @@ class ModelConfig:
     train: TrainSpec
     file: str
     resolved: dict[str, Any]
+    init_from: InitSpec | None = None

@@ -16,19 +16,22 @@ from cnnzoo.data.interface import DATASET_MODULES, DataSpec, DatasetSplits, Load
 from cnnzoo.data.splits import limit_splits, stratified_split
 from cnnzoo.errors import DataError
 
-__all__ = ["DATASETS", "DataSpec", "DatasetSplits", "default_scale", "load_dataset", "make_pipeline",
-           "resolve_data_dir", "stratified_split"]
+__all__ = ["DATASETS", "DataSpec", "DatasetSplits", "class_names", "default_scale", "load_dataset",
+           "make_pipeline", "resolve_data_dir", "stratified_split"]
 
 Loader = Callable[[DataSpec, LoadRequest], DatasetSplits]
 
 DATASETS = tuple(DATASET_MODULES)
 
-
-def get_loader(name: str) -> Loader:
-    """The `load` function of a dataset's module, imported on first use."""
+def dataset_module(name: str) -> Any:
+    """A dataset's module (its `load`, `size` and `class_names`), imported on first use."""
     if name not in DATASET_MODULES:
         raise DataError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(DATASETS))}.")
-    return importlib.import_module(DATASET_MODULES[name]).load
+    return importlib.import_module(DATASET_MODULES[name])
+
+
+def get_loader(name: str) -> Loader:
+    return dataset_module(name).load
 
 
 def load_dataset(spec: DataSpec, *, input_shape: Sequence[int], data_dir: Path | None, seed: int,
@@ -37,6 +40,11 @@ def load_dataset(spec: DataSpec, *, input_shape: Sequence[int], data_dir: Path |
     loader = get_loader(spec.dataset)
     splits = loader(spec, LoadRequest(tuple(input_shape), data_dir, seed, cache_dir, progress))
     return limit_splits(splits, spec.limit, seed) if spec.limit else splits
+
+
+def class_names(spec: DataSpec, data_dir: Path | None) -> list[str]:
+    """The class names `load_dataset` gives this dataset, without reading its examples."""
+    return dataset_module(spec.dataset).class_names(spec, data_dir)
 
 
 def make_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, num_classes: int, one_hot: bool,

@@ -123,3 +123,7 @@ def _folder_members(path: Path) -> Iterator[tuple[int, str, str]]:
 def size(spec: DataSpec, shape: Sequence[int], data_dir: Path | None) -> tuple[int, int]:
     """(samples, extra bytes held while loading), without reading the archive: for the memory estimate."""
     return TOTAL, TOTAL * math.prod(shape)  # the decoded (or memory-mapped) array
+
+
+def class_names(spec: DataSpec, data_dir: Path | None) -> list[str]:
+    return list(CLASS_NAMES)

@@ -33,6 +33,11 @@ def load(spec: DataSpec, req: LoadRequest) -> DatasetSplits:
     return take_splits(x, y, parts, list(files), f"image folder {root} ({note} in {cached})")
 
 
+def class_names(spec: DataSpec, data_dir: Path | None) -> list[str]:
+    """The sorted class folder names under `data.path` (no images are read)."""
+    return list(class_files(explicit_path(spec.path, data_dir)))
+
+
 def class_files(root: Path) -> dict[str, list[Path]]:
     """Sorted class name -> sorted image files; DataError for no classes or an empty class."""
     if not root.is_dir():

@@ -48,7 +48,7 @@ def decode_images(items: Iterable[tuple[int, str, bytes | str]], total: int, sha
     budget = PixelBudget(DECODE_BUDGET)
 
     def decode(slot: int, name: str, source: bytes | str) -> None:
-        image = _decode_one(source, shape, budget)
+        image = decode_image(source, shape, budget)
         if image is None:
             failed.append(name)
         else:
@@ -87,7 +87,7 @@ class PixelBudget:
                 self.changed.notify_all()
 
 
-def _decode_one(item: bytes | str, shape: tuple[int, int, int], budget: PixelBudget | None = None) -> np.ndarray | None:
+def decode_image(item: bytes | str, shape: tuple[int, int, int], budget: PixelBudget | None = None) -> np.ndarray | None:
     """One image as uint8 (H, W, C), or None when it is not a readable image or has more than
     MAX_IMAGE_PIXELS pixels. A JPEG is decoded straight at the smallest DCT scale (1/8..1) that still
     covers the target size."""

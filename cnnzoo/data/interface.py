@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 
-# dataset name -> the module whose `load(spec, request)` reads it; a new dataset is one entry here
+# dataset name -> its module, which provides load(spec, request), size(spec, shape, data_dir) and
+# class_names(spec, data_dir); a new dataset is one module and one entry here
 DATASET_MODULES = {
     "mnist": "cnnzoo.data.mnist",
     "oxflower17": "cnnzoo.data.flowers17",

@@ -159,3 +159,7 @@ def size(spec: DataSpec, shape: Sequence[int], data_dir: Path | None) -> tuple[i
     """(samples, extra bytes held while loading), without reading the files: for the memory estimate."""
     samples = 70_000
     return samples, samples * 28 * 28  # the raw 28x28 arrays, before they are fitted to the input
+
+
+def class_names(spec: DataSpec, data_dir: Path | None) -> list[str]:
+    return list(CLASS_NAMES)

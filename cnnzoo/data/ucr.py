@@ -13,6 +13,7 @@ from cnnzoo.data.locate import PUT_HINT, Resource, locate
 from cnnzoo.data.splits import stratified_split
 from cnnzoo.errors import DataError
 
+_SEPARATED = {"\t": "tab-separated", ",": "comma-separated"}
 ARCHIVE = "https://www.cs.ucr.edu/~eamonn/time_series_data_2018/"
 
 
@@ -41,28 +42,36 @@ def load(spec: DataSpec, req: LoadRequest) -> DatasetSplits:
                          [_label_name(v) for v in values], f"UCR {spec.name} in {folder}")
 
 
-def read_tsv(path: Path) -> np.ndarray:
-    """float64 rows (label, series...); DataError with the line number on any bad row."""
+def class_names(spec: DataSpec, data_dir: Path | None) -> list[str]:
+    """The original labels of both files, sorted, as the loader names the classes."""
+    folder = locate(resource(spec.name), spec_path=spec.path, data_dir=data_dir, progress=False)
+    labels = [read_tsv(folder / f"{spec.name}_{part}.tsv")[:, 0] for part in ("TRAIN", "TEST")]
+    return [_label_name(v) for v in np.unique(np.concatenate(labels))]
+
+
+def read_tsv(path: Path, sep: str = "\t") -> np.ndarray:
+    """float64 rows (label, series...); DataError with the line number on any bad row. `sep=","` reads
+    the same layout as CSV."""
     import pandas as pd
 
     try:
-        frame = pd.read_csv(path, sep="\t", header=None, dtype=np.float64, na_filter=False)
+        frame = pd.read_csv(path, sep=sep, header=None, dtype=np.float64, na_filter=False)
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
         frame = None
     if frame is None or frame.shape[1] < 2 or np.isnan(frame.to_numpy()).any():
-        _scan(path)
+        _scan(path, sep)
     return frame.to_numpy()
 
 
-def _scan(path: Path) -> None:
+def _scan(path: Path, sep: str) -> None:
     """Find the first bad line for the error message; raise for anything pandas rejected."""
     width = None
     with open(path, encoding="utf-8", errors="replace") as lines:
         for number, line in enumerate(lines, start=1):
-            fields = line.rstrip("\r\n").split("\t")
+            fields = line.rstrip("\r\n").split(sep)
             width = width or len(fields)
             if len(fields) != width or len(fields) < 2:
-                raise DataError(f"{path}, line {number}: {len(fields)} tab-separated fields where the first line "
+                raise DataError(f"{path}, line {number}: {len(fields)} {_SEPARATED[sep]} fields where the first line "
                                 f"has {width}; every row must be a label followed by the same number of values "
                                 f"(variable-length series are not supported).")
             for column, field in enumerate(fields, start=1):
