@@ -22,7 +22,7 @@ import numpy as np
 
 from cnnzoo import runtimes
 from cnnzoo.errors import CnnzooError, RunError
-from cnnzoo.evaluation import predictions_from_probs
+from cnnzoo.class_metrics import predictions_from_probs
 from cnnzoo.runs import atomic_write_json, load_checkpoint
 
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
