@@ -23,7 +23,8 @@ import numpy as np
 from cnnzoo import runtimes
 from cnnzoo.errors import CnnzooError, RunError
 from cnnzoo.class_metrics import predictions_from_probs
-from cnnzoo.runs import atomic_write_json, load_checkpoint
+from cnnzoo.atomic import atomic_write_json
+from cnnzoo.runs import load_checkpoint
 
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 # top-1 agreement with the Keras model that an export must reach

@@ -142,7 +142,7 @@ def render_init(rows: list[InitRow], source: str):
 
 def report_init(rows: list[InitRow], spec: InitSpec, path: Path, console) -> None:
     """Print the table and keep it in the run folder as JSON."""
-    from cnnzoo.runs import atomic_write_json
+    from cnnzoo.atomic import atomic_write_json
 
     console.print(render_init(rows, spec.path))
     atomic_write_json(path, {"source": spec.path, "layers": [vars(row) for row in rows]})

@@ -13,7 +13,8 @@ import numpy as np
 
 from cnnzoo.errors import RunError
 from cnnzoo.inputs import Example, Failure, read_inputs
-from cnnzoo.runs import RunFolder, atomic_write_text, load_checkpoint
+from cnnzoo.atomic import atomic_write_text
+from cnnzoo.runs import RunFolder, load_checkpoint
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,9 @@ DRAFT = "http://json-schema.org/draft-07/schema#"
 SCHEMA_FILE = "cnnzoo.schema.json"  # shipped next to the configs, which name it on their first line
 SCHEMA_LINE = f"# yaml-language-server: $schema={SCHEMA_FILE}"
 BLOCK_OR_PARAM = r"^([a-z_][A-Za-z0-9_]*|\$[A-Za-z_][A-Za-z0-9_]*)$"
-PARAM = {"type": "string", "pattern": r"^\$\{?[A-Za-z_][A-Za-z0-9_]*\}?$",
+PARAM = {"type": "string", "pattern": r"^\$([A-Za-z_][A-Za-z0-9_]*|\{.+\})$",
          "description": "a block parameter ($name), inside model.blocks"}
-ENTRY_KEYS = ("repeat", "name", "branches", "merge")
+ENTRY_KEYS = ("repeat", "name", "branches", "merge", "when", "residual", "trainable")
 
 
 def build_schema() -> dict[str, Any]:
@@ -68,7 +68,12 @@ def _model() -> dict:
     block = _mapping({key: kinds[key] for key in BLOCK_KEYS}, required=["layers"])
     blocks = {"type": "object", "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
               "additionalProperties": block, "description": "reusable groups of entries, used like a layer"}
-    return _mapping({"layers": {"$ref": "#/definitions/layers", "minItems": 1}, "blocks": blocks})
+    patterns = {"type": "array", "items": {"type": "string"}}
+    init_from = {"anyOf": [{"type": "string"}, _mapping({"path": {"type": "string"}, "layers": patterns,
+                                                         "skip_mismatch": {"type": "boolean"}}, required=["path"])],
+                 "description": "a run folder, .keras or .weights.h5 file whose weights are copied by layer name"}
+    return _mapping({"layers": {"$ref": "#/definitions/layers", "minItems": 1}, "blocks": blocks,
+                     "init_from": init_from})
 
 
 def _data() -> dict:
@@ -95,6 +100,7 @@ def _train() -> dict:
         "seed": {"type": "integer", "minimum": 0}, "steps_per_execution": positive,
         "jit_compile": {"enum": [True, False, "auto"]}, "precision": {"enum": list(PRECISIONS)},
         "tensorboard": _switch(TensorBoardSpec), "mlflow": _switch(MLflowSpec),
+        "freeze": {"type": "array", "items": {"type": "string"}, "description": "glob patterns of layer names"},
     })
 
 
@@ -135,10 +141,17 @@ def _entry(layer_names: list[str]) -> dict:
     repeat = {"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_REPEAT}, {"$ref": "#/definitions/param"}]}
     branches = {"type": "array", "minItems": 2, "items": {"$ref": "#/definitions/layers"}}
     properties = {name: {"$ref": f"#/definitions/layer.{name}"} for name in layer_names}
+    param = {"$ref": "#/definitions/param"}
     properties.update(repeat=repeat, name={"type": "string"}, branches=branches,
-                      merge={"enum": list(registry.MERGE_MODES)})
+                      merge={"enum": list(registry.MERGE_MODES)},
+                      when={"anyOf": [{"type": "boolean"}, param]},
+                      residual={"anyOf": [{"enum": [True, False, "auto"]}, param]},
+                      trainable={"type": "boolean"},
+                      Application={"type": "object", "required": ["name"],
+                                   "description": "a keras.applications model as one entry"})
     mapping = {"type": "object", "minProperties": 1, "properties": properties,
-               "propertyNames": {"anyOf": [{"enum": [*layer_names, *ENTRY_KEYS]}, {"pattern": BLOCK_OR_PARAM}]},
+               "propertyNames": {"anyOf": [{"enum": [*layer_names, *ENTRY_KEYS, "Application"]},
+                                           {"pattern": BLOCK_OR_PARAM}]},
                "additionalProperties": {"type": ["object", "null"], "description": "a block and its parameters"}}
     bare = {"anyOf": [{"enum": layer_names}, {"type": "string", "pattern": BLOCK_OR_PARAM}]}
     return {"anyOf": [bare, mapping]}

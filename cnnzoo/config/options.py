@@ -65,6 +65,8 @@ class Check:
         noun = "an integer" if self.kind == "int" else "a number"
         if self.low is None and self.high is None:
             return noun
+        if self.high is None:
+            return f"{noun} {'>' if self.open_low else '>='} {self.low:g}"
         left, right = "(" if self.open_low else "[", ")" if self.open_high else "]"
         return f"{noun} in {left}{_bound(self.low)}, {_bound(self.high)}{right}"
 
@@ -253,7 +255,7 @@ def _optimizer_arg_check(key: str, default: Any) -> Check:
     if isinstance(default, bool):
         return Check("bool")
     if key == "learning_rate":
-        return Check("number", 0.0, 100.0, open_low=True)
+        return Check("number", 0.0, None, open_low=True)
     return Check("number")
 
 
