@@ -53,10 +53,13 @@ def read_digit_image(path: Path, shape: tuple[int, ...]) -> list[Example]:
     """Grey at its own size, then fitted like the MNIST loader's digits (pad or resize, channels)."""
     from PIL import Image
 
-    from cnnzoo.data.images import fit_images
+    from cnnzoo.data.images import MAX_IMAGE_PIXELS, fit_images
 
     try:
-        with Image.open(path) as image:
+        with Image.open(path) as image:  # reads the header only
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise InputFailure(f"has {image.width}x{image.height} pixels, more than the "
+                                   f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels cnnzoo decodes")
             pixels = np.asarray(image.convert("L"))
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         raise _undecodable() from None

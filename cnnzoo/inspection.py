@@ -12,9 +12,6 @@ import numpy as np
 from cnnzoo.errors import DataError, RunError
 from cnnzoo.runs import RunFolder, load_checkpoint
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
-
-
 @dataclass
 class Inputs:
     """Model inputs (float32, scaled as in training), what to draw for each, and their names."""
@@ -63,31 +60,19 @@ def split_inputs(loaded: LoadedRun, split: str, limit: int, data_dir: Path | Non
 
 
 def file_inputs(loaded: LoadedRun, paths: list[Path]) -> Inputs:
-    """Image files (or folders of them), decoded and resized the way the dataset loaders do."""
-    from cnnzoo.data.images import decode_image, image_shape
+    """Files, folders or globs read exactly as `cnnzoo predict` reads them (the run's own decode, resize,
+    padding or series layout); any input that cannot be read is an error here, with its reason."""
+    from cnnzoo.inputs import Failure, read_inputs
+    from cnnzoo.training_setup import require_data
 
-    shape = image_shape(loaded.config.input.shape, "explain")
-    files = _image_files(paths)
-    decoded = [(decode_image(str(f), shape), f) for f in files]
-    bad = [str(f) for image, f in decoded if image is None]
-    if bad:
-        raise DataError(f"{len(bad)} input(s) could not be decoded as images: {', '.join(bad[:5])}.")
-    x = np.stack([image for image, _ in decoded])
-    return Inputs(_scaled(x, loaded.config), x, [f.name for f in files], [None] * len(files))
-
-
-def _image_files(paths: list[Path]) -> list[Path]:
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise DataError(f"{path}: no such file or folder.")
-    if not files:
-        raise DataError(f"no image files in {', '.join(map(str, paths))}.")
-    return files
+    config = require_data(loaded.config)
+    read = read_inputs([str(p) for p in paths], config.data.dataset, tuple(config.input.shape), progress=False)
+    failed = [item for item in read if isinstance(item, Failure)]
+    if failed:
+        raise DataError(f"{len(failed)} input(s) could not be read: "
+                        + "; ".join(f"{f.name}: {f.reason}" for f in failed[:5]) + ".")
+    x = np.stack([example.array for example in read])
+    return Inputs(_scaled(x, config), x, [Path(example.name).name for example in read], [None] * len(read))
 
 
 def _scaled(x: np.ndarray, config: Any) -> np.ndarray:
