@@ -79,23 +79,27 @@ def bench_config(config: ModelConfig, batch_sizes: Sequence[int] | None = None, 
     batch_sizes = list(batch_sizes or [config.train.batch_size])
     check_run_memory(config, what=f"benchmarking {config.name} at batch size {max(batch_sizes)}", force=force,
                      batch_size=max(batch_sizes), with_data=False)
-    peak = peak_gflops or measure_matmul_peak()
     with out_of_memory("building the model"):
         built = build_model(config)
     model = built.model
     plan = _label_plan(config, model)
     compile_model(model, config, plan)
     flops = summarize(config, built).flops
-    rows = []
+    timed = []
     for batch_size in batch_sizes:
         with out_of_memory(f"timing batch size {batch_size}"):
             x, y = synthetic_batch(config, plan, model, batch_size, seed)
             train = time_calls(lambda: model.train_on_batch(x, y), steps=steps, warmup=warmup)
             infer = time_calls(lambda: model.predict_on_batch(x), steps=steps, warmup=warmup)
+        timed.append((batch_size, train, infer, peak_rss()))
+    # the matmul probe comes last: its large matrices and XLA compilation must not count in the
+    # peak RSS reported next to the model's memory estimate
+    peak = peak_gflops or measure_matmul_peak()
+    rows = []
+    for batch_size, train, infer, rss in timed:
         row = _row(batch_size, train, infer, flops, peak)
         row.update(memory_estimate_bytes=estimate_training(config, model, batch_size=batch_size,
-                                                           with_data=False).total,
-                   peak_rss_bytes=peak_rss())
+                                                           with_data=False).total, peak_rss_bytes=rss)
         row.update(jit_compile=bool(model.jit_compile), dtype_policy=model.dtype_policy.name)
         if per_layer:
             row["per_layer"] = time_entries(config, built, batch_size, steps=steps, warmup=warmup,
