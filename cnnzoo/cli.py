@@ -275,7 +275,6 @@ def plot(run_dirs: Annotated[list[Path], typer.Argument(help="One or more run fo
     """Accuracy and loss curves of one run, or several runs overlaid."""
     from cnnzoo.plots import plot_run, plot_runs
     from cnnzoo.runs import RunFolder
-    from cnnzoo.terminal import printable
 
     runs = [RunFolder.open(path) for path in run_dirs]
     metrics = metric or ["accuracy", "loss"]
@@ -285,8 +284,7 @@ def plot(run_dirs: Annotated[list[Path], typer.Argument(help="One or more run fo
         base = out or Path("comparison.png")
         written = [plot_runs(runs, m, base if len(metrics) == 1 else base.with_name(f"{base.stem}-{m}.png"))
                    for m in metrics]
-    for path in written:
-        typer.echo(printable(path))
+    _echo_paths(written)
 
 
 @app.command()

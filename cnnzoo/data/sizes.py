@@ -3,11 +3,11 @@ reading the data (for the memory estimate): each dataset module's `size`, found 
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Sequence
 
-from cnnzoo.data.interface import DATASET_MODULES, DataSpec
+from cnnzoo.data import dataset_module
+from cnnzoo.data.interface import DataSpec
 from cnnzoo.errors import DataError
 
 Size = tuple[int, int]  # (samples, extra bytes held while loading)
@@ -16,9 +16,7 @@ Size = tuple[int, int]  # (samples, extra bytes held while loading)
 def sample_count(spec: DataSpec, input_shape: Sequence[int], data_dir: Path | None) -> Size | None:
     """(samples, extra bytes) for the dataset `spec` names; None where its files cannot be found yet
     (loading it will then say what is missing)."""
-    if spec.dataset not in DATASET_MODULES:
-        return None
     try:
-        return importlib.import_module(DATASET_MODULES[spec.dataset]).size(spec, input_shape, data_dir)
-    except (DataError, OSError):
+        return dataset_module(spec.dataset).size(spec, input_shape, data_dir)
+    except (DataError, OSError):  # an unknown dataset too: validation reports it
         return None
