@@ -9,6 +9,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+# CI gives a relative CNNZOO_DATA_DIR (../shared/data); tests that chdir into tmp_path must still find it.
+if os.environ.get("CNNZOO_DATA_DIR"):
+    os.environ["CNNZOO_DATA_DIR"] = str(Path(os.environ["CNNZOO_DATA_DIR"]).expanduser().resolve())
+
 
 @pytest.fixture(scope="session")
 def configs_dir() -> Path:
