@@ -19,9 +19,12 @@ def runs(runs_dir: Annotated[Path, typer.Argument(help="A folder of run folders.
          filter_: Annotated[Optional[list[str]], typer.Option(
              "--filter", help="Keep rows where KEY=VALUE (also !=, >, <, >=, <=); repeatable.")] = None,
          json_: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
-         csv_: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False):
+         csv_: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
+         wide: Annotated[bool, typer.Option(
+             "--wide", help="Every column even on a narrow terminal (default: all of them from 140 columns).")]
+         = False):
     """One row per run folder: status, epochs, best validation metric, test accuracy, params, speed, date."""
-    from cnnzoo.runs_table import list_runs, parse_filter, render_runs, sort_rows, to_csv
+    from cnnzoo.runs_table import WIDE_TABLE_COLUMNS, list_runs, parse_filter, render_runs, sort_rows, to_csv
 
     rows = list_runs(runs_dir)
     for predicate in map(parse_filter, filter_ or []):
@@ -34,7 +37,9 @@ def runs(runs_dir: Annotated[Path, typer.Argument(help="A folder of run folders.
     else:
         from cnnzoo.terminal import console as make_console
 
-        make_console().print(render_runs(rows, f"{runs_dir}: {len(rows)} run(s)"))
+        console = make_console()
+        wide = wide or console.width >= WIDE_TABLE_COLUMNS
+        console.print(render_runs(rows, f"{runs_dir}: {len(rows)} run(s)", wide=wide))
 
 
 @app.command()

@@ -46,6 +46,21 @@ def locked_run(run_path: Path, console=None) -> Iterator[None]:
         os.close(fd)  # releases the lock; the file stays, so no second process can lock a removed inode
 
 
+def is_locked(run_path: Path) -> bool:
+    """Whether a live process holds the run folder's lock now (it is training or resuming the run)."""
+    try:
+        fd = os.open(Path(run_path) / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing also drops the shared lock taken when nobody held it
+    return False
+
+
 def _read_pid(fd: int) -> int | None:
     text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
     return int(text) if text.isdigit() else None

@@ -12,18 +12,19 @@ import json
 import math
 import operator
 import re
-import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from cnnzoo.errors import RunError
+from cnnzoo.runlock import is_locked
+from cnnzoo.terminal import plain
 
 COLUMNS = ("name", "config", "dataset", "status", "epochs", "best_epoch", "monitor", "best_value",
            "test_accuracy", "params", "precision", "wall_seconds", "samples_per_second", "date")
 ASCENDING = {"name", "config", "dataset", "status", "monitor", "precision", "wall_seconds"}
-RUNNING_WINDOW_S = 600  # a run without metrics.json whose history changed this recently is still training
+WIDE_TABLE_COLUMNS = 140  # narrower terminals get the compact table (`--wide` forces every column)
 _STAMP = re.compile(r"-(\d{8}-\d{6})(?:-\d+)?$")
 _FILTER = re.compile(r"^\s*([\w.]+)\s*(!=|>=|<=|=|>|<)\s*(.*)$")
 _OPS = {"=": operator.eq, "!=": operator.ne, ">": operator.gt, "<": operator.lt, ">=": operator.ge,
@@ -96,6 +97,8 @@ def read_row(path: Path, name: str | None = None) -> RunRow:
             _fill_from_history(row, path / "history.csv")
     except (ValueError, TypeError, KeyError, AttributeError, OSError, csv.Error) as exc:
         row.status, row.problem = "damaged", f"{type(exc).__name__}: {exc}"[:120]
+    if is_locked(path):  # a train or resume process holds the folder, whatever its files say so far
+        row.status = "running"
     return row
 
 
@@ -134,13 +137,12 @@ def _status(metrics: dict) -> str:
 
 
 def _fill_from_history(row: RunRow, history: Path) -> None:
-    """No metrics.json: a run still training, or one killed (SIGKILL, power loss) before it wrote one."""
+    """No metrics.json: a run still training (`read_row` sees its lock), or one killed (SIGKILL, power loss)
+    before it wrote one."""
     row.config = _STAMP.sub("", row.path.name)
     rows = history_rows(history) if history.is_file() else []
     row.epochs = len(rows)
-    recent = max(RUNNING_WINDOW_S, 3 * max((r.get("epoch_seconds") or 0 for r in rows), default=0))
-    changed = (history if history.is_file() else row.path).stat().st_mtime
-    row.status = "running" if time.time() - changed < recent else "interrupted"
+    row.status = "interrupted"
     row.monitor = _default_monitor(rows[0] if rows else {})
     scored = [r for r in rows if isinstance(r.get(row.monitor), float) and not math.isnan(r[row.monitor])]
     if scored:
@@ -230,28 +232,42 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def render_runs(rows: list[RunRow], title: str):
-    """A rich table, one line per run; damaged folders show their problem in place of metrics."""
+# header, justify, the cell of a row; `wide` adds the columns marked True
+_TABLE = (("run", "left", False, lambda r: plain(r.name)),
+          ("config", "left", True, lambda r: plain(r.config or "")),
+          ("dataset", "left", True, lambda r: plain(r.dataset or "")),
+          ("status", "left", False, lambda r: _status_markup(r.status)),
+          ("epochs", "right", False, lambda r: _fmt(r.epochs)),
+          ("best ep", "right", True, lambda r: _fmt(r.best_epoch)),
+          ("best val", "right", False, lambda r: _best_text(r)),
+          ("test acc", "right", False, lambda r: _fmt(r.test_accuracy, ".4f")),
+          ("params", "right", True, lambda r: _fmt(r.params, ",")),
+          ("precision", "left", True, lambda r: r.precision or ""),
+          ("wall", "right", False, lambda r: seconds_text(r.wall_seconds)),
+          ("samples/s", "right", True, lambda r: _fmt(r.samples_per_second, ",.0f")),
+          ("date (UTC)", "left", True, lambda r: r.date or ""))
+
+
+def render_runs(rows: list[RunRow], title: str, *, wide: bool = True):
+    """A rich table, one line per run; damaged folders show their problem in place of metrics.
+    Without `wide`, only run, status, epochs, best value, test accuracy and wall time (fits 80 columns)."""
     from rich.table import Table
 
-    from cnnzoo.terminal import plain
-
+    columns = [c for c in _TABLE if wide or not c[2]]
     table = Table(title=plain(title), title_justify="left")
-    for header, justify in (("run", "left"), ("config", "left"), ("dataset", "left"), ("status", "left"),
-                            ("epochs", "right"), ("best ep", "right"), ("best val", "right"),
-                            ("test acc", "right"), ("params", "right"), ("precision", "left"),
-                            ("wall", "right"), ("samples/s", "right"), ("date (UTC)", "left")):
+    for header, justify, _, _ in columns:
         table.add_column(header, justify=justify, overflow="fold")
     for row in rows:
         if row.status == "damaged":
-            table.add_row(plain(row.name), plain(row.config or ""), "", "[red]damaged[/]", "", "", plain(row.problem or ""))
+            cells = {"run": plain(row.name), "config": plain(row.config or ""), "status": "[red]damaged[/]"}
+            table.add_row(*[cells.get(c[0], "") for c in columns[:-1]], plain(row.problem or ""))
             continue
-        best = f"{row.monitor} {row.best_value:.4f}" if row.best_value is not None else ""
-        table.add_row(plain(row.name), plain(row.config or ""), plain(row.dataset or ""), _status_markup(row.status),
-                      _fmt(row.epochs), _fmt(row.best_epoch), best, _fmt(row.test_accuracy, ".4f"),
-                      _fmt(row.params, ","), row.precision or "", seconds_text(row.wall_seconds),
-                      _fmt(row.samples_per_second, ",.0f"), row.date or "")
+        table.add_row(*[cell(row) for _, _, _, cell in columns])
     return table
+
+
+def _best_text(row: RunRow) -> str:
+    return f"{row.monitor} {row.best_value:.4f}" if row.best_value is not None else ""
 
 
 def _status_markup(status: str) -> str:

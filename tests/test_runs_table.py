@@ -7,10 +7,13 @@ import io
 import json
 import os
 import shutil
-import time
 
 import pytest
 
+from typer.testing import CliRunner
+
+from cnnzoo.cli import app
+from cnnzoo.runlock import locked_run
 from cnnzoo.runs_table import list_runs
 from tiny_runs import invoke, tiny_setup, train_tiny
 
@@ -25,10 +28,8 @@ def runs_dir(tmp_path_factory):
     first = train_tiny(config, runs, data_dir)
     second = train_tiny(config, runs, data_dir, "--set", "train.learning_rate=0.001", "--set", "train.batch_size=8")
     _copy(first, runs / "tiny-20200101-000000", edit_metrics={"interrupted": "SIGINT", "epochs_completed": 1})
-    killed = _copy(first, runs / "tiny-20200101-000001", drop_metrics=True)
-    old = time.time() - 3600
-    os.utime(killed / "history.csv", (old, old))
-    _copy(first, runs / "tiny-20200101-000002", drop_metrics=True)  # history just written: still running
+    _copy(first, runs / "tiny-20200101-000001", drop_metrics=True)
+    _copy(first, runs / "tiny-20200101-000002", drop_metrics=True)  # running while a test holds its lock
     damaged = _copy(first, runs / "tiny-20200101-000003")
     damaged.joinpath("metrics.json").write_text('{"config": "tiny", "epochs_')
     _copy(second, runs / "lr-sweep" / second.name)
@@ -51,14 +52,17 @@ def _copy(run, dest, edit_metrics=None, drop_metrics=False):
 
 def test_runs_table_lists_every_kind_of_folder(runs_dir):
     runs, first, second = runs_dir
-    rows = {r.name: r for r in list_runs(runs)}
+    assert {r.name: r.status for r in list_runs(runs)}["tiny-20200101-000002"] == "interrupted"  # nobody holds it
+    with locked_run(runs / "tiny-20200101-000002"), locked_run(runs / first.name):
+        rows = {r.name: r for r in list_runs(runs)}
     assert set(rows) == {first.name, second.name, "tiny-20200101-000000", "tiny-20200101-000001",
                          "tiny-20200101-000002", "tiny-20200101-000003",
                          f"lr-sweep/{second.name}"}  # a sweep's trials are listed; notes/ and README.txt are not runs
     status = {name: r.status for name, r in rows.items()}
-    assert status[first.name] == status[second.name] == status[f"lr-sweep/{second.name}"] == "finished"
+    assert status[second.name] == status[f"lr-sweep/{second.name}"] == "finished"
+    assert status[first.name] == "running"  # a resume holds its lock: metrics.json is about to be rewritten
     assert status["tiny-20200101-000000"] == "interrupted"
-    assert status["tiny-20200101-000001"] == "interrupted"  # killed: no metrics.json, history an hour old
+    assert status["tiny-20200101-000001"] == "interrupted"  # killed: no metrics.json, nobody holds the lock
     assert status["tiny-20200101-000002"] == "running"
     assert status["tiny-20200101-000003"] == "damaged"
     assert "JSONDecodeError" in rows["tiny-20200101-000003"].problem
@@ -78,9 +82,14 @@ def test_runs_table_lists_every_kind_of_folder(runs_dir):
 
 def test_runs_cli_table_sort_filter_json_and_csv(runs_dir):
     runs, first, second = runs_dir
-    table = invoke("runs", runs)
+    with locked_run(runs / "tiny-20200101-000002"):
+        table = invoke("runs", runs, "--wide")
     assert table.exit_code == 0, table.output
     assert "damaged" in table.output and "running" in table.output and "7 run(s)" in table.output
+    assert "samples/s" in table.output and "precision" in table.output
+    compact = CliRunner().invoke(app, ["runs", str(runs)], env={"COLUMNS": "80"})
+    assert "test acc" in compact.output and "samples/s" not in compact.output and "precision" not in compact.output
+    assert max(map(len, compact.output.splitlines())) <= 80, compact.output
 
     listed = json.loads(invoke("runs", runs, "--json", "--filter", "status=finished", "--sort", "val_loss").output)
     assert [r["name"] for r in listed if "/" not in r["name"]] == sorted([first.name, second.name],
