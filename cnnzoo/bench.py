@@ -11,7 +11,7 @@ What the numbers mean:
 - The peak is this machine's dense float32 matmul rate, measured here (`measure_matmul_peak`), so
   "% of peak" says how close a model gets to what the hardware does on its best-case kernel.
 - Memory: the estimate of `cnnzoo.memory` for a training step at that batch size (no dataset), next
-  to this process's peak resident memory (ru_maxrss) measured after that batch size's steps.
+  to this process's peak resident memory (`peak_rss`: VmHWM) measured after that batch size's steps.
 """
 
 from __future__ import annotations

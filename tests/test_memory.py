@@ -216,3 +216,12 @@ def test_estimate_within_30_percent_of_measured_peak(tmp_path, real_data_dir):
     for row in rows:
         assert 0.7 <= float(row["ratio"]) <= 1.3, row
         assert int(row["measured_peak_rss_mb"]) > 300
+
+
+def test_peak_rss_of_a_child_does_not_inherit_its_parents_peak():
+    """Linux keeps ru_maxrss across exec: a child of a big process would report the parent's peak."""
+    ballast = np.ones(1024**3 // 8)  # 1 GiB resident in this process before the fork
+    code = "from cnnzoo.memory_guard import peak_rss; print(peak_rss())"
+    child_peak = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                    check=True).stdout)
+    assert ballast.sum() > 0 and child_peak < 512 * 1024**2

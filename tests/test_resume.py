@@ -77,7 +77,7 @@ def test_killed_run_is_usable_and_resumes_without_gaps(sig, tmp_path, real_data_
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env={**os.environ, "COLUMNS": "200"})
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not list(runs.glob("*/history.csv")):
+    while time.monotonic() < deadline and not list(runs.glob("*/last.keras")):  # epoch 1 wholly written
         time.sleep(0.05)
     time.sleep(0.3)  # somewhere inside the next epoch (or while it writes its checkpoint)
     process.send_signal(sig)
