@@ -85,7 +85,7 @@ def measure(side: str, config, splits, epochs: int) -> dict:
         timer = EpochTimer()
         steps = len(splits.x_train) // config.train.batch_size
         runner.fit(pipes.train, validation_data=None, epochs=epochs, initial_epoch=0, steps_per_epoch=steps,
-                   callbacks=[timer], verbose=0)
+                   callbacks=[timer], verbose=0, shuffle=False)  # the pipeline shuffles
     seconds = timer.seconds[1:] or timer.seconds
     samples = steps * config.train.batch_size
     print(f"{side}: epoch seconds {[round(s, 2) for s in timer.seconds]}", flush=True)

@@ -202,7 +202,7 @@ def read_cluster(path: Path) -> list[str]:
                           f"received {quote(data)}.", file=str(path), path="workers",
                           hint="e.g. `workers: [10.0.0.1:2222, 10.0.0.2:2222]`; the first is the chief.")
     for index, address in enumerate(workers):
-        if not isinstance(address, str) or not ADDRESS.fullmatch(address) or not 0 < int(address.rsplit(":")[1]) < 65536:
+        if not (isinstance(address, str) and ADDRESS.fullmatch(address) and 0 < int(address.rsplit(":")[1]) < 65536):
             raise ConfigError(f"worker address {quote(address)} is not host:port (port 1 to 65535).", file=str(path),
                               path=f"workers[{index}]", hint="e.g. `10.0.0.1:2222` or `node3.cluster:2222`.")
     if len(set(workers)) != len(workers):
@@ -249,12 +249,15 @@ def _has_chief_job() -> bool:
 def _check_loop_support(config: ModelConfig) -> None:
     """What the multi_worker loop (distributed_loop.py) cannot do yet, refused before anything starts."""
     import keras
+    from keras.src.metrics import ALL_OBJECTS_DICT  # classes by name: no metric object (and no TF op) is made
 
     if config.train.tensorboard is not None:
         raise ConfigError("the TensorBoard callback is not supported with the multi_worker strategy yet.",
                           file=config.file, path="train.tensorboard", hint="Leave it off, or use mirrored.")
     for index, name in enumerate(config.train.metrics):
-        if name not in ("accuracy", "acc") and not isinstance(keras.metrics.get(name), keras.metrics.MeanMetricWrapper):
+        cls = ALL_OBJECTS_DICT.get(name)
+        per_sample = isinstance(cls, type) and issubclass(cls, keras.metrics.MeanMetricWrapper)
+        if name not in ("accuracy", "acc") and not per_sample:
             raise ConfigError(f"metric `{name}` keeps state across batches, which the multi_worker loop does not "
                               "aggregate.", file=config.file, path=f"train.metrics[{index}]",
                               hint="Use a per-sample metric (accuracy, mae, top_k_categorical_accuracy, ...) or "
@@ -284,10 +287,11 @@ def lost_worker_message(exc: Exception, dist: Distribution, timeout: int) -> str
 RECORD = "distribute.json"
 
 
-def write_distribute_record(run_dir: Path, dist: Distribution, batch_size: int) -> None:
-    """distribute.json: the strategy the run trains under now (a resume compares against it)."""
+def announce_distribution(run_dir: Path, dist: Distribution, batch_size: int, console) -> None:
+    """Print the strategy, replicas and per-replica batch; keep them in distribute.json (a resume compares)."""
     from cnnzoo.atomic import atomic_write_json
 
+    console.print(dist.describe(batch_size), highlight=False)
     atomic_write_json(Path(run_dir) / RECORD, dist.record(batch_size))
 
 

@@ -17,8 +17,7 @@ from cnnzoo import __version__
 from cnnzoo.builder import build_model
 from cnnzoo.config.options import CheckpointSpec
 from cnnzoo.config.spec import ModelConfig
-from cnnzoo.distribute import (Distribution, recorded_steps_per_epoch, report_replica_change,
-                                write_distribute_record)
+from cnnzoo.distribute import Distribution, announce_distribution, recorded_steps_per_epoch, report_replica_change
 from cnnzoo.errors import RunError
 from cnnzoo.finetune import init_weights, report_init
 from cnnzoo.memory import human_bytes
@@ -91,8 +90,7 @@ class TrainResult:
 
 def train_run(config: ModelConfig, *, data_dir: Path | None, runs_dir: Path, console,
               force: bool = False, distribution: Distribution | None = None) -> TrainResult:
-    """Everything `cnnzoo train CONFIG` does after the config is validated; the model is built, compiled
-    and trained inside the distribution's strategy scope."""
+    """Everything `cnnzoo train CONFIG` does after the config is validated, inside the strategy's scope."""
     dist = distribution or Distribution("none")
     with dist.scope():
         return _start_run(dist.scaled(config), dist, data_dir=data_dir, runs_dir=runs_dir, console=console,
@@ -127,8 +125,7 @@ def resume_run(run_dir: Path, *, epochs: int | None, data_dir: Path | None, cons
                force: bool = False, distribution: Distribution | None = None,
                overrides: list[str] | None = None) -> TrainResult:
     """`cnnzoo train --resume RUN_DIR`: continue from the last complete epoch, from the folder alone,
-    holding the folder's lock (two resumes of one run would overwrite each other's files). `overrides`
-    may change only train.distribute (the strategy made `distribution`)."""
+    holding the folder's lock (two resumes of one run would overwrite each other's files)."""
     run = RunFolder.open(run_dir)
     dist = distribution or Distribution("none")
     overrides = (overrides or []) + ([f"train.epochs={epochs}"] if epochs else [])
@@ -222,15 +219,15 @@ def _train_and_report(run: RunFolder, config: ModelConfig, model: Any, splits, p
     pipes = make_pipelines(config, splits, plan, first_epoch=len(prior_rows), drop_remainder=dist.custom_loop)
     runner = DistributedLoop(model, dist, config, plan) if dist.custom_loop else model  # same fit/evaluate
     console.print(f"run folder: [bold]{run.path}[/]  ({splits.source})", highlight=False)
-    console.print(dist.describe(config.train.batch_size), highlight=False)
-    write_distribute_record(run.path, dist, config.train.batch_size)
+    announce_distribution(run.path, dist, config.train.batch_size, console)
     console.print(f"memory estimate: {human_bytes(estimate.total)} of {human_bytes(estimate.available or 0)} "
                   "available (`cnnzoo summary` shows it by part)", highlight=False)
     fit = _fit(runner, config, pipes, run, console, dist.steps_per_epoch(len(splits.x_train),
                                                                         config.train.batch_size), prior_rows)
     with out_of_memory("evaluating the best checkpoint on the test split", _resume_hint(run)):
         metrics = _final_metrics(config, model, run, pipes, fit, plan, splits, runner)
-    metrics.update(distribute=dist.record(config.train.batch_size),memory_estimate_bytes=estimate.total, memory_parts=estimate.parts, peak_rss_bytes=peak_rss())
+    metrics.update(memory_estimate_bytes=estimate.total, memory_parts=estimate.parts, peak_rss_bytes=peak_rss(),
+                   distribute=dist.record(config.train.batch_size))
     atomic_write_json(run.metrics, metrics)
     _plot(run)
     from cnnzoo.tracking import finish_tracking
