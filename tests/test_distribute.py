@@ -206,3 +206,17 @@ def test_gpu_check_runs_in_cpu_mode(real_data_dir, tmp_path):
     assert bench["rows"][0]["train_samples_per_s"] > 0
     trained = [line.split() for line in done.stdout.splitlines() if line.startswith("lenet ")]
     assert trained and trained[-1][1] == "1" and float(trained[-1][2].replace(",", "")) > 0  # 1 replica, samples/s
+
+
+def test_linear_scaling_multiplies_the_learning_rate_by_the_replicas():
+    from cnnzoo.config import load_config
+    from cnnzoo.distribute import Distribution
+
+    config = load_config(LENET, ["train.distribute={strategy: mirrored, scale_learning_rate: linear}"])
+    assert config.train.distribute.scale_learning_rate == "linear"
+    scaled = Distribution("mirrored", replicas=4, scale_learning_rate="linear").scaled(config)
+    assert scaled.train.learning_rate == pytest.approx(0.004)  # lenet.yaml: adam at 0.001
+    assert Distribution("mirrored", replicas=4).scaled(config) is config  # off by default
+    sgd = load_config(LENET, ["train.optimizer=sgd"])
+    assert Distribution("mirrored", replicas=2, scale_learning_rate="linear").scaled(sgd).train.learning_rate == \
+        pytest.approx(0.02)  # SGD's own default, 0.01, times 2
