@@ -114,7 +114,7 @@ def test_multi_worker_cluster_survives_a_killed_worker_and_resumes(real_data_dir
     scratch = [tmp_path / "tmp0", tmp_path / "tmp1"]
     for folder in scratch:
         folder.mkdir()
-    args = [str(CNN1D), "--data-dir", str(real_data_dir), "--runs-dir", str(runs), "--epochs", "3",
+    args = [str(CNN1D), "--data-dir", str(real_data_dir), "--runs-dir", str(runs), "--epochs", "2",
             "--set", "data.limit=300", "--set", "train.batch_size=16", "--set", "train.precision=float32"]
     chief, worker = _start_workers(args, _cluster(tmp_path, "first.yaml"), scratch, tmp_path)
     try:
@@ -122,7 +122,7 @@ def test_multi_worker_cluster_survives_a_killed_worker_and_resumes(real_data_dir
         while _epochs_kept(runs) < 1 and chief.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
         assert _epochs_kept(runs) == 1, chief.communicate(timeout=60)
-        worker.send_signal(signal.SIGKILL)  # mid-epoch 2
+        worker.send_signal(signal.SIGKILL)  # in epoch 2
         killed = time.monotonic()
         _, err = chief.communicate(timeout=DETECTION_SECONDS + 60)
     finally:
@@ -140,9 +140,9 @@ def test_multi_worker_cluster_survives_a_killed_worker_and_resumes(real_data_dir
                              _cluster(tmp_path, "second.yaml"), scratch, tmp_path)
     outputs = [process.communicate(timeout=400) for process in resumed]
     assert [p.returncode for p in resumed] == [0, 0], [o[1][-3000:] for o in outputs]
-    assert "resuming after epoch 1 of 3" in outputs[0][0] and "worker 1: epoch 3/3" in outputs[1][0]
+    assert "resuming after epoch 1 of 2" in outputs[0][0] and "worker 1: epoch 2/2" in outputs[1][0]
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["epochs_completed"] == 3 and metrics["distribute"]["replicas"] == 2
+    assert metrics["epochs_completed"] == 2 and metrics["distribute"]["replicas"] == 2
     assert {p.name for p in run.iterdir()} >= RUN_FILES and _folders(runs) == [run]
     assert not list(scratch[1].glob("cnnzoo-*"))  # the worker's temporary copy is gone (TMPDIR also holds
     # TensorFlow's autograph files)
@@ -220,3 +220,19 @@ def test_linear_scaling_multiplies_the_learning_rate_by_the_replicas():
     sgd = load_config(LENET, ["train.optimizer=sgd"])
     assert Distribution("mirrored", replicas=2, scale_learning_rate="linear").scaled(sgd).train.learning_rate == \
         pytest.approx(0.02)  # SGD's own default, 0.01, times 2
+
+
+def test_a_resume_on_fewer_replicas_says_what_changes(tmp_path):
+    import io
+
+    from cnnzoo.distribute import Distribution, announce_distribution, recorded_steps_per_epoch, report_replica_change
+    from cnnzoo.terminal import console
+
+    shown = io.StringIO()
+    announce_distribution(tmp_path, Distribution("multi_worker", replicas=4, workers=4), 64, console(file=shown))
+    assert recorded_steps_per_epoch(tmp_path, 1000, 64) == 15  # multi_worker dropped the partial batch
+    report_replica_change(tmp_path, Distribution("mirrored", replicas=2), 64, console(file=shown, width=400))
+    text = shown.getvalue()
+    assert "strategy multi_worker: 4 replica(s), per-replica batch 16, global batch 64" in text
+    assert ("The run trained with multi_worker on 4 replica(s), per-replica batch 16; it continues with mirrored "
+            "on 2, per-replica batch 32.") in text and "only how each batch is split changes" in text
