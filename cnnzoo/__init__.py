@@ -20,6 +20,8 @@ The map of the package, in the order `cnnzoo train CONFIG` runs through it:
                           fetch and cache their files; images.py decodes; splits.py, pipeline.py feed them
     training_setup.py   what train, eval and bench share: labels plan, compile, tf.data pipelines
     train.py            fit and resume, writing the run folder as it goes; TrainResult
+    distribute.py       `train.distribute`: the tf.distribute strategy, --cluster -> TF_CONFIG, chief and worker roles
+    distributed_loop.py the multi_worker train/eval step (Keras fit fails there) driving the same callbacks
     callbacks.py        atomic checkpoints, history CSV, progress, clean interruption
     schedules.py        the `train.schedule` options as Keras callbacks
     runs.py             the run folder: naming, its files, reading it back

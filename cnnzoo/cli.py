@@ -116,12 +116,23 @@ def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, 
               "--deterministic", help="Enable TensorFlow's deterministic ops (slower, reproducible).")] = False,
           force: ForceOption = False,
           tensorboard: Annotated[bool, typer.Option(
-              "--tensorboard", help="Log to RUN/tensorboard/ (same as train.tensorboard: true).")] = False):
+              "--tensorboard", help="Log to RUN/tensorboard/ (same as train.tensorboard: true).")] = False,
+          distribute: Annotated[Optional[str], typer.Option(
+              "--distribute", help="none, mirrored or multi_worker: replaces train.distribute (README: Scaling "
+                                   "out).")] = None,
+          cluster: Annotated[Optional[Path], typer.Option(
+              "--cluster", help="multi_worker: a YAML file `workers: [host:port, ...]` (else TF_CONFIG).")] = None,
+          worker_index: Annotated[Optional[int], typer.Option(
+              "--worker-index", help="multi_worker with --cluster: this process's place in `workers` (0: chief)."
+          )] = None):
     """Build, train and checkpoint a config's model; write history, plots and metrics to a run folder."""
     from cnnzoo.config import load_config
     from cnnzoo.data import resolve_data_dir
     from cnnzoo.errors import RunError
     from cnnzoo.terminal import console as make_console
+    from cnnzoo.config.options import STRATEGIES
+    from cnnzoo.distribute import make_distribution
+    from cnnzoo.runs import RunFolder
     from cnnzoo.train import resume_run, train_run
 
     if (config is None) == (resume is None):
@@ -131,18 +142,32 @@ def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, 
 
         tf.config.experimental.enable_op_determinism()
     console = make_console()
+    if distribute is not None and distribute not in STRATEGIES:
+        raise RunError(f"--distribute {distribute!r} is not a strategy; use one of {', '.join(STRATEGIES)}.")
+    place = dict(cluster=cluster, worker_index=worker_index)
+    strategy = [f"train.distribute={{strategy: {distribute}}}"] if distribute else []  # --set can refine it
     if resume is not None:
         if set_ or seed is not None or tensorboard:
-            raise RunError("--set, --seed and --tensorboard cannot change a run being resumed; only --epochs can.")
-        result = resume_run(resume, epochs=epochs, data_dir=resolve_data_dir(data_dir), console=console, force=force)
+            raise RunError("--set, --seed and --tensorboard cannot change a run being resumed; only --epochs "
+                           "and --distribute can.")
+        dist = make_distribution(load_config(RunFolder.open(resume).config, strategy), **place)
+        with dist.resume_dir(resume) as folder:
+            result = resume_run(folder, epochs=epochs, data_dir=resolve_data_dir(data_dir),
+                                console=dist.console(console), force=force, distribution=dist, overrides=strategy)
     else:
         overrides = ["train.tensorboard=true"] if tensorboard else []  # before --set, so --set refines it
-        overrides += list(set_ or [])
+        overrides += strategy + list(set_ or [])
         overrides += [f"train.epochs={epochs}"] if epochs is not None else []
         overrides += [f"train.seed={seed}"] if seed is not None else []
         spec = load_config(_config_path(config), overrides)
-        result = train_run(spec, data_dir=resolve_data_dir(data_dir), runs_dir=runs_dir, console=console,
-                           force=force)
+        dist = make_distribution(spec, **place)
+        with dist.runs_dir(runs_dir) as where:
+            result = train_run(spec, data_dir=resolve_data_dir(data_dir), runs_dir=where,
+                               console=dist.console(console), force=force, distribution=dist)
+    if not dist.is_chief:
+        console.print(f"worker {dist.worker_index}: done, {result.epochs_completed} epoch(s); the chief holds the "
+                      "run folder.", highlight=False)
+        return
     result.render(console)
     if result.interrupted:
         raise typer.Exit(130)

@@ -15,8 +15,8 @@ from typing import Any
 from cnnzoo import layers as registry
 from cnnzoo.config import sections
 from cnnzoo.config.expand import BLOCK_KEYS, MAX_REPEAT
-from cnnzoo.config.options import (SCHEDULES, CheckpointSpec, EarlyStoppingSpec, MLflowSpec, TensorBoardSpec,
-                                   option_checks)
+from cnnzoo.config.options import (DEVICE_NAME, SCHEDULES, STRATEGIES, CheckpointSpec, DistributeSpec,
+                                   EarlyStoppingSpec, MLflowSpec, TensorBoardSpec, option_checks)
 from cnnzoo.precision import PRECISIONS
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
@@ -101,6 +101,7 @@ def _train() -> dict:
         "jit_compile": {"enum": [True, False, "auto"]}, "precision": {"enum": list(PRECISIONS)},
         "tensorboard": _switch(TensorBoardSpec), "mlflow": _switch(MLflowSpec),
         "freeze": {"type": "array", "items": {"type": "string"}, "description": "glob patterns of layer names"},
+        "distribute": {"anyOf": [{"enum": list(STRATEGIES)}, _mapping(_options(DistributeSpec))]},
     })
 
 
@@ -110,6 +111,8 @@ def _options(cls: type) -> dict[str, dict]:
 
 
 def _check_schema(check) -> dict:
+    if check.kind == "devices":
+        return {"type": "array", "items": {"type": "string", "pattern": DEVICE_NAME.pattern}}
     if check.kind in ("bool", "text", "metric", "choice"):
         return {"bool": {"type": "boolean"}, "text": {"type": "string"}, "metric": {"type": "string"},
                 "choice": {"enum": list(check.choices)}}[check.kind]

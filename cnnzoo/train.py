@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import math
 import platform
 import statistics
 import time
@@ -18,6 +17,7 @@ from cnnzoo import __version__
 from cnnzoo.builder import build_model
 from cnnzoo.config.options import CheckpointSpec
 from cnnzoo.config.spec import ModelConfig
+from cnnzoo.distribute import Distribution, announce_distribution, recorded_steps_per_epoch, report_replica_change
 from cnnzoo.errors import RunError
 from cnnzoo.finetune import init_weights, report_init
 from cnnzoo.memory import human_bytes
@@ -89,8 +89,16 @@ class TrainResult:
 
 
 def train_run(config: ModelConfig, *, data_dir: Path | None, runs_dir: Path, console,
-              force: bool = False) -> TrainResult:
-    """Everything `cnnzoo train CONFIG` does after the config is validated."""
+              force: bool = False, distribution: Distribution | None = None) -> TrainResult:
+    """Everything `cnnzoo train CONFIG` does after the config is validated, inside the strategy's scope."""
+    dist = distribution or Distribution("none")
+    with dist.scope():
+        return _start_run(dist.scaled(config), dist, data_dir=data_dir, runs_dir=runs_dir, console=console,
+                          force=force)
+
+
+def _start_run(config: ModelConfig, dist: Distribution, *, data_dir: Path | None, runs_dir: Path, console,
+               force: bool) -> TrainResult:
     import keras
 
     require_data(config)
@@ -109,26 +117,30 @@ def train_run(config: ModelConfig, *, data_dir: Path | None, runs_dir: Path, con
         if initialized is not None:
             report_init(initialized, config.init_from, run.path / "init_from.json", console)
         compile_model(built.model, config, plan)
-        return _train_and_report(run, config, built.model, splits, plan, console, prior_rows=[], estimate=estimate)
+        return _train_and_report(run, config, built.model, splits, plan, console, prior_rows=[], estimate=estimate,
+                                 dist=dist)
 
 
 def resume_run(run_dir: Path, *, epochs: int | None, data_dir: Path | None, console,
-               force: bool = False) -> TrainResult:
+               force: bool = False, distribution: Distribution | None = None,
+               overrides: list[str] | None = None) -> TrainResult:
     """`cnnzoo train --resume RUN_DIR`: continue from the last complete epoch, from the folder alone,
     holding the folder's lock (two resumes of one run would overwrite each other's files)."""
     run = RunFolder.open(run_dir)
-    with locked_run(run.path, console):
-        return _resume_locked(run, epochs=epochs, data_dir=data_dir, console=console, force=force)
+    dist = distribution or Distribution("none")
+    overrides = (overrides or []) + ([f"train.epochs={epochs}"] if epochs else [])
+    with locked_run(run.path, console), dist.scope():
+        return _resume_locked(run, overrides=overrides, data_dir=data_dir, console=console, force=force, dist=dist)
 
 
-def _resume_locked(run: RunFolder, *, epochs: int | None, data_dir: Path | None, console,
-                   force: bool) -> TrainResult:
+def _resume_locked(run: RunFolder, *, overrides: list[str], data_dir: Path | None, console,
+                   force: bool, dist: Distribution) -> TrainResult:
     import keras
 
     from cnnzoo.config import load_config
     from cnnzoo.runs import HistoryWriter
 
-    config = require_data(load_config(run.config, [f"train.epochs={epochs}"] if epochs else []))
+    config = require_data(load_config(run.config, overrides))
     history = HistoryWriter(run.history, resume=True)
     run.remove_partial_files()
     estimate = check_run_memory(config, what=f"resuming {run.path}", force=force, data_dir=data_dir,
@@ -140,7 +152,8 @@ def _resume_locked(run: RunFolder, *, epochs: int | None, data_dir: Path | None,
             model = _load_last(run, built.model) if run.last.exists() else built.model
     with out_of_memory("loading data"):
         splits, plan = _load_data(config, model, data_dir)
-    done = _align_history(run, history, model, math.ceil(len(splits.x_train) / config.train.batch_size), console)
+    done = _align_history(run, history, model, recorded_steps_per_epoch(run.path, len(splits.x_train),
+                                                                        config.train.batch_size), console)
     if done >= config.train.epochs:
         raise RunError(f"{run.path}: all {done} of {config.train.epochs} epochs are done; nothing to resume. "
                        f"Pass --epochs N with N > {done} to train longer.")
@@ -149,10 +162,12 @@ def _resume_locked(run: RunFolder, *, epochs: int | None, data_dir: Path | None,
         model = build_model(config).model
         if config.init_from:  # no epoch was kept: start from the source weights again
             init_weights(model, config.init_from)
-        compile_model(model, config, plan)
+        compile_model(model, dist.scaled(config), plan)
     atomic_write_text(run.config, yaml.safe_dump(config.resolved, sort_keys=False))
     console.print(f"resuming after epoch {done} of {config.train.epochs}")
-    return _train_and_report(run, config, model, splits, plan, console, prior_rows=history.rows, estimate=estimate)
+    report_replica_change(run.path, dist, config.train.batch_size, console)
+    return _train_and_report(run, config, model, splits, plan, console, prior_rows=history.rows, estimate=estimate,
+                             dist=dist)
 
 
 def checkpoint_bytes(model: Any) -> int:
@@ -198,15 +213,21 @@ def _load_data(config: ModelConfig, model: Any, data_dir: Path | None):
 
 
 def _train_and_report(run: RunFolder, config: ModelConfig, model: Any, splits, plan: LabelPlan, console,
-                      prior_rows: list[dict], estimate) -> TrainResult:
-    pipes = make_pipelines(config, splits, plan, first_epoch=len(prior_rows))
+                      prior_rows: list[dict], estimate, dist: Distribution) -> TrainResult:
+    from cnnzoo.distributed_loop import DistributedLoop
+
+    pipes = make_pipelines(config, splits, plan, first_epoch=len(prior_rows), drop_remainder=dist.custom_loop)
+    runner = DistributedLoop(model, dist, config, plan) if dist.custom_loop else model  # same fit/evaluate
     console.print(f"run folder: [bold]{run.path}[/]  ({splits.source})", highlight=False)
+    announce_distribution(run.path, dist, config.train.batch_size, console)
     console.print(f"memory estimate: {human_bytes(estimate.total)} of {human_bytes(estimate.available or 0)} "
                   "available (`cnnzoo summary` shows it by part)", highlight=False)
-    fit = _fit(model, config, pipes, run, console, len(splits.x_train), prior_rows)
+    fit = _fit(runner, config, pipes, run, console, dist.steps_per_epoch(len(splits.x_train),
+                                                                        config.train.batch_size), prior_rows)
     with out_of_memory("evaluating the best checkpoint on the test split", _resume_hint(run)):
-        metrics = _final_metrics(config, model, run, pipes, fit, plan, splits)
-    metrics.update(memory_estimate_bytes=estimate.total, memory_parts=estimate.parts, peak_rss_bytes=peak_rss())
+        metrics = _final_metrics(config, model, run, pipes, fit, plan, splits, runner)
+    metrics.update(memory_estimate_bytes=estimate.total, memory_parts=estimate.parts, peak_rss_bytes=peak_rss(),
+                   distribute=dist.record(config.train.batch_size))
     atomic_write_json(run.metrics, metrics)
     _plot(run)
     from cnnzoo.tracking import finish_tracking
@@ -228,10 +249,9 @@ class FitOutcome:
     nan_at: dict | None
 
 
-def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, console, n_train: int,
+def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, console, steps: int,
          prior_rows: list[dict]) -> FitOutcome:
-    import math
-
+    """`model` is the Keras model, or the DistributedLoop standing in for its fit under multi_worker."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from cnnzoo.callbacks import (EpochSeeds, HistoryCSV, LocatedTerminateOnNaN, RichProgress, StopOnRequest,
@@ -239,7 +259,6 @@ def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, cons
     from cnnzoo.schedules import schedule_callbacks
     from cnnzoo.tracking import tracking_callbacks
 
-    steps = math.ceil(n_train / config.train.batch_size)
     columns = (TextColumn("{task.description:>9}"), BarColumn(bar_width=24), MofNCompleteColumn(),
                TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
     with StopRequest() as stop, Progress(*columns, console=console, transient=False) as progress:
@@ -292,7 +311,7 @@ def monitored(metric: str, has_val: bool) -> str:
     return metric if has_val else metric.removeprefix("val_")
 
 
-def _final_metrics(config, model, run: RunFolder, pipes: Pipelines, fit: FitOutcome, plan, splits) -> dict:
+def _final_metrics(config, model, run: RunFolder, pipes: Pipelines, fit: FitOutcome, plan, splits, runner) -> dict:
     import keras
     import tensorflow as tf
 
@@ -301,7 +320,7 @@ def _final_metrics(config, model, run: RunFolder, pipes: Pipelines, fit: FitOutc
     checkpoint = run.best if run.best.exists() else run.last if run.last.exists() else None
     if checkpoint is not None and pipes.test is not None:
         load_checkpoint(checkpoint, into=model)  # reuses the compiled model and its traced test step
-        test = {k: float(v) for k, v in model.evaluate(pipes.test, verbose=0, return_dict=True).items()}
+        test = {k: float(v) for k, v in runner.evaluate(pipes.test, verbose=0, return_dict=True).items()}
     throughput = [len(splits.x_train) / r["epoch_seconds"] for r in fit.rows[1:] or fit.rows
                   if r.get("epoch_seconds", 0) > 0]
     return {

@@ -63,7 +63,8 @@ class Pipelines:
     test: Any | None
 
 
-def make_pipelines(config: ModelConfig, splits, plan: LabelPlan, first_epoch: int = 0) -> Pipelines:
+def make_pipelines(config: ModelConfig, splits, plan: LabelPlan, first_epoch: int = 0,
+                   drop_remainder: bool = False) -> Pipelines:
     """Validation and test passes, and the endless training stream from epoch ``first_epoch`` on."""
     from cnnzoo import data as datasets
     from cnnzoo.layers import create_layer
@@ -77,7 +78,7 @@ def make_pipelines(config: ModelConfig, splits, plan: LabelPlan, first_epoch: in
         if len(x) == 0:
             return None
         return datasets.make_pipeline(x, y, shuffle=train, augment=augment if train else None,
-                                      first_epoch=first_epoch, **common)
+                                      first_epoch=first_epoch, drop_remainder=drop_remainder and train, **common)
 
     return Pipelines(pipe(splits.x_train, splits.y_train, train=True), pipe(splits.x_val, splits.y_val),
                      pipe(splits.x_test, splits.y_test))

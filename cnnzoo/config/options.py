@@ -21,6 +21,7 @@ from cnnzoo.layers import suggest
 
 MODES = ("auto", "min", "max")
 METRIC_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
+DEVICE_NAME = re.compile(r"(GPU|CPU|TPU):[0-9]{1,4}")
 _LOWER_IS_BETTER = ("loss", "error", "mae", "mse", "mape", "msle", "hinge", "divergence", "crossentropy",
                     "poisson", "cosh")
 _HIGHER_IS_BETTER = ("accuracy", "acc", "auc", "precision", "recall", "f1", "fbeta", "iou", "r2", "score")
@@ -46,6 +47,9 @@ class Check:
             return value in self.choices
         if self.kind == "text":
             return isinstance(value, str) and 0 < len(value) <= 1000
+        if self.kind == "devices":
+            return isinstance(value, list) and 0 < len(value) <= 1024 and all(
+                isinstance(v, str) and DEVICE_NAME.fullmatch(v) for v in value)
         is_int = isinstance(value, int) and not isinstance(value, bool)
         if not (is_int or self.kind == "number" and isinstance(value, float)):
             return False
@@ -62,6 +66,8 @@ class Check:
             return "one of " + ", ".join(self.choices)
         if self.kind == "text":
             return "a string"
+        if self.kind == "devices":
+            return "a list of device names such as [GPU:0, GPU:1]"
         noun = "an integer" if self.kind == "int" else "a number"
         if self.low is None and self.high is None:
             return noun
@@ -78,7 +84,7 @@ def _bound(value: float | None) -> str:
 def option(default: Any, kind: str, low: float | None = None, high: float | None = None, *,
            open_low: bool = False, open_high: bool = False, choices: tuple[str, ...] = ()) -> Any:
     """A dataclass field with its default and the Check its value must pass (kind: int, number, bool,
-    metric, choice or text)."""
+    metric, choice, text or devices)."""
     return dataclasses.field(default=default, metadata={
         "check": Check(kind, low, high, open_low, open_high, choices)})
 
@@ -206,6 +212,22 @@ def _inferred_mode(doc: Document, path: PathKey, monitor: str, what: str) -> str
         return "max"
     raise doc.error(path + ("monitor",), f"cannot tell whether {what} should minimise or maximise "
                                          f"`{monitor}`.", hint="Add `mode: min` or `mode: max`.")
+
+
+# --- distribution -----------------------------------------------------------------------------------
+
+STRATEGIES = ("none", "mirrored", "multi_worker")
+
+
+@dataclass(frozen=True)
+class DistributeSpec:
+    """`train.distribute`: the tf.distribute strategy (cnnzoo/distribute.py). `devices` narrows `mirrored`
+    to some local devices; `timeout_seconds` bounds a wait on another worker in `multi_worker`."""
+
+    strategy: str = option("none", "choice", choices=STRATEGIES)
+    devices: tuple[str, ...] = option((), "devices")
+    scale_learning_rate: str = option("none", "choice", choices=("none", "linear"))
+    timeout_seconds: int = option(120, "int", 1, 86_400)
 
 
 # --- optimizer ---------------------------------------------------------------------------------------

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from cnnzoo.config.expand import parse_layer_list
 from cnnzoo.config.source import Document, PathKey
-from cnnzoo.config.options import (SCHEDULES, CheckpointSpec, EarlyStoppingSpec, MLflowSpec, Schedule,
-                                   TensorBoardSpec, check_optimizer, parse_options)
+from cnnzoo.config.options import (SCHEDULES, STRATEGIES, CheckpointSpec, DistributeSpec, EarlyStoppingSpec,
+                                   MLflowSpec, Schedule, TensorBoardSpec, check_optimizer, parse_options)
 from cnnzoo.config.spec import InputSpec, TrainSpec
 from cnnzoo.data.interface import DATASET_MODULES, DataSpec
 from cnnzoo.errors import quote, shown
@@ -123,7 +124,7 @@ def parse_train(doc: Document) -> TrainSpec:
     section = Section(doc, ("train",), ("epochs", "batch_size", "optimizer", "learning_rate", "schedule",
                                         "loss", "metrics", "early_stopping", "checkpoint", "seed",
                                         "steps_per_execution", "jit_compile", "precision",
-                                        "tensorboard", "mlflow", "freeze"))
+                                        "tensorboard", "mlflow", "freeze", "distribute"))
     optimizer, optimizer_args = _optimizer(section)
     metrics = section.get("metrics", ["accuracy"])
     if isinstance(metrics, str):
@@ -149,7 +150,22 @@ def parse_train(doc: Document) -> TrainSpec:
         precision=_precision(section),
         tensorboard=_option_group(section, "tensorboard", TensorBoardSpec, "tensorboard"),
         mlflow=_option_group(section, "mlflow", MLflowSpec, "mlflow"),
+        distribute=_distribute(section),
     )
+
+
+def _distribute(section: Section) -> DistributeSpec:
+    """`distribute: mirrored` (a strategy name) or a mapping of DistributeSpec options."""
+    value = section.get("distribute")
+    if isinstance(value, str):
+        value = {"strategy": value}
+    if value is None:
+        return DistributeSpec()
+    if not isinstance(value, dict):
+        raise section.error("distribute", f"`distribute` must be a strategy ({', '.join(STRATEGIES)}) or a "
+                                          f"mapping with `strategy:`, received {quote(value)}.")
+    spec = parse_options(section.doc, section.path + ("distribute",), DistributeSpec, value, "distribute")
+    return dataclasses.replace(spec, devices=tuple(spec.devices))
 
 
 def _precision(section: Section) -> str:

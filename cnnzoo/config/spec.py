@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from cnnzoo.config.options import CheckpointSpec, ConstantSchedule, EarlyStoppingSpec, Schedule
+from cnnzoo.config.options import (CheckpointSpec, ConstantSchedule, DistributeSpec, EarlyStoppingSpec,
+                                   Schedule)
 from cnnzoo.data.interface import DataSpec
 from cnnzoo.errors import ConfigError
 
@@ -98,6 +99,7 @@ class TrainSpec:
     tensorboard: Any = None  # TensorBoardSpec when train.tensorboard is set
     mlflow: Any = None  # MLflowSpec when train.mlflow is set
     freeze: tuple[str, ...] = ()  # glob patterns of layer names made non-trainable
+    distribute: DistributeSpec = field(default_factory=DistributeSpec)
 
 
 @dataclass(frozen=True)

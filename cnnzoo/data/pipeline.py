@@ -16,12 +16,14 @@ from cnnzoo.tensorflow_import import import_tensorflow
 
 
 def make_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, num_classes: int, one_hot: bool,
-                  scale: float | None, shuffle: bool, seed: int, augment: Any = None, first_epoch: int = 0):
+                  scale: float | None, shuffle: bool, seed: int, augment: Any = None, first_epoch: int = 0,
+                  drop_remainder: bool = False):
     """Batches of (float32 inputs, labels); the arrays stay in their own dtype until a batch is cut.
 
     Without ``shuffle`` the dataset is one pass in order. With it, the dataset is endless: epoch
     after epoch from ``first_epoch``, each ``ceil(len(x) / batch_size)`` batches long (give that
-    number to ``fit`` as ``steps_per_epoch``).
+    number to ``fit`` as ``steps_per_epoch``). ``drop_remainder`` drops each epoch's last partial
+    batch instead (``len(x) // batch_size`` batches), so every batch splits evenly over replicas.
     """
     tf = import_tensorflow()
     features, labels = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
@@ -29,7 +31,7 @@ def make_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, num_classes:
         def epoch_batches(epoch):
             order = tf.random.experimental.stateless_shuffle(
                 tf.range(len(x), dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
-            return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+            return tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=drop_remainder)
         indices = tf.data.Dataset.counter(first_epoch, dtype=tf.int64).flat_map(epoch_batches)
     else:
         indices = tf.data.Dataset.range(len(x)).batch(batch_size)
