@@ -171,7 +171,8 @@ def eval_(run_dir: RunDirArg, data_dir: DataDirOption = None,
         return
     console = make_console()
     console.print(render_eval(result))
-    console.print(plain(f"wrote {run.eval_json}, {run.confusion_csv}, {run.confusion_png}"))
+    written = [run.path / name for name in result.get("plots", [])] or [run.confusion_csv, run.confusion_png]
+    console.print(plain(f"wrote {', '.join(map(str, [run.eval_json, *written]))}"))
 
 
 @app.command()
@@ -269,15 +270,16 @@ def export(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .ker
 @app.command()
 @_user_errors
 def plot(run_dirs: Annotated[list[Path], typer.Argument(help="One or more run folders.")],
-         metric: Annotated[Optional[list[str]], typer.Option(help="Metric(s) to plot (default accuracy, loss).")] = None,
+         metric: Annotated[Optional[list[str]], typer.Option(
+             help="Metric(s) to plot, any history column (default: those of accuracy, loss, mae, r2 it has).")] = None,
          out: Annotated[Optional[Path], typer.Option(help="Output PNG (several runs: required for one metric, "
                                                          "else used as a prefix).")] = None):
     """Accuracy and loss curves of one run, or several runs overlaid."""
-    from cnnzoo.plots import plot_run, plot_runs
+    from cnnzoo.plots import DEFAULT_METRICS, plot_run, plot_runs
     from cnnzoo.runs import RunFolder
 
     runs = [RunFolder.open(path) for path in run_dirs]
-    metrics = metric or ["accuracy", "loss"]
+    metrics = metric or list(DEFAULT_METRICS if len(runs) == 1 else ("accuracy", "loss"))
     if len(runs) == 1 and out is None:
         written = plot_run(runs[0], metrics=tuple(metrics))
     else:

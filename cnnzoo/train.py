@@ -26,6 +26,7 @@ from cnnzoo.precision import dtype_policy, resolve_precision
 from cnnzoo.runlock import locked_run
 from cnnzoo.atomic import atomic_write_json, atomic_write_text
 from cnnzoo.runs import RunFolder, check_free_space, create_run_dir, load_checkpoint
+from cnnzoo.tasks import for_task, task_facts, task_hint
 from cnnzoo.training_setup import LabelPlan, Pipelines, compile_model, make_pipelines, plan_labels, require_data
 
 
@@ -75,6 +76,8 @@ class TrainResult:
             table.add_row("memory: estimate / peak RSS", f"{human_bytes(self.metrics['memory_estimate_bytes'])} / "
                                                          f"{human_bytes(self.metrics['peak_rss_bytes'])}")
         console.print(table)
+        for name, values in (self.metrics.get("learned_weights") or {}).items():
+            console.print(f"learned {plain(name)}: {', '.join(f'{v:.4f}' for v in values)}", highlight=False)
         path = plain(self.run.path)
         if self.interrupted:
             console.print(f"[yellow]Stopped by {self.interrupted} after {self.epochs_completed} complete "
@@ -89,8 +92,9 @@ class TrainResult:
 
 
 def train_run(config: ModelConfig, *, data_dir: Path | None, runs_dir: Path, console,
-              force: bool = False) -> TrainResult:
-    """Everything `cnnzoo train CONFIG` does after the config is validated."""
+              force: bool = False, run_path: Path | None = None) -> TrainResult:
+    """Everything `cnnzoo train CONFIG` does after the config is validated (into `run_path`, an empty
+    folder, when given: a cross-validation fold)."""
     import keras
 
     require_data(config)
@@ -103,7 +107,8 @@ def train_run(config: ModelConfig, *, data_dir: Path | None, runs_dir: Path, con
     check_free_space(runs_dir, checkpoint_bytes(built.model))
     with out_of_memory("loading data"):
         splits, plan = _load_data(config, built.model, data_dir)
-    run = RunFolder(create_run_dir(runs_dir, config.name))
+    config = for_task(config, plan.task)
+    run = RunFolder(run_path or create_run_dir(runs_dir, config.name))
     with locked_run(run.path):
         _write_run_header(run, config, built)
         if initialized is not None:
@@ -140,6 +145,7 @@ def _resume_locked(run: RunFolder, *, epochs: int | None, data_dir: Path | None,
             model = _load_last(run, built.model) if run.last.exists() else built.model
     with out_of_memory("loading data"):
         splits, plan = _load_data(config, model, data_dir)
+    config = for_task(config, plan.task)
     done = _align_history(run, history, model, math.ceil(len(splits.x_train) / config.train.batch_size), console)
     if done >= config.train.epochs:
         raise RunError(f"{run.path}: all {done} of {config.train.epochs} epochs are done; nothing to resume. "
@@ -193,8 +199,8 @@ def _load_data(config: ModelConfig, model: Any, data_dir: Path | None):
     from cnnzoo import data as datasets
 
     splits = datasets.load_dataset(config.data, input_shape=config.input.shape, data_dir=data_dir,
-                                   seed=config.train.seed)
-    return splits, plan_labels(config, model, splits.num_classes)
+                                   seed=config.train.seed, task=task_hint(config.train))
+    return splits, plan_labels(config, model, splits.num_classes, splits)
 
 
 def _train_and_report(run: RunFolder, config: ModelConfig, model: Any, splits, plan: LabelPlan, console,
@@ -207,6 +213,7 @@ def _train_and_report(run: RunFolder, config: ModelConfig, model: Any, splits, p
     with out_of_memory("evaluating the best checkpoint on the test split", _resume_hint(run)):
         metrics = _final_metrics(config, model, run, pipes, fit, plan, splits)
     metrics.update(memory_estimate_bytes=estimate.total, memory_parts=estimate.parts, peak_rss_bytes=peak_rss())
+    metrics.update(task_facts(run.path, model, plan, splits, pipes))
     atomic_write_json(run.metrics, metrics)
     _plot(run)
     from cnnzoo.tracking import finish_tracking
@@ -258,7 +265,7 @@ def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, cons
         with out_of_memory(tracker.describe, _resume_hint(run)):
             model.fit(pipes.train, validation_data=pipes.val, epochs=config.train.epochs,
                       initial_epoch=len(prior_rows), steps_per_epoch=steps, callbacks=callbacks, verbose=0,
-                      shuffle=False)  # the pipeline shuffles
+                      shuffle=False, class_weight=pipes.class_weight)  # the pipeline shuffles
         seconds = time.perf_counter() - started
     stopped_early = bool(early and early[0].stopped_epoch > 0)
     return FitOutcome(history.rows, seconds, stop.signal_name, stopped_early, nan_guard.where)

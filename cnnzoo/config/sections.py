@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cnnzoo.config.data_options import DATA_KEYS, TRAIN_KEYS, data_options, train_options
 from cnnzoo.config.expand import parse_layer_list
 from cnnzoo.config.source import Document, PathKey
 from cnnzoo.config.options import (SCHEDULES, CheckpointSpec, EarlyStoppingSpec, MLflowSpec, Schedule,
@@ -99,7 +100,7 @@ def parse_data(doc: Document) -> DataSpec | None:
     if doc.data.get("data") is None:
         return None
     section = Section(doc, ("data",), ("dataset", "name", "path", "validation_split", "test_split",
-                                       "limit", "scale", "augment"))
+                                       "limit", "scale", "augment", *DATA_KEYS))
     dataset = section.choice("dataset", None, DATASETS)
     if dataset is None:
         raise section.error("dataset", f"`data.dataset` is required: one of {', '.join(DATASETS)}.")
@@ -115,7 +116,7 @@ def parse_data(doc: Document) -> DataSpec | None:
         test_split=section.number("test_split", 0.2, 0.0, 0.9),
         limit=section.integer("limit", None),
         scale=section.number("scale", None, 0.0, 1e6, open_low=True),
-        augment=tuple(augment),
+        augment=tuple(augment), **data_options(section),
     )
 
 
@@ -123,7 +124,7 @@ def parse_train(doc: Document) -> TrainSpec:
     section = Section(doc, ("train",), ("epochs", "batch_size", "optimizer", "learning_rate", "schedule",
                                         "loss", "metrics", "early_stopping", "checkpoint", "seed",
                                         "steps_per_execution", "jit_compile", "precision",
-                                        "tensorboard", "mlflow", "freeze"))
+                                        "tensorboard", "mlflow", "freeze", *TRAIN_KEYS))
     optimizer, optimizer_args = _optimizer(section)
     metrics = section.get("metrics", ["accuracy"])
     if isinstance(metrics, str):
@@ -149,6 +150,7 @@ def parse_train(doc: Document) -> TrainSpec:
         precision=_precision(section),
         tensorboard=_option_group(section, "tensorboard", TensorBoardSpec, "tensorboard"),
         mlflow=_option_group(section, "mlflow", MLflowSpec, "mlflow"),
+        **train_options(section),
     )
 
 

@@ -35,7 +35,7 @@ def load(spec: DataSpec, req: LoadRequest) -> DatasetSplits:
     train, test = (read_tsv(folder / f"{spec.name}_{part}.tsv") for part in ("TRAIN", "TEST"))
     _check_length(train, test, req.input_shape, folder)
     values = np.unique(np.concatenate([train[:, 0], test[:, 0]]))
-    keep, held = stratified_split(train[:, 0], spec.validation_split, req.seed)
+    keep, held = stratified_split(np.searchsorted(values, train[:, 0]), spec.validation_split, req.seed)
     x_train, y_train = _xy(train, values)
     x_test, y_test = _xy(test, values)
     return DatasetSplits(x_train[keep], y_train[keep], x_train[held], y_train[held], x_test, y_test,
