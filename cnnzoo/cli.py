@@ -116,12 +116,16 @@ def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, 
               "--deterministic", help="Enable TensorFlow's deterministic ops (slower, reproducible).")] = False,
           force: ForceOption = False,
           tensorboard: Annotated[bool, typer.Option(
-              "--tensorboard", help="Log to RUN/tensorboard/ (same as train.tensorboard: true).")] = False):
+              "--tensorboard", help="Log to RUN/tensorboard/ (same as train.tensorboard: true).")] = False,
+          folds: Annotated[Optional[int], typer.Option(
+              "--folds", min=2, max=100, help="Cross-validate: K runs on stratified folds (same as train.folds: K).")]
+          = None):
     """Build, train and checkpoint a config's model; write history, plots and metrics to a run folder."""
     from cnnzoo.config import load_config
     from cnnzoo.data import resolve_data_dir
     from cnnzoo.errors import RunError
     from cnnzoo.terminal import console as make_console
+    from cnnzoo.folds import folds_of, is_cv_run, resume_folds, train_folds
     from cnnzoo.train import resume_run, train_run
 
     if (config is None) == (resume is None):
@@ -134,15 +138,18 @@ def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, 
     if resume is not None:
         if set_ or seed is not None or tensorboard:
             raise RunError("--set, --seed and --tensorboard cannot change a run being resumed; only --epochs can.")
-        result = resume_run(resume, epochs=epochs, data_dir=resolve_data_dir(data_dir), console=console, force=force)
+        again = resume_folds if is_cv_run(resume) else resume_run
+        result = again(resume, epochs=epochs, data_dir=resolve_data_dir(data_dir), console=console, force=force)
     else:
         overrides = ["train.tensorboard=true"] if tensorboard else []  # before --set, so --set refines it
         overrides += list(set_ or [])
         overrides += [f"train.epochs={epochs}"] if epochs is not None else []
         overrides += [f"train.seed={seed}"] if seed is not None else []
+        overrides += [f"train.folds={folds}"] if folds is not None else []
         spec = load_config(_config_path(config), overrides)
-        result = train_run(spec, data_dir=resolve_data_dir(data_dir), runs_dir=runs_dir, console=console,
-                           force=force)
+        common = dict(data_dir=resolve_data_dir(data_dir), runs_dir=runs_dir, console=console, force=force)
+        k = folds_of(spec)
+        result = train_folds(spec, k, **common) if k else train_run(spec, **common)
     result.render(console)
     if result.interrupted:
         raise typer.Exit(130)

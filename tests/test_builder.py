@@ -34,6 +34,7 @@ EXPECTED_PARAMS = {
     "efficientnet_b0": 5_330_571,  # keras.applications.EfficientNetB0(weights=None)
     "lenet_finetune": 1_256_080,
     "linear_regression": 2,
+    "iris_mlp": 67,
 }
 
 # The smallest inputs at which each net still builds, for a fast training step. AlexNet needs
