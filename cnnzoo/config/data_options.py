@@ -23,6 +23,8 @@ def data_options(section) -> dict[str, Any]:
     dataset = section.get("dataset")
     if dataset in FILE_SOURCES and not (section.get("path") or section.get("train_path")):
         raise section.error("path", f"a {dataset} dataset needs `path:` (or `train_path:` and `test_path:`).")
+    if dataset == "tfds" and not section.get("name"):
+        raise section.error("name", "a tfds dataset needs `name`, a TensorFlow Datasets name, e.g. `name: mnist`.")
     if section.get("test_path") and not section.get("train_path"):
         raise section.error("test_path", "`test_path` needs `train_path` beside it.")
     header = section.get("header", "auto")
