@@ -93,8 +93,7 @@ class TrainResult:
 
 def train_run(config: ModelConfig, *, data_dir: Path | None, runs_dir: Path, console,
               force: bool = False, run_path: Path | None = None) -> TrainResult:
-    """Everything `cnnzoo train CONFIG` does after the config is validated (into `run_path`, an empty
-    folder, when given: a cross-validation fold)."""
+    """Everything `cnnzoo train CONFIG` does after the config is validated (`run_path`: a fold's folder)."""
     import keras
 
     require_data(config)
