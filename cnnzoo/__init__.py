@@ -11,6 +11,7 @@ The map of the package, in the order `cnnzoo train CONFIG` runs through it:
       expand.py           the `model:` section: blocks, parameters, repeat, branches -> layer nodes
       expr.py             the `${...}` evaluator (ast, checked node by node, never eval)
       spec.py             the spec objects everything past config holds
+      data_options.py     the table/array keys of `data:` and train.task, class_weight, folds
     layers.py           the layer registry: every keras.layers class, arguments checked by signature
     builder.py          spec -> keras.Model (no data, no training)
     precision.py        the dtype policy (float32, mixed_bfloat16, mixed_float16, auto)
@@ -18,7 +19,11 @@ The map of the package, in the order `cnnzoo train CONFIG` runs through it:
       interface.py        DATASET_MODULES (a new dataset is one entry), DataSpec, LoadRequest, DatasetSplits
       mnist.py, flowers17.py, ucr.py, folders.py   the loaders; locate.py, download.py, cache.py find,
                           fetch and cache their files; images.py decodes; splits.py, pipeline.py feed them
+      tabular.py, arrays.py, tfds.py   csv, npz/npy and TensorFlow Datasets sources; targets.py turns their
+                          targets into classes, multi-hot rows or regression values; standardize.py
     training_setup.py   what train, eval and bench share: labels plan, compile, tf.data pipelines
+    tasks.py            classification or regression: inference, labels, metrics, checkpoint monitor;
+                        class_weights.py `train.class_weight`; folds.py cross-validation (`--folds K`)
     train.py            fit and resume, writing the run folder as it goes; TrainResult
     distribute.py       `train.distribute`: the tf.distribute strategy, --cluster -> TF_CONFIG, chief and worker roles
     distributed_loop.py the multi_worker train/eval step (Keras fit fails there) driving the same callbacks
@@ -29,7 +34,8 @@ The map of the package, in the order `cnnzoo train CONFIG` runs through it:
     runlock.py          one writer per run folder
     memory.py           the memory estimate of a run; memory_guard.py checks it against what is available
                         and turns out-of-memory errors into one located error (data/sizes.py: sample counts)
-    evaluate.py         `cnnzoo eval`; class_metrics.py the metrics it reports
+    evaluate.py         `cnnzoo eval`; class_metrics.py the metrics it reports; task_eval.py regression and
+                        multi-label reports (regression_metrics.py, regression_plots.py)
     summary.py, flops.py  `cnnzoo summary`; bench.py `cnnzoo bench`; plots.py curves and matrices
     explain.py          Grad-CAM, kernels, feature maps; pictures.py draws them; inspection.py runs the
                         `explain`, `filters` and `activations` commands

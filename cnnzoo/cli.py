@@ -124,7 +124,10 @@ def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, 
               "--cluster", help="multi_worker: a YAML file `workers: [host:port, ...]` (else TF_CONFIG).")] = None,
           worker_index: Annotated[Optional[int], typer.Option(
               "--worker-index", help="multi_worker with --cluster: this process's place in `workers` (0: chief)."
-          )] = None):
+          )] = None,
+          folds: Annotated[Optional[int], typer.Option(
+              "--folds", min=2, max=100, help="Cross-validate: K runs on stratified folds (same as train.folds: K).")]
+          = None):
     """Build, train and checkpoint a config's model; write history, plots and metrics to a run folder."""
     from cnnzoo.config import load_config
     from cnnzoo.data import resolve_data_dir
@@ -133,6 +136,7 @@ def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, 
     from cnnzoo.config.options import STRATEGIES
     from cnnzoo.distribute import make_distribution
     from cnnzoo.runs import RunFolder
+    from cnnzoo.folds import folds_of, is_cv_run, resume_folds, train_folds
     from cnnzoo.train import resume_run, train_run
 
     if (config is None) == (resume is None):
@@ -150,6 +154,13 @@ def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, 
         if set_ or seed is not None or tensorboard:
             raise RunError("--set, --seed and --tensorboard cannot change a run being resumed; only --epochs "
                            "and --distribute can.")
+        if is_cv_run(resume):
+            if distribute or cluster or worker_index is not None:
+                raise RunError(f"{resume} is a cross-validation run, whose folds train on one device; resume it "
+                               "without --distribute, --cluster and --worker-index.")
+            result = resume_folds(resume, epochs=epochs, data_dir=resolve_data_dir(data_dir), console=console,
+                                  force=force)
+            return _render_train(result, console)
         dist = make_distribution(load_config(RunFolder.open(resume).config, strategy), **place)
         with dist.resume_dir(resume) as folder:
             result = resume_run(folder, epochs=epochs, data_dir=resolve_data_dir(data_dir),
@@ -159,7 +170,12 @@ def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, 
         overrides += strategy + list(set_ or [])
         overrides += [f"train.epochs={epochs}"] if epochs is not None else []
         overrides += [f"train.seed={seed}"] if seed is not None else []
+        overrides += [f"train.folds={folds}"] if folds is not None else []
         spec = load_config(_config_path(config), overrides)
+        if folds_of(spec):  # config validation refuses folds under a distribute strategy
+            result = train_folds(spec, folds_of(spec), data_dir=resolve_data_dir(data_dir), runs_dir=runs_dir,
+                                 console=console, force=force)
+            return _render_train(result, console)
         dist = make_distribution(spec, **place)
         with dist.runs_dir(runs_dir) as where:
             result = train_run(spec, data_dir=resolve_data_dir(data_dir), runs_dir=where,
@@ -168,6 +184,10 @@ def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, 
         console.print(f"worker {dist.worker_index}: done, {result.epochs_completed} epoch(s); the chief holds the "
                       "run folder.", highlight=False)
         return
+    _render_train(result, console)
+
+
+def _render_train(result, console) -> None:
     result.render(console)
     if result.interrupted:
         raise typer.Exit(130)
@@ -196,7 +216,8 @@ def eval_(run_dir: RunDirArg, data_dir: DataDirOption = None,
         return
     console = make_console()
     console.print(render_eval(result))
-    console.print(plain(f"wrote {run.eval_json}, {run.confusion_csv}, {run.confusion_png}"))
+    written = [run.path / name for name in result.get("plots", [])] or [run.confusion_csv, run.confusion_png]
+    console.print(plain(f"wrote {', '.join(map(str, [run.eval_json, *written]))}"))
 
 
 @app.command()
@@ -294,15 +315,16 @@ def export(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .ker
 @app.command()
 @_user_errors
 def plot(run_dirs: Annotated[list[Path], typer.Argument(help="One or more run folders.")],
-         metric: Annotated[Optional[list[str]], typer.Option(help="Metric(s) to plot (default accuracy, loss).")] = None,
+         metric: Annotated[Optional[list[str]], typer.Option(
+             help="Metric(s) to plot, any history column (default: those of accuracy, loss, mae, r2 it has).")] = None,
          out: Annotated[Optional[Path], typer.Option(help="Output PNG (several runs: required for one metric, "
                                                          "else used as a prefix).")] = None):
     """Accuracy and loss curves of one run, or several runs overlaid."""
-    from cnnzoo.plots import plot_run, plot_runs
+    from cnnzoo.plots import DEFAULT_METRICS, plot_run, plot_runs
     from cnnzoo.runs import RunFolder
 
     runs = [RunFolder.open(path) for path in run_dirs]
-    metrics = metric or ["accuracy", "loss"]
+    metrics = metric or list(DEFAULT_METRICS if len(runs) == 1 else ("accuracy", "loss"))
     if len(runs) == 1 and out is None:
         written = plot_run(runs[0], metrics=tuple(metrics))
     else:

@@ -20,6 +20,9 @@ def evaluate_run(run: RunFolder, *, checkpoint: str, split: str, data_dir: Path 
     from cnnzoo.class_metrics import (averages, confusion_matrix, per_class_report, predictions_from_probs,
                                    top_k_accuracy, write_confusion_csv)
     from cnnzoo.plots import plot_confusion_matrix
+    from cnnzoo.data import standardize
+    from cnnzoo.task_eval import binary_auc, task_result
+    from cnnzoo.tasks import task_hint
     from cnnzoo.training_setup import make_pipelines, plan_labels, require_data
 
     config = require_data(load_config(run.config))
@@ -28,8 +31,9 @@ def evaluate_run(run: RunFolder, *, checkpoint: str, split: str, data_dir: Path 
         model = load_checkpoint(run.checkpoint(checkpoint))
     with out_of_memory("loading data"):
         splits = datasets.load_dataset(config.data, input_shape=config.input.shape, data_dir=data_dir,
-                                       seed=config.train.seed)
-    plan = plan_labels(config, model, splits.num_classes)
+                                       seed=config.train.seed, task=task_hint(config.train),
+                                       standardization=standardize.recorded(run.path))
+    plan = plan_labels(config, model, splits.num_classes, splits)
     pipes = make_pipelines(config, splits, plan)
     pipe, y_true = (pipes.test, splits.y_test) if split == "test" else (pipes.val, splits.y_val)
     if pipe is None:
@@ -37,6 +41,11 @@ def evaluate_run(run: RunFolder, *, checkpoint: str, split: str, data_dir: Path 
     with out_of_memory(f"evaluating on the {split} split"):
         scores = {k: float(v) for k, v in model.evaluate(pipe, verbose=0, return_dict=True).items()}
         probs = model.predict(pipe, verbose=0)
+    base = {"run": run.name, "checkpoint": checkpoint, "split": split, "samples": int(len(y_true)), "metrics": scores}
+    special = task_result(run, plan, splits, np.asarray(y_true), probs, base)
+    if special is not None:
+        atomic_write_json(run.eval_json, special)
+        return special
     y_pred = predictions_from_probs(probs)
     cm = confusion_matrix(y_true, y_pred, splits.num_classes)
     result = {
@@ -45,6 +54,8 @@ def evaluate_run(run: RunFolder, *, checkpoint: str, split: str, data_dir: Path 
         "per_class": per_class_report(cm, splits.class_names),
         "class_names": splits.class_names, "confusion_matrix": cm.tolist(),
     }
+    if splits.num_classes == 2:
+        result["metrics"]["roc_auc"] = binary_auc(probs, np.asarray(y_true))
     if splits.num_classes > 5:
         result["metrics"]["top_5_accuracy"] = top_k_accuracy(np.asarray(y_true), probs, 5)
     x_split = splits.x_test if split == "test" else splits.x_val
@@ -93,7 +104,7 @@ def render_eval(result: dict[str, Any]):
                         f"({result['samples']} samples)", title_justify="left")
     for header in ("class", "precision", "recall", "f1", "support"):
         table.add_column(header, justify="left" if header == "class" else "right")
-    for row in result["per_class"]:
+    for row in result.get("per_class", []):
         table.add_row(plain(row["name"]), f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
                       str(row["support"]))
     metrics = "  ".join(f"{k} {v:.4f}" for k, v in result["metrics"].items())

@@ -143,7 +143,7 @@ def dataset_bytes(config: ModelConfig, data_dir: Path | None) -> tuple[int, list
     if found is None:
         return 0, [f"the size of the {spec.dataset} dataset is not known before it is read; not counted"]
     samples, extra = found
-    per_sample = _input_elements(config) * (4 if spec.dataset == "ucr" else 1)
+    per_sample = _input_elements(config) * (4 if spec.dataset in ("ucr", "csv", "npz", "npy") else 1)
     kept = min(samples, 3 * spec.limit) if spec.limit else samples
     return samples * per_sample + extra + kept * per_sample, []
 

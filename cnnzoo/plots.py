@@ -16,6 +16,7 @@ from cnnzoo.errors import RunError  # noqa: E402
 from cnnzoo.runs import RunFolder, read_history, read_json  # noqa: E402
 
 NOT_METRICS = {"epoch", "learning_rate", "lr", "epoch_seconds"}
+DEFAULT_METRICS = ("accuracy", "loss", "mae", "r2")  # those a history has are plotted
 DPI = 120
 
 
@@ -97,7 +98,7 @@ def plot_metric(histories: dict, metric: str, out: Path, best_epochs: dict[str, 
     return save_figure(fig, out)
 
 
-def plot_run(run: RunFolder, metrics=("accuracy", "loss")) -> list[Path]:
+def plot_run(run: RunFolder, metrics=DEFAULT_METRICS) -> list[Path]:
     """``<metric>.png`` in the run folder for each of ``metrics`` the history has; returns the paths written.
 
     Metrics missing from the history are skipped; RunError if none of them is there.

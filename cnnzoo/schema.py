@@ -13,11 +13,12 @@ import inspect
 from typing import Any
 
 from cnnzoo import layers as registry
-from cnnzoo.config import sections
+from cnnzoo.config import data_options, sections
 from cnnzoo.config.expand import BLOCK_KEYS, MAX_REPEAT
 from cnnzoo.config.options import (DEVICE_NAME, SCHEDULES, STRATEGIES, CheckpointSpec, DistributeSpec,
                                    EarlyStoppingSpec, MLflowSpec, TensorBoardSpec, option_checks)
 from cnnzoo.precision import PRECISIONS
+from cnnzoo.tasks import TASKS
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
 SCHEMA_FILE = "cnnzoo.schema.json"  # shipped next to the configs, which name it on their first line
@@ -81,7 +82,22 @@ def _data() -> dict:
     return _mapping({"dataset": {"enum": list(sections.DATASETS)}, "name": {"type": "string"},
                      "path": {"type": "string"}, "validation_split": split, "test_split": split,
                      "limit": {"type": "integer", "minimum": 1}, "scale": {"type": "number", "exclusiveMinimum": 0},
-                     "augment": {"$ref": "#/definitions/layers"}})
+                     "augment": {"$ref": "#/definitions/layers"}, **_table_keys()})
+
+
+def _table_keys() -> dict:
+    """The keys of csv, npz, npy and tfds sources, standardization and missing values."""
+    column = {"anyOf": [{"type": "string"}, {"type": "integer", "minimum": 0}]}
+    columns = {"anyOf": [column, {"type": "array", "minItems": 1, "items": column}],
+               "description": "column name(s), 0-based indices or a range \"first..last\""}
+    return {"train_path": {"type": "string"}, "test_path": {"type": "string"},
+            "features": {"anyOf": [{"enum": ["all_but_target"]}, columns]}, "target": columns,
+            "header": {"enum": [True, False, "auto"]}, "standardize": {"type": "boolean"},
+            "missing": {"enum": list(data_options.MISSING)},
+            "fold": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 2, "maxItems": 2,
+                     "description": "[i, K]: fold i of K is the validation split (written by --folds)"},
+            "split": _mapping({"train": {"type": "string"}, "test": {"type": "string"}},
+                              description="tfds split names")}
 
 
 def _train() -> dict:
@@ -102,6 +118,9 @@ def _train() -> dict:
         "tensorboard": _switch(TensorBoardSpec), "mlflow": _switch(MLflowSpec),
         "freeze": {"type": "array", "items": {"type": "string"}, "description": "glob patterns of layer names"},
         "distribute": {"anyOf": [{"enum": list(STRATEGIES)}, _mapping(_options(DistributeSpec))]},
+        "task": {"enum": list(TASKS)}, "folds": {"type": "integer", "minimum": 2, "maximum": 100},
+        "class_weight": {"anyOf": [{"enum": ["balanced"]}, {"type": "object", "additionalProperties": {
+            "type": "number", "minimum": 0}}], "description": "balanced, or class name or index -> weight"},
     })
 
 

@@ -26,6 +26,7 @@ from cnnzoo.precision import dtype_policy, resolve_precision
 from cnnzoo.runlock import locked_run
 from cnnzoo.atomic import atomic_write_json, atomic_write_text
 from cnnzoo.runs import RunFolder, check_free_space, create_run_dir, load_checkpoint
+from cnnzoo.tasks import for_task, task_facts, task_hint
 from cnnzoo.training_setup import LabelPlan, Pipelines, compile_model, make_pipelines, plan_labels, require_data
 
 
@@ -75,6 +76,8 @@ class TrainResult:
             table.add_row("memory: estimate / peak RSS", f"{human_bytes(self.metrics['memory_estimate_bytes'])} / "
                                                          f"{human_bytes(self.metrics['peak_rss_bytes'])}")
         console.print(table)
+        for name, values in (self.metrics.get("learned_weights") or {}).items():
+            console.print(f"learned {plain(name)}: {', '.join(f'{v:.4f}' for v in values)}", highlight=False)
         path = plain(self.run.path)
         if self.interrupted:
             console.print(f"[yellow]Stopped by {self.interrupted} after {self.epochs_completed} complete "
@@ -89,16 +92,18 @@ class TrainResult:
 
 
 def train_run(config: ModelConfig, *, data_dir: Path | None, runs_dir: Path, console,
-              force: bool = False, distribution: Distribution | None = None) -> TrainResult:
-    """Everything `cnnzoo train CONFIG` does after the config is validated, inside the strategy's scope."""
+              force: bool = False, distribution: Distribution | None = None,
+              run_path: Path | None = None) -> TrainResult:
+    """Everything `cnnzoo train CONFIG` does after the config is validated, inside the strategy's scope
+    (`run_path`: a cross-validation fold's folder, else a new one in `runs_dir`)."""
     dist = distribution or Distribution("none")
     with dist.scope():
         return _start_run(dist.scaled(config), dist, data_dir=data_dir, runs_dir=runs_dir, console=console,
-                          force=force)
+                          force=force, run_path=run_path)
 
 
 def _start_run(config: ModelConfig, dist: Distribution, *, data_dir: Path | None, runs_dir: Path, console,
-               force: bool) -> TrainResult:
+               force: bool, run_path: Path | None) -> TrainResult:
     import keras
 
     require_data(config)
@@ -111,7 +116,8 @@ def _start_run(config: ModelConfig, dist: Distribution, *, data_dir: Path | None
     check_free_space(runs_dir, checkpoint_bytes(built.model))
     with out_of_memory("loading data"):
         splits, plan = _load_data(config, built.model, data_dir)
-    run = RunFolder(create_run_dir(runs_dir, config.name))
+    config = for_task(config, plan.task)
+    run = RunFolder(run_path or create_run_dir(runs_dir, config.name))
     with locked_run(run.path):
         _write_run_header(run, config, built)
         if initialized is not None:
@@ -152,6 +158,7 @@ def _resume_locked(run: RunFolder, *, overrides: list[str], data_dir: Path | Non
             model = _load_last(run, built.model) if run.last.exists() else built.model
     with out_of_memory("loading data"):
         splits, plan = _load_data(config, model, data_dir)
+    config = for_task(config, plan.task)
     done = _align_history(run, history, model, recorded_steps_per_epoch(run.path, len(splits.x_train),
                                                                         config.train.batch_size), console)
     if done >= config.train.epochs:
@@ -208,8 +215,8 @@ def _load_data(config: ModelConfig, model: Any, data_dir: Path | None):
     from cnnzoo import data as datasets
 
     splits = datasets.load_dataset(config.data, input_shape=config.input.shape, data_dir=data_dir,
-                                   seed=config.train.seed)
-    return splits, plan_labels(config, model, splits.num_classes)
+                                   seed=config.train.seed, task=task_hint(config.train))
+    return splits, plan_labels(config, model, splits.num_classes, splits)
 
 
 def _train_and_report(run: RunFolder, config: ModelConfig, model: Any, splits, plan: LabelPlan, console,
@@ -228,6 +235,7 @@ def _train_and_report(run: RunFolder, config: ModelConfig, model: Any, splits, p
         metrics = _final_metrics(config, model, run, pipes, fit, plan, splits, runner)
     metrics.update(memory_estimate_bytes=estimate.total, memory_parts=estimate.parts, peak_rss_bytes=peak_rss(),
                    distribute=dist.record(config.train.batch_size))
+    metrics.update(task_facts(run.path, model, plan, splits, pipes))
     atomic_write_json(run.metrics, metrics)
     _plot(run)
     from cnnzoo.tracking import finish_tracking
@@ -277,7 +285,7 @@ def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, cons
         with out_of_memory(tracker.describe, _resume_hint(run)):
             model.fit(pipes.train, validation_data=pipes.val, epochs=config.train.epochs,
                       initial_epoch=len(prior_rows), steps_per_epoch=steps, callbacks=callbacks, verbose=0,
-                      shuffle=False)  # the pipeline shuffles
+                      shuffle=False, class_weight=pipes.class_weight)  # the pipeline shuffles
         seconds = time.perf_counter() - started
     stopped_early = bool(early and early[0].stopped_epoch > 0)
     return FitOutcome(history.rows, seconds, stop.signal_name, stopped_early, nan_guard.where)

@@ -18,6 +18,8 @@ class LabelPlan:
 
     loss: str
     one_hot: bool
+    task: str = "classification"  # or regression (cnnzoo.tasks)
+    multi_label: bool = False     # sigmoid outputs on multi-hot targets
 
 
 def require_data(config: ModelConfig) -> ModelConfig:
@@ -28,7 +30,12 @@ def require_data(config: ModelConfig) -> ModelConfig:
     return config
 
 
-def plan_labels(config: ModelConfig, model: Any, num_classes: int) -> LabelPlan:
+def plan_labels(config: ModelConfig, model: Any, num_classes: int, splits: Any = None) -> LabelPlan:
+    from cnnzoo.tasks import plan_for
+
+    other = plan_for(config, model, splits) if splits is not None else None
+    if other is not None:
+        return other
     width = model.output_shape[-1]
     last = output_node(config)
     if width == 1 and num_classes == 2:
@@ -47,8 +54,10 @@ def compile_model(model: Any, config: ModelConfig, plan: LabelPlan) -> None:
         args["learning_rate"] = config.train.learning_rate
     # validated plain values only, passed to the class itself: nothing is deserialised
     optimizer = optimizer_classes()[config.train.optimizer.lower()](**args)
+    from cnnzoo.tasks import compile_metrics
+
     try:
-        model.compile(optimizer=optimizer, loss=plan.loss, metrics=list(config.train.metrics),
+        model.compile(optimizer=optimizer, loss=plan.loss, metrics=compile_metrics(config, plan),
                       steps_per_execution=config.train.steps_per_execution,
                       jit_compile=config.train.jit_compile)
     except (ValueError, TypeError) as exc:
@@ -61,6 +70,7 @@ class Pipelines:
     train: Any
     val: Any | None
     test: Any | None
+    class_weight: dict[int, float] | None = None  # train.class_weight resolved for Keras' fit
 
 
 def make_pipelines(config: ModelConfig, splits, plan: LabelPlan, first_epoch: int = 0,
@@ -71,7 +81,7 @@ def make_pipelines(config: ModelConfig, splits, plan: LabelPlan, first_epoch: in
 
     scale = datasets.default_scale(config.data)
     augment = _augmenter([create_layer(n) for n in config.data.augment]) if config.data.augment else None
-    common = dict(batch_size=config.train.batch_size, num_classes=splits.num_classes, one_hot=plan.one_hot,
+    common = dict(batch_size=config.train.batch_size, num_classes=max(splits.num_classes, 1), one_hot=plan.one_hot,
                   scale=scale, seed=config.train.seed)
 
     def pipe(x, y, train=False):
@@ -80,8 +90,10 @@ def make_pipelines(config: ModelConfig, splits, plan: LabelPlan, first_epoch: in
         return datasets.make_pipeline(x, y, shuffle=train, augment=augment if train else None,
                                       first_epoch=first_epoch, drop_remainder=drop_remainder and train, **common)
 
+    from cnnzoo.class_weights import fit_class_weight
+
     return Pipelines(pipe(splits.x_train, splits.y_train, train=True), pipe(splits.x_val, splits.y_val),
-                     pipe(splits.x_test, splits.y_test))
+                     pipe(splits.x_test, splits.y_test), fit_class_weight(config, splits, plan))
 
 
 def _augmenter(layers: list[Any]) -> Any:

@@ -33,6 +33,8 @@ EXPECTED_PARAMS = {
     "mobilenet_v2": 3_538_984,    # keras.applications.MobileNetV2(weights=None)
     "efficientnet_b0": 5_330_571,  # keras.applications.EfficientNetB0(weights=None)
     "lenet_finetune": 1_256_080,
+    "linear_regression": 2,
+    "iris_mlp": 67,
 }
 
 # The smallest inputs at which each net still builds, for a fast training step. AlexNet needs

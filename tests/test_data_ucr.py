@@ -77,3 +77,33 @@ def test_missing_dataset_says_where_to_put_it(tmp_path):
 def test_name_is_required(data_dir):
     with pytest.raises(DataError, match="data.name"):
         load(data_dir, name=None)
+
+
+def _with_gaps(data_dir):
+    """Row 1 of TRAIN padded with NaN (a variable-length series), row 2 with a NaN in the middle."""
+    path = data_dir / "ucr" / "Tiny" / "Tiny_TRAIN.tsv"
+    rows = [line.split("\t") for line in path.read_text().splitlines()]
+    rows[0][-3:] = ["NaN"] * 3
+    rows[1][5] = "NaN"
+    rows[1][4], rows[1][6] = "1.0", "3.0"
+    path.write_text("".join("\t".join(r) + "\n" for r in rows))
+    return rows
+
+
+def test_missing_values_are_refused_by_default_with_the_option_in_the_hint(data_dir):
+    _with_gaps(data_dir)
+    with pytest.raises(DataError, match=r"Tiny_TRAIN.tsv, line 1, column 11: 'NaN' is not a number.*data.missing: "
+                                        r"interpolate"):
+        load(data_dir)
+
+
+@pytest.mark.parametrize("missing, middle", [("zero", 0.0), ("interpolate", 2.0)])
+def test_missing_values_filled_keep_the_padded_length(data_dir, missing, middle):
+    rows = _with_gaps(data_dir)
+    splits = load(data_dir, missing=missing, validation_split=0.0)
+    assert splits.x_train.shape == (30, LENGTH, 1) and not np.isnan(splits.x_train).any()
+    x = {tuple(round(float(v), 3) for v in s[:4, 0]): s[:, 0] for s in splits.x_train}
+    padded, gap = (x[tuple(round(float(v), 3) for v in row[1:5])] for row in rows[:2])
+    assert gap[4] == pytest.approx(middle)
+    last_known = float(rows[0][-4])
+    assert padded[-3:].tolist() == pytest.approx([0.0] * 3 if missing == "zero" else [last_known] * 3)

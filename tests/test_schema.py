@@ -22,7 +22,8 @@ REJECTED = ["unknown_top_level_key", "unknown_layer", "misspelt_argument", "filt
             "missing_input", "missing_model", "unknown_dataset", "repeat_zero", "unknown_merge", "use_bias_int",
             "early_stopping_unknown_key", "input_shape_negative", "lambda_layer", "missing_required_arg",
             "unknown_train_key", "concatenate_in_list", "one_branch", "dropout_rate_string",
-            "tensorboard_histogram_negative", "mlflow_unknown_key"]
+            "tensorboard_histogram_negative", "mlflow_unknown_key", "task_unknown", "folds_one", "class_weight_list",
+            "missing_unknown", "features_bool"]
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ from cnnzoo.shipped import shipped_dir, shipped_names
 from tiny_runs import TINY_CONFIG, invoke
 
 REPO = Path(__file__).resolve().parent.parent
-SHIPPED = ["alexnet", "cnn1d", "cnn1d_fcn", "efficientnet_b0", "inception_v2", "inception_v2_gap", "lenet", "lenet5",
-           "lenet_bn", "lenet_finetune", "mobilenet_v2", "resnet50", "vgg16"]
+SHIPPED = ["alexnet", "cnn1d", "cnn1d_fcn", "efficientnet_b0", "inception_v2", "inception_v2_gap", "iris_mlp", "lenet",
+           "lenet5", "lenet_bn", "lenet_finetune", "linear_regression", "mobilenet_v2", "resnet50", "vgg16"]
 
 
 def test_shipped_names_are_the_configs_folder():

@@ -7,6 +7,7 @@ import dataclasses
 import re
 from pathlib import Path
 
+from cnnzoo.config.data_options import anchored
 from cnnzoo.config.expand import parse_model
 from cnnzoo.config.finetune import check_patterns, parse_freeze, parse_init_from
 from cnnzoo.config.sections import parse_data, parse_input, parse_train
@@ -44,4 +45,4 @@ def config_from_document(doc: Document) -> ModelConfig:
     input_spec, layers, init_from = parse_input(doc), parse_model(doc), parse_init_from(doc)
     check_patterns(doc, layers, init_from, train.freeze)
     return ModelConfig(name=name, description=description, input=input_spec, layers=layers,
-                       data=parse_data(doc), train=train, file=doc.file, resolved=resolved, init_from=init_from)
+                       data=anchored(parse_data(doc), doc.file, resolved), train=train, file=doc.file, resolved=resolved, init_from=init_from)

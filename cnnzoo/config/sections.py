@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from cnnzoo.config.data_options import DATA_KEYS, TRAIN_KEYS, data_options, train_options
 from cnnzoo.config.expand import parse_layer_list
 from cnnzoo.config.source import Document, PathKey
 from cnnzoo.config.options import (SCHEDULES, STRATEGIES, CheckpointSpec, DistributeSpec, EarlyStoppingSpec,
@@ -100,7 +101,7 @@ def parse_data(doc: Document) -> DataSpec | None:
     if doc.data.get("data") is None:
         return None
     section = Section(doc, ("data",), ("dataset", "name", "path", "validation_split", "test_split",
-                                       "limit", "scale", "augment"))
+                                       "limit", "scale", "augment", *DATA_KEYS))
     dataset = section.choice("dataset", None, DATASETS)
     if dataset is None:
         raise section.error("dataset", f"`data.dataset` is required: one of {', '.join(DATASETS)}.")
@@ -116,7 +117,7 @@ def parse_data(doc: Document) -> DataSpec | None:
         test_split=section.number("test_split", 0.2, 0.0, 0.9),
         limit=section.integer("limit", None),
         scale=section.number("scale", None, 0.0, 1e6, open_low=True),
-        augment=tuple(augment),
+        augment=tuple(augment), **data_options(section),
     )
 
 
@@ -124,7 +125,7 @@ def parse_train(doc: Document) -> TrainSpec:
     section = Section(doc, ("train",), ("epochs", "batch_size", "optimizer", "learning_rate", "schedule",
                                         "loss", "metrics", "early_stopping", "checkpoint", "seed",
                                         "steps_per_execution", "jit_compile", "precision",
-                                        "tensorboard", "mlflow", "freeze", "distribute"))
+                                        "tensorboard", "mlflow", "freeze", "distribute", *TRAIN_KEYS))
     optimizer, optimizer_args = _optimizer(section)
     metrics = section.get("metrics", ["accuracy"])
     if isinstance(metrics, str):
@@ -134,7 +135,7 @@ def parse_train(doc: Document) -> TrainSpec:
     jit = section.get("jit_compile", "auto")
     if jit not in (True, False, "auto"):
         raise section.error("jit_compile", f"`jit_compile` must be true, false or auto, received {jit!r}.")
-    return TrainSpec(
+    spec = TrainSpec(
         epochs=section.integer("epochs", 10, 1, 100_000),
         batch_size=section.integer("batch_size", 32, 1, 1_000_000),
         optimizer=optimizer, optimizer_args=optimizer_args,
@@ -151,7 +152,13 @@ def parse_train(doc: Document) -> TrainSpec:
         tensorboard=_option_group(section, "tensorboard", TensorBoardSpec, "tensorboard"),
         mlflow=_option_group(section, "mlflow", MLflowSpec, "mlflow"),
         distribute=_distribute(section),
+        **train_options(section),
     )
+    if spec.folds and spec.distribute.strategy != "none":
+        raise section.error("folds", f"cross-validation trains its folds one after another on one device, so it "
+                                     f"cannot run under the `{spec.distribute.strategy}` strategy. Leave out "
+                                     f"train.folds (--folds) or train.distribute (--distribute).")
+    return spec
 
 
 def _distribute(section: Section) -> DistributeSpec:

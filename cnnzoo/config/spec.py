@@ -100,6 +100,9 @@ class TrainSpec:
     mlflow: Any = None  # MLflowSpec when train.mlflow is set
     freeze: tuple[str, ...] = ()  # glob patterns of layer names made non-trainable
     distribute: DistributeSpec = field(default_factory=DistributeSpec)
+    task: str | None = None  # classification or regression; None: inferred (cnnzoo.tasks)
+    class_weight: Any = None  # ClassWeightSpec when train.class_weight is set
+    folds: int | None = None  # cross-validation folds (cnnzoo.folds)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ __all__ = ["DATASETS", "DataSpec", "DatasetSplits", "class_names", "default_scal
 Loader = Callable[[DataSpec, LoadRequest], DatasetSplits]
 
 DATASETS = tuple(DATASET_MODULES)
+UNSCALED = ("ucr", "csv", "npz", "npy")  # numbers as they are, unless data.scale says
 
 def dataset_module(name: str) -> Any:
     """A dataset's module (its `load`, `size` and `class_names`), imported on first use."""
@@ -35,11 +36,18 @@ def get_loader(name: str) -> Loader:
 
 
 def load_dataset(spec: DataSpec, *, input_shape: Sequence[int], data_dir: Path | None, seed: int,
-                 cache_dir: Path | None = None, progress: bool = True) -> DatasetSplits:
-    """Find, read, split (and limit) the dataset `spec` names, shaped for `input_shape`."""
+                 cache_dir: Path | None = None, progress: bool = True, task: str | None = None,
+                 standardization: dict | None = None) -> DatasetSplits:
+    """Find, read, split (and limit) the dataset `spec` names, shaped for `input_shape`; then take its
+    cross-validation fold and standardize it (with `standardization` when a run recorded one)."""
+    from cnnzoo.data import standardize
+    from cnnzoo.data.splits import fold_splits
+
     loader = get_loader(spec.dataset)
-    splits = loader(spec, LoadRequest(tuple(input_shape), data_dir, seed, cache_dir, progress))
-    return limit_splits(splits, spec.limit, seed) if spec.limit else splits
+    splits = loader(spec, LoadRequest(tuple(input_shape), data_dir, seed, cache_dir, progress, task))
+    splits = limit_splits(splits, spec.limit, seed) if spec.limit else splits
+    splits = fold_splits(splits, *spec.fold, seed) if spec.fold else splits
+    return standardize.apply(splits, standardization) if spec.standardize else splits
 
 
 def class_names(spec: DataSpec, data_dir: Path | None) -> list[str]:
@@ -71,7 +79,7 @@ def resolve_data_dir(option: Path | None) -> Path | None:
 
 
 def default_scale(spec: DataSpec) -> float | None:
-    """spec.scale if given; else 1/255 for image datasets and None for UCR series."""
+    """spec.scale if given; else 1/255 for image datasets and None for series, tables and arrays."""
     if spec.scale is not None:
         return spec.scale
-    return None if spec.dataset == "ucr" else 1.0 / 255.0
+    return None if spec.dataset in UNSCALED else 1.0 / 255.0

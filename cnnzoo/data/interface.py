@@ -18,6 +18,10 @@ DATASET_MODULES = {
     "oxflower17": "cnnzoo.data.flowers17",
     "ucr": "cnnzoo.data.ucr",
     "image_folder": "cnnzoo.data.folders",
+    "csv": "cnnzoo.data.tabular",
+    "npz": "cnnzoo.data.arrays",
+    "npy": "cnnzoo.data.arrays",
+    "tfds": "cnnzoo.data.tfds",
 }
 
 
@@ -35,6 +39,13 @@ class DataSpec:
     scale:            inputs are multiplied by this in the pipeline (1/255 for uint8 images);
                       None leaves them as they are.
     augment:          layer entries (raw config form) applied to training batches only.
+    train_path, test_path: csv/npz/npy files of a source that comes already split.
+    features, target: csv columns: names, 0-based indices, "first..last" ranges or all_but_target.
+    header:           csv header row: true, false or auto (a first row with text in it).
+    standardize:      inputs shifted and scaled by the training split's mean and std.
+    missing:          NaN in UCR series: error, zero or interpolate.
+    fold:             (i, K): fold i of K is the validation split (written by --folds).
+    split:            tfds (train, test) split names.
     """
 
     dataset: str
@@ -45,11 +56,21 @@ class DataSpec:
     limit: int | None = None
     scale: float | None = None
     augment: tuple[Any, ...] = field(default_factory=tuple)
+    train_path: str | None = None
+    test_path: str | None = None
+    features: Any = "all_but_target"
+    target: Any = None
+    header: bool | str = "auto"
+    standardize: bool = False
+    missing: str = "error"
+    fold: tuple[int, int] | None = None
+    split: tuple[str, str] | None = None
 
 
 @dataclass
 class DatasetSplits:
-    """Train/validation/test arrays: images uint8 (N,H,W,C), series float32 (N,L,1), labels int64."""
+    """Train/validation/test arrays: images uint8 (N,H,W,C), series float32 (N,L,1), labels int64
+    (regression targets float32 with no class names; multi-label targets multi-hot rows)."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -59,6 +80,7 @@ class DatasetSplits:
     y_test: np.ndarray
     class_names: list[str]
     source: str
+    standardization: dict | None = None  # {"mean": [...], "std": [...]} fitted on x_train
 
     @property
     def num_classes(self) -> int:
@@ -74,3 +96,4 @@ class LoadRequest:
     seed: int
     cache_dir: Path | None = None
     progress: bool = True
+    task: str | None = None  # what the config tells (train.task or a regression loss); None: the data decides

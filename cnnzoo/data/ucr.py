@@ -32,10 +32,10 @@ def load(spec: DataSpec, req: LoadRequest) -> DatasetSplits:
     if not spec.name:
         raise DataError("a UCR dataset needs `data.name`, e.g. `--set data.name=FordA`.")
     folder = locate(resource(spec.name), spec_path=spec.path, data_dir=req.data_dir, progress=req.progress)
-    train, test = (read_tsv(folder / f"{spec.name}_{part}.tsv") for part in ("TRAIN", "TEST"))
+    train, test = (read_tsv(folder / f"{spec.name}_{part}.tsv", missing=spec.missing) for part in ("TRAIN", "TEST"))
     _check_length(train, test, req.input_shape, folder)
     values = np.unique(np.concatenate([train[:, 0], test[:, 0]]))
-    keep, held = stratified_split(train[:, 0], spec.validation_split, req.seed)
+    keep, held = stratified_split(np.searchsorted(values, train[:, 0]), spec.validation_split, req.seed)
     x_train, y_train = _xy(train, values)
     x_test, y_test = _xy(test, values)
     return DatasetSplits(x_train[keep], y_train[keep], x_train[held], y_train[held], x_test, y_test,
@@ -45,22 +45,43 @@ def load(spec: DataSpec, req: LoadRequest) -> DatasetSplits:
 def class_names(spec: DataSpec, data_dir: Path | None) -> list[str]:
     """The original labels of both files, sorted, as the loader names the classes."""
     folder = locate(resource(spec.name), spec_path=spec.path, data_dir=data_dir, progress=False)
-    labels = [read_tsv(folder / f"{spec.name}_{part}.tsv")[:, 0] for part in ("TRAIN", "TEST")]
+    labels = [read_tsv(folder / f"{spec.name}_{part}.tsv", missing=spec.missing)[:, 0] for part in ("TRAIN", "TEST")]
     return [_label_name(v) for v in np.unique(np.concatenate(labels))]
 
 
-def read_tsv(path: Path, sep: str = "\t") -> np.ndarray:
+def read_tsv(path: Path, sep: str = "\t", missing: str = "error") -> np.ndarray:
     """float64 rows (label, series...); DataError with the line number on any bad row. `sep=","` reads
-    the same layout as CSV."""
+    the same layout as CSV. NaN in a series (the archive's variable-length and missing-value datasets) is
+    an error, or with `missing` zero or interpolate filled in, keeping the padded length."""
     import pandas as pd
 
     try:
-        frame = pd.read_csv(path, sep=sep, header=None, dtype=np.float64, na_filter=False)
+        frame = pd.read_csv(path, sep=sep, header=None, dtype=np.float64, na_filter=missing != "error")
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
         frame = None
-    if frame is None or frame.shape[1] < 2 or np.isnan(frame.to_numpy()).any():
+    rows = None if frame is None else frame.to_numpy()
+    if rows is None or rows.shape[1] < 2 or np.isnan(rows[:, 0]).any() or (missing == "error" and np.isnan(rows).any()):
         _scan(path, sep)
-    return frame.to_numpy()
+    return fill_missing(rows, missing)
+
+
+def fill_missing(rows: np.ndarray, missing: str) -> np.ndarray:
+    """NaN values of each series (columns 1:) set to 0, or linearly interpolated between the known values
+    (the first and last known values carried to the ends; an all-NaN series becomes 0)."""
+    series = rows[:, 1:]
+    gaps = np.isnan(series)
+    if missing == "error" or not gaps.any():
+        return rows
+    if missing == "zero":
+        series[gaps] = 0.0
+        return rows
+    positions = np.arange(series.shape[1])
+    for row, gap in zip(series, gaps):
+        if gap.all():
+            row[:] = 0.0
+        elif gap.any():
+            row[gap] = np.interp(positions[gap], positions[~gap], row[~gap])
+    return rows
 
 
 def _scan(path: Path, sep: str) -> None:
@@ -86,7 +107,8 @@ def _number(path: Path, line: int, column: int, field: str) -> None:
         value = None
     if value is None or value != value:
         raise DataError(f"{path}, line {line}, column {column}: {field!r} is not a number; UCR files hold a "
-                        f"numeric label then numeric values, tab-separated (missing values are not supported).")
+                        f"numeric label then numeric values, tab-separated. For the archive's variable-length and missing-value "
+                        f"series (NaN), set `data.missing: interpolate` (or zero).")
 
 
 def _check_length(train: np.ndarray, test: np.ndarray, input_shape, folder: Path) -> None:

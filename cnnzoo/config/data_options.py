@@ -1,0 +1,129 @@
+"""The keys of `data:` and `train:` that go beyond image classification: table and array sources
+(`features`, `target`, `header`, `train_path`/`test_path`, `standardize`, `missing`), the task,
+class weights and cross-validation folds. Types only: columns and class names are checked against
+the data when it is read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cnnzoo.class_weights import ClassWeightSpec
+from cnnzoo.errors import quote
+from cnnzoo.tasks import TASKS
+
+DATA_KEYS = ("train_path", "test_path", "features", "target", "header", "standardize", "missing", "fold", "split")
+TRAIN_KEYS = ("task", "class_weight", "folds")
+MISSING = ("error", "zero", "interpolate")
+FILE_SOURCES = ("csv", "npz", "npy")
+ALL_BUT_TARGET = "all_but_target"
+
+
+def data_options(section) -> dict[str, Any]:
+    """DataSpec keyword arguments of the keys above (section: a config.sections.Section of `data:`)."""
+    dataset = section.get("dataset")
+    if dataset in FILE_SOURCES and not (section.get("path") or section.get("train_path")):
+        raise section.error("path", f"a {dataset} dataset needs `path:` (or `train_path:` and `test_path:`).")
+    if dataset == "tfds" and not section.get("name"):
+        raise section.error("name", "a tfds dataset needs `name`, a TensorFlow Datasets name, e.g. `name: mnist`.")
+    if section.get("test_path") and not section.get("train_path"):
+        raise section.error("test_path", "`test_path` needs `train_path` beside it.")
+    header = section.get("header", "auto")
+    if header not in (True, False, "auto"):
+        raise section.error("header", f"`header` must be true, false or auto, received {quote(header)}.")
+    return dict(train_path=section.string("train_path"), test_path=section.string("test_path"),
+                features=_columns(section, "features", ALL_BUT_TARGET, allow_all=True),
+                target=_columns(section, "target", None), header=header,
+                standardize=_flag(section, "standardize"), missing=section.choice("missing", "error", MISSING),
+                fold=_fold(section), split=_splits(section))
+
+
+def _flag(section, key: str) -> bool:
+    value = section.get(key, False)
+    if not isinstance(value, bool):
+        raise section.error(key, f"`{key}` must be true or false, received {quote(value)}.")
+    return value
+
+
+def _columns(section, key: str, default: Any, allow_all: bool = False) -> Any:
+    """A column name or index, a list of them, a range "first..last", or `all_but_target`."""
+    value = section.get(key, default)
+    if value is None or (allow_all and value == ALL_BUT_TARGET):
+        return value
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(_is_column(v) for v in items):
+        raise section.error(key, f"`{key}` must be a column name, a 0-based column index, a list of them or a "
+                                 f"range like \"x1..x4\"{' or all_but_target' if allow_all else ''}, "
+                                 f"received {quote(value)}.")
+    return tuple(items) if isinstance(value, list) else value
+
+
+def _is_column(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    return (isinstance(value, int) and 0 <= value < 1_000_000) or (isinstance(value, str) and 0 < len(value) <= 200)
+
+
+def _fold(section) -> tuple[int, int] | None:
+    value = section.get("fold")
+    if value is None:
+        return None
+    if (not isinstance(value, list) or len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool)
+                                                                  for v in value) or not 1 <= value[0] <= value[1]):
+        raise section.error("fold", f"`fold` must be [i, K] with 1 <= i <= K (written by --folds), "
+                                    f"received {quote(value)}.")
+    return tuple(value)
+
+
+def _splits(section) -> tuple[str, str] | None:
+    """tfds split names: `split: {train: train, test: test}`."""
+    value = section.get("split")
+    if value is None:
+        return None
+    if (not isinstance(value, dict) or set(value) - {"train", "test"}
+            or not all(isinstance(v, str) and v for v in value.values())):
+        raise section.error("split", f"`split` must map train and test to split names, e.g. "
+                                     f"{{train: train, test: test}}, received {quote(value)}.")
+    return value.get("train", "train"), value.get("test", "test")
+
+
+def train_options(section) -> dict[str, Any]:
+    """TrainSpec keyword arguments of `task`, `class_weight` and `folds`."""
+    return dict(task=section.choice("task", None, TASKS), class_weight=_class_weight(section),
+                folds=section.integer("folds", None, 2, 100))
+
+
+def _class_weight(section) -> ClassWeightSpec | None:
+    value = section.get("class_weight")
+    if value is None:
+        return None
+    if value == "balanced":
+        return ClassWeightSpec("balanced")
+    if not isinstance(value, dict) or not value:
+        raise section.error("class_weight", f"`class_weight` must be balanced or a mapping of class name or index "
+                                            f"to weight, received {quote(value)}.")
+    entries = []
+    for key, weight in value.items():
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1e6:
+            raise section.error("class_weight", f"the weight of class {quote(key)} must be a number from 0 to "
+                                                f"1e6, received {quote(weight)}.")
+        where = section.doc.origin(section.path + ("class_weight", key))
+        entries.append((key if isinstance(key, (int, str)) else str(key), float(weight), where.file, where.line))
+    return ClassWeightSpec("mapping", tuple(entries))
+
+
+def anchored(spec, config_file: str, resolved: dict):
+    """A csv/npz/npy path that does not exist as given but does next to the config file becomes that
+    absolute path, in the spec and in the resolved config a run folder keeps (so `eval` finds it too)."""
+    import dataclasses
+    from pathlib import Path
+
+    if spec is None or spec.dataset not in FILE_SOURCES:
+        return spec
+    changes = {}
+    for key in ("path", "train_path", "test_path"):
+        value = getattr(spec, key)
+        beside = Path(config_file).parent / value if value else None
+        if value and not Path(value).is_absolute() and not Path(value).exists() and beside.exists():
+            changes[key] = str(beside.resolve())
+    resolved.get("data", {}).update(changes)
+    return dataclasses.replace(spec, **changes)

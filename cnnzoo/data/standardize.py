@@ -1,0 +1,46 @@
+"""`data.standardize: true`: inputs shifted by the training split's mean and divided by its std, per
+feature (per channel for images and series); the numbers are recorded in the run folder
+(standardize.json) and reused by `eval` so the same transform applies."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from cnnzoo.atomic import atomic_write_json
+from cnnzoo.data.interface import DatasetSplits
+
+FILE = "standardize.json"
+
+
+def fit(x: np.ndarray) -> dict:
+    """{"mean", "std"} over every axis but the last (features or channels); std 0 becomes 1."""
+    values = np.asarray(x, np.float64).reshape(-1, x.shape[-1]) if x.ndim > 1 else np.asarray(x, np.float64)[:, None]
+    std = values.std(axis=0)
+    return {"mean": values.mean(axis=0).tolist(), "std": np.where(std > 0, std, 1.0).tolist()}
+
+
+def apply(splits: DatasetSplits, stats: dict | None) -> DatasetSplits:
+    """All three splits standardized with `stats`, else with statistics fitted on x_train."""
+    stats = stats or fit(splits.x_train)
+    mean, std = np.asarray(stats["mean"], np.float32), np.asarray(stats["std"], np.float32)
+
+    def scaled(x):
+        return ((np.asarray(x, np.float32) - mean) / std).astype(np.float32)
+
+    return replace(splits, x_train=scaled(splits.x_train), x_val=scaled(splits.x_val), x_test=scaled(splits.x_test),
+                   standardization=stats)
+
+
+def record(run_path: Path, splits: DatasetSplits) -> None:
+    """standardize.json in the run folder, when the run standardizes its inputs."""
+    if splits.standardization is not None:
+        atomic_write_json(run_path / FILE, splits.standardization)
+
+
+def recorded(run_path: Path) -> dict | None:
+    path = Path(run_path) / FILE
+    return json.loads(path.read_text()) if path.is_file() else None
