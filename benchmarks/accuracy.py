@@ -29,6 +29,7 @@ RUNS = {
     "inception_v2_96": ["--set", "input.shape=[96,96,3]", "--set", "model.layers[-3].AveragePooling2D.pool_size=3"],
     "inception_v2_gap_96": ["--set", "input.shape=[96,96,3]", "--epochs", "30"],
     "lenet5_1998": [],
+    "lenet_deep": [],
 }
 CONFIG_OF = {"alexnet_64": "alexnet", "inception_v2_96": "inception_v2", "inception_v2_gap_96": "inception_v2_gap"}
 

@@ -15,7 +15,7 @@ from typing import Any
 from cnnzoo import layers as registry
 from cnnzoo.config import sections
 from cnnzoo.config.expand import BLOCK_KEYS, MAX_REPEAT
-from cnnzoo.config.options import (SCHEDULES, CheckpointSpec, EarlyStoppingSpec, MLflowSpec, TensorBoardSpec,
+from cnnzoo.config.options import (SCHEDULES, CheckpointSpec, EarlyStoppingSpec, MixSpec, MLflowSpec, TensorBoardSpec,
                                    option_checks)
 from cnnzoo.precision import PRECISIONS
 
@@ -81,7 +81,7 @@ def _data() -> dict:
     return _mapping({"dataset": {"enum": list(sections.DATASETS)}, "name": {"type": "string"},
                      "path": {"type": "string"}, "validation_split": split, "test_split": split,
                      "limit": {"type": "integer", "minimum": 1}, "scale": {"type": "number", "exclusiveMinimum": 0},
-                     "augment": {"$ref": "#/definitions/layers"}})
+                     "augment": {"$ref": "#/definitions/layers"}, "mix": _switch(MixSpec)})
 
 
 def _train() -> dict:
@@ -101,6 +101,7 @@ def _train() -> dict:
         "jit_compile": {"enum": [True, False, "auto"]}, "precision": {"enum": list(PRECISIONS)},
         "tensorboard": _switch(TensorBoardSpec), "mlflow": _switch(MLflowSpec),
         "freeze": {"type": "array", "items": {"type": "string"}, "description": "glob patterns of layer names"},
+        "label_smoothing": {"type": "number", "minimum": 0, "maximum": 0.5},
     })
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from cnnzoo.config.expand import parse_layer_list
 from cnnzoo.config.source import Document, PathKey
-from cnnzoo.config.options import (SCHEDULES, CheckpointSpec, EarlyStoppingSpec, MLflowSpec, Schedule,
+from cnnzoo.config.options import (SCHEDULES, CheckpointSpec, EarlyStoppingSpec, MixSpec, MLflowSpec, Schedule,
                                    TensorBoardSpec, check_optimizer, parse_options)
 from cnnzoo.config.spec import InputSpec, TrainSpec
 from cnnzoo.data.interface import DATASET_MODULES, DataSpec
@@ -99,7 +99,7 @@ def parse_data(doc: Document) -> DataSpec | None:
     if doc.data.get("data") is None:
         return None
     section = Section(doc, ("data",), ("dataset", "name", "path", "validation_split", "test_split",
-                                       "limit", "scale", "augment"))
+                                       "limit", "scale", "augment", "mix"))
     dataset = section.choice("dataset", None, DATASETS)
     if dataset is None:
         raise section.error("dataset", f"`data.dataset` is required: one of {', '.join(DATASETS)}.")
@@ -116,6 +116,7 @@ def parse_data(doc: Document) -> DataSpec | None:
         limit=section.integer("limit", None),
         scale=section.number("scale", None, 0.0, 1e6, open_low=True),
         augment=tuple(augment),
+        mix=_option_group(section, "mix", MixSpec, "data.mix"),
     )
 
 
@@ -123,7 +124,7 @@ def parse_train(doc: Document) -> TrainSpec:
     section = Section(doc, ("train",), ("epochs", "batch_size", "optimizer", "learning_rate", "schedule",
                                         "loss", "metrics", "early_stopping", "checkpoint", "seed",
                                         "steps_per_execution", "jit_compile", "precision",
-                                        "tensorboard", "mlflow", "freeze"))
+                                        "tensorboard", "mlflow", "freeze", "label_smoothing"))
     optimizer, optimizer_args = _optimizer(section)
     metrics = section.get("metrics", ["accuracy"])
     if isinstance(metrics, str):
@@ -149,6 +150,7 @@ def parse_train(doc: Document) -> TrainSpec:
         precision=_precision(section),
         tensorboard=_option_group(section, "tensorboard", TensorBoardSpec, "tensorboard"),
         mlflow=_option_group(section, "mlflow", MLflowSpec, "mlflow"),
+        label_smoothing=section.number("label_smoothing", 0.0, 0.0, 0.5),
     )
 
 

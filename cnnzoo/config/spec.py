@@ -98,6 +98,7 @@ class TrainSpec:
     tensorboard: Any = None  # TensorBoardSpec when train.tensorboard is set
     mlflow: Any = None  # MLflowSpec when train.mlflow is set
     freeze: tuple[str, ...] = ()  # glob patterns of layer names made non-trainable
+    label_smoothing: float = 0.0  # > 0 needs one-hot labels (categorical_crossentropy)
 
 
 @dataclass(frozen=True)

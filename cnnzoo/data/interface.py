@@ -35,6 +35,7 @@ class DataSpec:
     scale:            inputs are multiplied by this in the pipeline (1/255 for uint8 images);
                       None leaves them as they are.
     augment:          layer entries (raw config form) applied to training batches only.
+    mix:              MixSpec (MixUp/CutMix of training batches, one-hot labels) or None.
     """
 
     dataset: str
@@ -45,6 +46,7 @@ class DataSpec:
     limit: int | None = None
     scale: float | None = None
     augment: tuple[Any, ...] = field(default_factory=tuple)
+    mix: Any = None
 
 
 @dataclass
