@@ -118,3 +118,13 @@ def test_lenet5_1998_trains_then_evaluates_and_reloads_from_its_checkpoint(tmp_p
     assert [type(layer).__name__ for layer in model.layers].count("ScaledTanh") == 6
     assert model.count_params() == 60_840 and len(model.non_trainable_weights) == 1
     np.testing.assert_array_equal(model.get_layer("output").get_weights()[0], digit_prototypes())
+
+
+def test_lenet5_1998_has_the_papers_parameters_layer_by_layer():
+    from cnnzoo.summary import summarize
+
+    config = load_config(CONFIGS / "lenet5_1998.yaml")
+    rows = {row.name: row for row in summarize(config, build_model(config)).layers}
+    assert [rows[n].params for n in ("C1", "S2", "C3", "S4", "C5", "F6", "output")] == [
+        156, 12, 1_516, 32, 48_120, 10_164, 840]
+    assert rows["C3"].flops == 2 * 150_000 + 1_600  # the paper's 151,600 connections: 150,000 taps, 1,600 biases
