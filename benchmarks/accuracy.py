@@ -2,6 +2,7 @@
 
     python benchmarks/accuracy.py lenet_bn cnn1d_fcn        # configs by name
     python benchmarks/accuracy.py --list                    # what each run does
+    python benchmarks/accuracy.py lenet_deep --seeds 0 1 2  # one run per seed, then mean +- std
 
 Each run is a plain `cnnzoo train` subprocess; results are read back from the run folder's
 metrics.json and printed as a table and as JSON lines (append them to a file with --out).
@@ -28,8 +29,18 @@ RUNS = {
     "alexnet_64": ["--set", "input.shape=[64,64,3]"],
     "inception_v2_96": ["--set", "input.shape=[96,96,3]", "--set", "model.layers[-3].AveragePooling2D.pool_size=3"],
     "inception_v2_gap_96": ["--set", "input.shape=[96,96,3]", "--epochs", "30"],
+    "lenet5_1998": [],
+    "lenet_deep": [],
+    "resnet18_flowers": [],
+    "resnet18_flowers_probe": ["--epochs", "4"],  # per-epoch time and the trend, not the result
+    "alexnet_bn": [],
+    "vgg11_gap": [],
+    # the size ladder of the Flowers-17 ResNet (same recipe, input size only)
+    **{f"resnet18_flowers_{px}": ["--set", f"input.shape=[{px},{px},3]"] for px in (64, 96, 128, 160)},
 }
-CONFIG_OF = {"alexnet_64": "alexnet", "inception_v2_96": "inception_v2", "inception_v2_gap_96": "inception_v2_gap"}
+CONFIG_OF = {"alexnet_64": "alexnet", "inception_v2_96": "inception_v2", "inception_v2_gap_96": "inception_v2_gap",
+             "resnet18_flowers_probe": "resnet18_flowers",
+             **{f"resnet18_flowers_{px}": "resnet18_flowers" for px in (64, 96, 128, 160)}}
 
 
 def run_one(name: str, runs_dir: Path, extra: list[str]) -> dict:
@@ -48,18 +59,33 @@ def run_one(name: str, runs_dir: Path, extra: list[str]) -> dict:
             "samples_per_second": metrics["samples_per_second"]}
 
 
+def seed_summary(results: list[dict]) -> list[str]:
+    """'name: mean +- std over N seeds' for each benchmark run with more than one seed."""
+    lines = []
+    for name in dict.fromkeys(r["benchmark"] for r in results):
+        accuracies = [r["test_accuracy"] for r in results if r["benchmark"] == name and r["test_accuracy"] is not None]
+        if len(accuracies) > 1:
+            mean = sum(accuracies) / len(accuracies)
+            std = (sum((a - mean) ** 2 for a in accuracies) / (len(accuracies) - 1)) ** 0.5
+            lines.append(f"{name}: {100 * mean:.2f}% +- {100 * std:.2f} over {len(accuracies)} seeds")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help=f"benchmarks to run: {', '.join(RUNS)}")
     parser.add_argument("--runs-dir", type=Path, default=ROOT / "runs" / "benchmarks")
     parser.add_argument("--out", type=Path, help="append JSON lines here")
     parser.add_argument("--list", action="store_true")
+    parser.add_argument("--seeds", type=int, nargs="+", help="train each benchmark once per seed (--seed)")
     args, extra = parser.parse_known_args()
     if args.list or not args.names:
         for name, argv in RUNS.items():
             print(f"{name:18} configs/{CONFIG_OF.get(name, name)}.yaml {' '.join(argv)}")
         return
-    results = [run_one(name, args.runs_dir, extra) for name in args.names]
+    seeds = [["--seed", str(s)] for s in args.seeds] if args.seeds else [[]]
+    results = [run_one(name, args.runs_dir, extra + seed) | {"seed": seed[1] if seed else "config"}
+               for name in args.names for seed in seeds]
     print(f"\n{'benchmark':18} {'test acc':>9} {'best/epochs':>12} {'seconds':>9} {'samples/s':>10}")
     for r in results:
         acc = f"{r['test_accuracy']:.4f}" if r["test_accuracy"] is not None else "-"
@@ -68,6 +94,8 @@ def main() -> None:
         if args.out:
             with args.out.open("a") as f:
                 f.write(json.dumps(r) + "\n")
+    for line in seed_summary(results):
+        print(line)
 
 
 if __name__ == "__main__":

@@ -13,14 +13,17 @@ The map of the package, in the order `cnnzoo train CONFIG` runs through it:
       spec.py             the spec objects everything past config holds
       data_options.py     the table/array keys of `data:` and train.task, class_weight, folds
     layers.py           the layer registry: every keras.layers class, arguments checked by signature
+    custom_layers.py    cnnzoo's own layers (the 1998 LeNet-5's: ScaledTanh, Subsampling2D, TableConv2D, RBFOutput)
     builder.py          spec -> keras.Model (no data, no training)
     precision.py        the dtype policy (float32, mixed_bfloat16, mixed_float16, auto)
     data/               one module per dataset behind one registry
       interface.py        DATASET_MODULES (a new dataset is one entry), DataSpec, LoadRequest, DatasetSplits
       mnist.py, flowers17.py, ucr.py, folders.py   the loaders; locate.py, download.py, cache.py find,
-                          fetch and cache their files; images.py decodes; splits.py, pipeline.py feed them
+                          fetch and cache their files; images.py decodes; splits.py, pipeline.py feed them;
+                          mixing.py MixUp/CutMix of training batches (`data.mix`)
       tabular.py, arrays.py, tfds.py   csv, npz/npy and TensorFlow Datasets sources; targets.py turns their
                           targets into classes, multi-hot rows or regression values; standardize.py
+                          fits and applies `data.standardize`
     training_setup.py   what train, eval and bench share: labels plan, compile, tf.data pipelines
     tasks.py            classification or regression: inference, labels, metrics, checkpoint monitor;
                         class_weights.py `train.class_weight`; folds.py cross-validation (`--folds K`)

@@ -97,7 +97,7 @@ def _normalization(layer, in_shapes, out_shape):
     return 2 * _size(out_shape)  # inference: one scale and one shift per element
 
 
-@_register("ReLU", "LeakyReLU", "ELU", "PReLU", "Activation")
+@_register("ReLU", "LeakyReLU", "ELU", "PReLU", "Activation", "ScaledTanh")
 def _elementwise(layer, in_shapes, out_shape):
     return _size(out_shape)
 
@@ -110,3 +110,21 @@ def _softmax(layer, in_shapes, out_shape):
 @_register(*ELEMENTWISE_MERGES)
 def _merge(layer, in_shapes, out_shape):
     return (len(in_shapes) - 1) * _size(out_shape)
+
+
+# cnnzoo's own layers (custom_layers.py)
+@_register("Subsampling2D")
+def _subsampling(layer, in_shapes, out_shape):
+    return (math.prod(layer.pool_size) + 1) * _size(out_shape)  # the window sum, x coefficient, + bias
+
+
+@_register("TableConv2D")
+def _table_conv(layer, in_shapes, out_shape):
+    taps = math.prod(layer.kernel_size) * sum(len(maps) for maps in layer.connections)  # connected only
+    return 2 * taps * _size(out_shape[:-1]) + _bias(layer, out_shape)
+
+
+@_register("RBFOutput")
+def _rbf(layer, in_shapes, out_shape):
+    distances = 3 * in_shapes[0][-1] * _size(out_shape)  # subtract, square, add
+    return distances + (5 * _size(out_shape) if layer.output_kind == "probabilities" else 0)

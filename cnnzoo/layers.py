@@ -1,7 +1,8 @@
 """Layer registry: the one place that turns a layer entry into a Keras layer.
 
 Every public layer class of `keras.layers` is available by its class name, except the few
-that could run code or need Python objects a config cannot express.
+that could run code or need Python objects a config cannot express, and so are cnnzoo's own layers
+(cnnzoo.custom_layers: what the 1998 LeNet-5 needs), checked the same way.
 """
 
 from __future__ import annotations
@@ -52,10 +53,12 @@ REQUIRED_ARG_TYPES = {"filters": "int", "units": "int", "kernel_size": _INTS, "p
 
 @functools.lru_cache(maxsize=1)
 def keras_layer_classes() -> dict[str, type]:
-    """Every usable layer class of `keras.layers`, by class name."""
+    """Every usable layer class of `keras.layers`, and cnnzoo's own layers, by class name."""
     import keras
 
-    classes = {}
+    from cnnzoo.custom_layers import CUSTOM_LAYERS
+
+    classes = dict(CUSTOM_LAYERS)
     for name in dir(keras.layers):
         obj = getattr(keras.layers, name)
         if inspect.isclass(obj) and issubclass(obj, keras.layers.Layer) and name not in REFUSED:

@@ -165,6 +165,7 @@ def load_checkpoint(path: Path | str, into: Any = None) -> Any:
     import keras
 
     import cnnzoo.applications  # noqa: F401  (registers the Application entry's preprocessing layer)
+    import cnnzoo.custom_layers  # noqa: F401  (registers cnnzoo's own layers, e.g. LeNet-5's RBFOutput)
 
     path = Path(path)
     try:

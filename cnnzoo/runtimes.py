@@ -88,5 +88,7 @@ def onnx_runner(path: Path) -> Runner:
 def keras_runner(path: Path) -> Runner:
     import keras
 
+    import cnnzoo.custom_layers  # noqa: F401  (registers cnnzoo's own layers for load_model)
+
     model = keras.models.load_model(path)
     return lambda x: np.asarray(model.predict_on_batch(x))

@@ -16,7 +16,7 @@ from cnnzoo import layers as registry
 from cnnzoo.config import data_options, sections
 from cnnzoo.config.expand import BLOCK_KEYS, MAX_REPEAT
 from cnnzoo.config.options import (DEVICE_NAME, SCHEDULES, STRATEGIES, CheckpointSpec, DistributeSpec,
-                                   EarlyStoppingSpec, MLflowSpec, TensorBoardSpec, option_checks)
+                                   EarlyStoppingSpec, MixSpec, MLflowSpec, TensorBoardSpec, option_checks)
 from cnnzoo.precision import PRECISIONS
 from cnnzoo.tasks import TASKS
 
@@ -82,7 +82,8 @@ def _data() -> dict:
     return _mapping({"dataset": {"enum": list(sections.DATASETS)}, "name": {"type": "string"},
                      "path": {"type": "string"}, "validation_split": split, "test_split": split,
                      "limit": {"type": "integer", "minimum": 1}, "scale": {"type": "number", "exclusiveMinimum": 0},
-                     "augment": {"$ref": "#/definitions/layers"}, **_table_keys()})
+                     "augment": {"$ref": "#/definitions/layers"}, "mix": _switch(MixSpec),
+                     **_table_keys()})
 
 
 def _table_keys() -> dict:
@@ -121,6 +122,7 @@ def _train() -> dict:
         "task": {"enum": list(TASKS)}, "folds": {"type": "integer", "minimum": 2, "maximum": 100},
         "class_weight": {"anyOf": [{"enum": ["balanced"]}, {"type": "object", "additionalProperties": {
             "type": "number", "minimum": 0}}], "description": "balanced, or class name or index -> weight"},
+        "label_smoothing": {"type": "number", "minimum": 0, "maximum": 0.5},
     })
 
 

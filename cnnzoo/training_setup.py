@@ -44,8 +44,20 @@ def plan_labels(config: ModelConfig, model: Any, num_classes: int, splits: Any =
         raise last.where.error(f"the model ends in {width} output(s) but the dataset has {num_classes} classes.",
                                hint=f"Make the last layer Dense with units: {num_classes}"
                                     + (" (or 1 with sigmoid for two classes)." if num_classes == 2 else "."))
-    loss = config.train.loss or "sparse_categorical_crossentropy"
+    soft = needs_soft_labels(config)
+    loss = config.train.loss or ("categorical_crossentropy" if soft else "sparse_categorical_crossentropy")
+    if soft and loss != "categorical_crossentropy":
+        raise ConfigError(f"{soft} needs one-hot labels, but train.loss is {loss}.", file=config.file,
+                          path="train.loss", hint="Write `loss: categorical_crossentropy` (or leave loss out).")
     return LabelPlan(loss, one_hot=loss.startswith("categorical"))
+
+
+def needs_soft_labels(config: ModelConfig) -> str | None:
+    """What in the config mixes or smooths labels (so they must be one-hot), or None."""
+    if config.train.label_smoothing:
+        return "train.label_smoothing"
+    mix = config.data.mix if config.data is not None else None
+    return "data.mix" if mix is not None and (mix.mixup_alpha or mix.cutmix_factor) else None
 
 
 def compile_model(model: Any, config: ModelConfig, plan: LabelPlan) -> None:
@@ -57,12 +69,21 @@ def compile_model(model: Any, config: ModelConfig, plan: LabelPlan) -> None:
     from cnnzoo.tasks import compile_metrics
 
     try:
-        model.compile(optimizer=optimizer, loss=plan.loss, metrics=compile_metrics(config, plan),
+        model.compile(optimizer=optimizer, loss=_loss(plan.loss, config.train.label_smoothing),
+                      metrics=compile_metrics(config, plan),
                       steps_per_execution=config.train.steps_per_execution,
                       jit_compile=config.train.jit_compile)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"Keras rejected the training setup: {str(exc).splitlines()[0]}",
                           file=config.file, path="train", hint="Check train.loss and train.metrics.") from None
+
+
+def _loss(name: str, label_smoothing: float) -> Any:
+    if not label_smoothing:
+        return name
+    import keras
+
+    return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
 
 
 @dataclass
@@ -77,10 +98,12 @@ def make_pipelines(config: ModelConfig, splits, plan: LabelPlan, first_epoch: in
                    drop_remainder: bool = False) -> Pipelines:
     """Validation and test passes, and the endless training stream from epoch ``first_epoch`` on."""
     from cnnzoo import data as datasets
+    from cnnzoo.data.mixing import make_mixer
     from cnnzoo.layers import create_layer
 
     scale = datasets.default_scale(config.data)
     augment = _augmenter([create_layer(n) for n in config.data.augment]) if config.data.augment else None
+    mix = make_mixer(config.data.mix, config.train.seed) if plan.one_hot else None
     common = dict(batch_size=config.train.batch_size, num_classes=max(splits.num_classes, 1), one_hot=plan.one_hot,
                   scale=scale, seed=config.train.seed)
 
@@ -88,7 +111,8 @@ def make_pipelines(config: ModelConfig, splits, plan: LabelPlan, first_epoch: in
         if len(x) == 0:
             return None
         return datasets.make_pipeline(x, y, shuffle=train, augment=augment if train else None,
-                                      first_epoch=first_epoch, drop_remainder=drop_remainder and train, **common)
+                                      first_epoch=first_epoch, drop_remainder=drop_remainder and train,
+                                      mix=mix if train else None, **common)
 
     from cnnzoo.class_weights import fit_class_weight
 

@@ -33,7 +33,8 @@ MODERN = {name: SHIPPED.pop(name) for name in ("resnet50", "mobilenet_v2", "effi
 SMALL = {"lenet": [28, 28, 1], "lenet5": [32, 32, 1], "lenet_bn": [28, 28, 1], "cnn1d": [64, 1],
          "cnn1d_fcn": [64, 1], "alexnet": [32, 32, 3], "vgg16": [32, 32, 3], "inception_v2": [32, 32, 3],
          "resnet50": [32, 32, 3], "mobilenet_v2": [32, 32, 3], "efficientnet_b0": [32, 32, 3], "iris_mlp": [4],
-         "linear_regression": [1]}
+         "linear_regression": [1], "lenet5_1998": [32, 32, 1], "lenet_deep": [28, 28, 1],
+         "resnet18_flowers": [32, 32, 3]}
 SCALE = float(os.environ.get("CNNZOO_FUZZ_SCALE", "1"))
 FUZZ = settings(max_examples=int(250 * SCALE), deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -155,6 +155,17 @@ class CheckpointSpec:
     mode: str = option("auto", "choice", choices=MODES)
 
 
+# --- batch mixing (data.mix) -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MixSpec:
+    """Keras MixUp and CutMix on training batches (images and one-hot labels); 0 switches one off.
+    With both on, each batch gets one of them, chosen at random."""
+
+    mixup_alpha: float = option(0.2, "number", 0.0, 1.0)
+    cutmix_factor: float = option(0.0, "number", 0.0, 1.0)
+
+
 # --- experiment tracking ----------------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from cnnzoo.config.data_options import DATA_KEYS, TRAIN_KEYS, data_options, trai
 from cnnzoo.config.expand import parse_layer_list
 from cnnzoo.config.source import Document, PathKey
 from cnnzoo.config.options import (SCHEDULES, STRATEGIES, CheckpointSpec, DistributeSpec, EarlyStoppingSpec,
-                                   MLflowSpec, Schedule, TensorBoardSpec, check_optimizer, parse_options)
+                                   MixSpec, MLflowSpec, Schedule, TensorBoardSpec, check_optimizer, parse_options)
 from cnnzoo.config.spec import InputSpec, TrainSpec
 from cnnzoo.data.interface import DATASET_MODULES, DataSpec
 from cnnzoo.errors import quote, shown
@@ -101,7 +101,7 @@ def parse_data(doc: Document) -> DataSpec | None:
     if doc.data.get("data") is None:
         return None
     section = Section(doc, ("data",), ("dataset", "name", "path", "validation_split", "test_split",
-                                       "limit", "scale", "augment", *DATA_KEYS))
+                                       "limit", "scale", "augment", "mix", *DATA_KEYS))
     dataset = section.choice("dataset", None, DATASETS)
     if dataset is None:
         raise section.error("dataset", f"`data.dataset` is required: one of {', '.join(DATASETS)}.")
@@ -118,6 +118,7 @@ def parse_data(doc: Document) -> DataSpec | None:
         limit=section.integer("limit", None),
         scale=section.number("scale", None, 0.0, 1e6, open_low=True),
         augment=tuple(augment), **data_options(section),
+        mix=_option_group(section, "mix", MixSpec, "data.mix"),
     )
 
 
@@ -125,7 +126,8 @@ def parse_train(doc: Document) -> TrainSpec:
     section = Section(doc, ("train",), ("epochs", "batch_size", "optimizer", "learning_rate", "schedule",
                                         "loss", "metrics", "early_stopping", "checkpoint", "seed",
                                         "steps_per_execution", "jit_compile", "precision",
-                                        "tensorboard", "mlflow", "freeze", "distribute", *TRAIN_KEYS))
+                                        "tensorboard", "mlflow", "freeze", "distribute", "label_smoothing",
+                                        *TRAIN_KEYS))
     optimizer, optimizer_args = _optimizer(section)
     metrics = section.get("metrics", ["accuracy"])
     if isinstance(metrics, str):
@@ -152,6 +154,7 @@ def parse_train(doc: Document) -> TrainSpec:
         tensorboard=_option_group(section, "tensorboard", TensorBoardSpec, "tensorboard"),
         mlflow=_option_group(section, "mlflow", MLflowSpec, "mlflow"),
         distribute=_distribute(section),
+        label_smoothing=section.number("label_smoothing", 0.0, 0.0, 0.5),
         **train_options(section),
     )
     if spec.folds and spec.distribute.strategy != "none":

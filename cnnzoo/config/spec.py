@@ -103,6 +103,7 @@ class TrainSpec:
     task: str | None = None  # classification or regression; None: inferred (cnnzoo.tasks)
     class_weight: Any = None  # ClassWeightSpec when train.class_weight is set
     folds: int | None = None  # cross-validation folds (cnnzoo.folds)
+    label_smoothing: float = 0.0  # > 0 needs one-hot labels (categorical_crossentropy)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ class DataSpec:
     missing:          NaN in UCR series: error, zero or interpolate.
     fold:             (i, K): fold i of K is the validation split (written by --folds).
     split:            tfds (train, test) split names.
+    mix:              MixSpec (MixUp/CutMix of training batches, one-hot labels) or None.
     """
 
     dataset: str
@@ -65,6 +66,7 @@ class DataSpec:
     missing: str = "error"
     fold: tuple[int, int] | None = None
     split: tuple[str, str] | None = None
+    mix: Any = None
 
 
 @dataclass

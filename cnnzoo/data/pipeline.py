@@ -17,13 +17,14 @@ from cnnzoo.tensorflow_import import import_tensorflow
 
 def make_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, num_classes: int, one_hot: bool,
                   scale: float | None, shuffle: bool, seed: int, augment: Any = None, first_epoch: int = 0,
-                  drop_remainder: bool = False):
+                  drop_remainder: bool = False, mix: Any = None):
     """Batches of (float32 inputs, labels); the arrays stay in their own dtype until a batch is cut.
 
     Without ``shuffle`` the dataset is one pass in order. With it, the dataset is endless: epoch
     after epoch from ``first_epoch``, each ``ceil(len(x) / batch_size)`` batches long (give that
     number to ``fit`` as ``steps_per_epoch``). ``drop_remainder`` drops each epoch's last partial
     batch instead (``len(x) // batch_size`` batches), so every batch splits evenly over replicas.
+    ``mix`` (data/mixing.py) mixes the augmented images and their one-hot labels.
     """
     tf = import_tensorflow()
     features, labels = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
@@ -43,6 +44,7 @@ def make_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, num_classes:
         if augment is not None:
             images = augment(images, training=True)
         targets = tf.gather(labels, batch)
-        return images, tf.one_hot(targets, num_classes) if one_hot else targets
+        targets = tf.one_hot(targets, num_classes) if one_hot else targets
+        return mix(images, targets) if mix is not None else (images, targets)
 
     return indices.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
