@@ -158,6 +158,11 @@ def _kinds(suffixes: tuple[str, ...]) -> str:
 def read_inputs(arguments: list[str], dataset: str, shape: tuple[int, ...], *,
                 progress: bool = True) -> list[Example | Failure]:
     """Every input read in parallel (Pillow releases the GIL), in argument order."""
+    if dataset not in READERS:
+        raise DataError(f"this run trained on `{dataset}` data, and new inputs are read only as image files "
+                        f"(mnist, oxflower17 and image_folder runs) or series files (ucr runs). Measure it on its "
+                        f"own data with `cnnzoo eval RUN_DIR`, or load its best.keras with "
+                        f"keras.saving.load_model to predict on your own arrays.")
     reader, suffixes = READERS[dataset]
     items = expand(arguments, suffixes)
 

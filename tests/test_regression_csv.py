@@ -88,6 +88,14 @@ def test_plot_draws_regression_metrics(regression_run):
     assert other.exit_code == 0 and (run / "rmse.png").exists()
 
 
+def test_predict_and_explain_on_a_table_run_say_what_they_read(regression_run):
+    run, _, table = regression_run
+    for command in ("predict", "explain"):
+        result = invoke(command, run, table)
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert "trained on `csv` data" in result.output and "cnnzoo eval" in result.output
+
+
 @pytest.mark.parametrize("content, where", [
     ("x1,x2,y\n1,2,3\n4,5\n", "row 3: 2 fields where row 1 has 3"),
     ("x1,x2,y\n1,2,3\n4,abc,6\n", "row 3, column 2 ('x2')"),
