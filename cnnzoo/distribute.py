@@ -287,12 +287,15 @@ def lost_worker_message(exc: Exception, dist: Distribution, timeout: int) -> str
 RECORD = "distribute.json"
 
 
-def announce_distribution(run_dir: Path, dist: Distribution, batch_size: int, console) -> None:
-    """Print the strategy, replicas and per-replica batch; keep them in distribute.json (a resume compares)."""
+def announce_distribution(run_dir: Path, dist: Distribution, batch_size: int, console, *, first_epoch: int = 0,
+                          optimizer_steps: int = 0) -> None:
+    """Print the strategy, replicas and per-replica batch; keep them in distribute.json (a resume compares),
+    with the epoch and optimizer step this training session starts from (`epochs_in_checkpoint`)."""
     from cnnzoo.atomic import atomic_write_json
 
     console.print(dist.describe(batch_size), highlight=False)
-    atomic_write_json(Path(run_dir) / RECORD, dist.record(batch_size))
+    atomic_write_json(Path(run_dir) / RECORD, {**dist.record(batch_size), "first_epoch": first_epoch,
+                                               "optimizer_steps": optimizer_steps})
 
 
 def report_replica_change(run_dir: Path, dist: Distribution, batch_size: int, console) -> None:
@@ -312,11 +315,19 @@ def report_replica_change(run_dir: Path, dist: Distribution, batch_size: int, co
                       strategy == "multi_worker") else "."), highlight=False)
 
 
-def recorded_steps_per_epoch(run_dir: Path, samples: int, batch_size: int) -> int:
-    """Steps per epoch of the strategy the run last trained under: last.keras counts its optimizer
-    steps that way (multi_worker drops the partial batch, the others keep it)."""
+def epochs_in_checkpoint(run_dir: Path, optimizer_steps: int, samples: int, batch_size: int) -> int:
+    """Complete epochs held by a checkpoint whose optimizer has taken `optimizer_steps` steps.
+
+    Counted from where the last training session started (distribute.json), at that session's steps
+    per epoch: multi_worker drops each epoch's partial batch, the other strategies keep it, so a run
+    resumed under another strategy counts each session its own way."""
     try:
-        strategy = json.loads((Path(run_dir) / RECORD).read_text(encoding="utf-8"))["strategy"]
-    except (OSError, ValueError, KeyError, TypeError):
-        strategy = "none"
-    return max(1, samples // batch_size) if strategy == "multi_worker" else math.ceil(samples / batch_size)
+        record = json.loads((Path(run_dir) / RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        record = {}
+    record = record if isinstance(record, dict) else {}
+    strategy, first, before = record.get("strategy"), record.get("first_epoch", 0), record.get("optimizer_steps", 0)
+    if not (isinstance(first, int) and isinstance(before, int) and 0 <= before <= optimizer_steps):
+        first, before = 0, 0
+    steps = max(1, samples // batch_size) if strategy == "multi_worker" else math.ceil(samples / batch_size)
+    return first + (optimizer_steps - before) // steps

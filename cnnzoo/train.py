@@ -17,7 +17,7 @@ from cnnzoo import __version__
 from cnnzoo.builder import build_model
 from cnnzoo.config.options import CheckpointSpec
 from cnnzoo.config.spec import ModelConfig
-from cnnzoo.distribute import Distribution, announce_distribution, recorded_steps_per_epoch, report_replica_change
+from cnnzoo.distribute import Distribution, announce_distribution, epochs_in_checkpoint, report_replica_change
 from cnnzoo.errors import RunError
 from cnnzoo.finetune import init_weights, report_init
 from cnnzoo.memory import human_bytes
@@ -159,8 +159,7 @@ def _resume_locked(run: RunFolder, *, overrides: list[str], data_dir: Path | Non
     with out_of_memory("loading data"):
         splits, plan = _load_data(config, model, data_dir)
     config = for_task(config, plan.task)
-    done = _align_history(run, history, model, recorded_steps_per_epoch(run.path, len(splits.x_train),
-                                                                        config.train.batch_size), console)
+    done = _align_history(run, history, model, len(splits.x_train), config.train.batch_size, console)
     if done >= config.train.epochs:
         raise RunError(f"{run.path}: all {done} of {config.train.epochs} epochs are done; nothing to resume. "
                        f"Pass --epochs N with N > {done} to train longer.")
@@ -183,13 +182,14 @@ def checkpoint_bytes(model: Any) -> int:
     return 3 * 3 * 4 * model.count_params() + (1 << 20)
 
 
-def _align_history(run: RunFolder, history, model: Any, steps_per_epoch: int, console) -> int:
+def _align_history(run: RunFolder, history, model: Any, samples: int, batch_size: int, console) -> int:
     """Complete epochs held by last.keras; history rows beyond them are dropped to be trained again.
 
     history.csv is written before last.keras, so a kill between the two writes leaves the history
     one epoch ahead of the checkpoint; the optimizer's step counter says which epoch it holds.
     """
-    saved = int(model.optimizer.iterations.numpy()) // steps_per_epoch if run.last.exists() else 0
+    steps = int(model.optimizer.iterations.numpy())
+    saved = epochs_in_checkpoint(run.path, steps, samples, batch_size) if run.last.exists() else 0
     if saved < len(history.rows):
         console.print(f"[yellow]history.csv has {len(history.rows)} epoch(s) but last.keras holds {saved}: the run "
                       f"was stopped between the two writes. Epochs after {saved} are trained again.[/]")
@@ -226,7 +226,8 @@ def _train_and_report(run: RunFolder, config: ModelConfig, model: Any, splits, p
     pipes = make_pipelines(config, splits, plan, first_epoch=len(prior_rows), drop_remainder=dist.custom_loop)
     runner = DistributedLoop(model, dist, config, plan) if dist.custom_loop else model  # same fit/evaluate
     console.print(f"run folder: [bold]{run.path}[/]  ({splits.source})", highlight=False)
-    announce_distribution(run.path, dist, config.train.batch_size, console)
+    announce_distribution(run.path, dist, config.train.batch_size, console, first_epoch=len(prior_rows),
+                          optimizer_steps=int(model.optimizer.iterations.numpy()))
     console.print(f"memory estimate: {human_bytes(estimate.total)} of {human_bytes(estimate.available or 0)} "
                   "available (`cnnzoo summary` shows it by part)", highlight=False)
     fit = _fit(runner, config, pipes, run, console, dist.steps_per_epoch(len(splits.x_train),

@@ -226,12 +226,17 @@ def test_linear_scaling_multiplies_the_learning_rate_by_the_replicas():
 def test_a_resume_on_fewer_replicas_says_what_changes(tmp_path):
     import io
 
-    from cnnzoo.distribute import Distribution, announce_distribution, recorded_steps_per_epoch, report_replica_change
+    from cnnzoo.distribute import Distribution, announce_distribution, epochs_in_checkpoint, report_replica_change
     from cnnzoo.terminal import console
 
     shown = io.StringIO()
-    announce_distribution(tmp_path, Distribution("multi_worker", replicas=4, workers=4), 64, console(file=shown))
-    assert recorded_steps_per_epoch(tmp_path, 1000, 64) == 15  # multi_worker dropped the partial batch
+    announce_distribution(tmp_path, Distribution("none"), 64, console(file=shown))
+    assert epochs_in_checkpoint(tmp_path, 3 * 16, 1000, 64) == 3  # one device keeps the partial batch: 16 steps
+    # a resume after epoch 3 under multi_worker, which drops the partial batch: 15 steps an epoch from there on
+    announce_distribution(tmp_path, Distribution("multi_worker", replicas=4, workers=4), 64, console(file=shown),
+                          first_epoch=3, optimizer_steps=3 * 16)
+    assert epochs_in_checkpoint(tmp_path, 3 * 16 + 2 * 15, 1000, 64) == 5
+    assert epochs_in_checkpoint(tmp_path, 3 * 16 + 2 * 15 - 1, 1000, 64) == 4  # killed before epoch 5's checkpoint
     report_replica_change(tmp_path, Distribution("mirrored", replicas=2), 64, console(file=shown, width=400))
     text = shown.getvalue()
     assert "strategy multi_worker: 4 replica(s), per-replica batch 16, global batch 64" in text
