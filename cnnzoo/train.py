@@ -188,8 +188,8 @@ def _align_history(run: RunFolder, history, model: Any, samples: int, batch_size
     history.csv is written before last.keras, so a kill between the two writes leaves the history
     one epoch ahead of the checkpoint; the optimizer's step counter says which epoch it holds.
     """
-    steps = int(model.optimizer.iterations.numpy())
-    saved = epochs_in_checkpoint(run.path, steps, samples, batch_size) if run.last.exists() else 0
+    saved = (epochs_in_checkpoint(run.path, int(model.optimizer.iterations.numpy()), samples, batch_size)
+             if run.last.exists() else 0)
     if saved < len(history.rows):
         console.print(f"[yellow]history.csv has {len(history.rows)} epoch(s) but last.keras holds {saved}: the run "
                       f"was stopped between the two writes. Epochs after {saved} are trained again.[/]")
