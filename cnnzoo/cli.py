@@ -151,11 +151,11 @@ def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, 
     place = dict(cluster=cluster, worker_index=worker_index)
     strategy = [f"train.distribute={{strategy: {distribute}}}"] if distribute else []  # --set can refine it
     if resume is not None:
-        if set_ or seed is not None or tensorboard:
-            raise RunError("--set, --seed and --tensorboard cannot change a run being resumed; only --epochs "
-                           "and --distribute can.")
+        if set_ or seed is not None or tensorboard or folds is not None:
+            raise RunError("--set, --seed, --tensorboard and --folds cannot change a run being resumed; only "
+                           "--epochs and --distribute can.")
         if is_cv_run(resume):
-            if distribute or cluster or worker_index is not None:
+            if distribute not in (None, "none") or cluster or worker_index is not None:
                 raise RunError(f"{resume} is a cross-validation run, whose folds train on one device; resume it "
                                "without --distribute, --cluster and --worker-index.")
             result = resume_folds(resume, epochs=epochs, data_dir=resolve_data_dir(data_dir), console=console,
@@ -173,6 +173,9 @@ def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, 
         overrides += [f"train.folds={folds}"] if folds is not None else []
         spec = load_config(_config_path(config), overrides)
         if folds_of(spec):  # config validation refuses folds under a distribute strategy
+            if cluster or worker_index is not None:
+                raise RunError("--cluster and --worker-index are for multi_worker runs; cross-validation trains "
+                               "its folds on one device.")
             result = train_folds(spec, folds_of(spec), data_dir=resolve_data_dir(data_dir), runs_dir=runs_dir,
                                  console=console, force=force)
             return _render_train(result, console)
@@ -216,7 +219,8 @@ def eval_(run_dir: RunDirArg, data_dir: DataDirOption = None,
         return
     console = make_console()
     console.print(render_eval(result))
-    written = [run.path / name for name in result.get("plots", [])] or [run.confusion_csv, run.confusion_png]
+    plots = result.get("plots", [] if result.get("multi_label") else None)  # multi-label: no confusion matrix
+    written = [run.path / name for name in plots] if plots is not None else [run.confusion_csv, run.confusion_png]
     console.print(plain(f"wrote {', '.join(map(str, [run.eval_json, *written]))}"))
 
 

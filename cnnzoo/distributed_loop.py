@@ -29,6 +29,7 @@ class DistributedLoop:
     """`fit` and `evaluate` with the signatures train.py calls on a Keras model."""
 
     def __init__(self, model: Any, dist: Distribution, config, plan):
+        _check_plan(config, plan)
         self.model, self.dist, self.config = model, dist, config
         self.global_batch = config.train.batch_size
         self.loss_fn = _loss_function(plan.loss)
@@ -206,3 +207,17 @@ class EpochLine(keras.callbacks.Callback):
         shown = "  ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items())
         print(f"worker {self.worker}: epoch {epoch + 1}/{self.epochs}  {shown}  "
               f"({time.perf_counter() - self.started:.1f} s)", flush=True)
+
+
+def _check_plan(config, plan) -> None:
+    """What this loop does not do yet, refused once the labels are known (before any step runs)."""
+    from cnnzoo.errors import ConfigError
+
+    if plan.task == "regression" or plan.multi_label:
+        raise ConfigError(f"the multi_worker strategy trains classification runs only so far; this is a "
+                          f"{'regression' if plan.task == 'regression' else 'multi-label'} run.", file=config.file,
+                          path="train.distribute", hint="Use mirrored (or none) for this run.")
+    for key, value in (("class_weight", config.train.class_weight), ("label_smoothing", config.train.label_smoothing)):
+        if value:
+            raise ConfigError(f"train.{key} is not supported with the multi_worker strategy yet.", file=config.file,
+                              path=f"train.{key}", hint="Leave it out, or use mirrored.")

@@ -54,8 +54,9 @@ def evaluate_run(run: RunFolder, *, checkpoint: str, split: str, data_dir: Path 
         "per_class": per_class_report(cm, splits.class_names),
         "class_names": splits.class_names, "confusion_matrix": cm.tolist(),
     }
-    if splits.num_classes == 2:
-        result["metrics"]["roc_auc"] = binary_auc(probs, np.asarray(y_true))
+    auc = binary_auc(probs, np.asarray(y_true)) if splits.num_classes == 2 else None
+    if auc is not None:  # None when the split holds one class only
+        result["metrics"]["roc_auc"] = auc
     if splits.num_classes > 5:
         result["metrics"]["top_5_accuracy"] = top_k_accuracy(np.asarray(y_true), probs, 5)
     x_split = splits.x_test if split == "test" else splits.x_val

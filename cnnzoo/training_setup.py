@@ -35,11 +35,11 @@ def plan_labels(config: ModelConfig, model: Any, num_classes: int, splits: Any =
 
     other = plan_for(config, model, splits) if splits is not None else None
     if other is not None:
-        return other
+        return _soft_labels_allowed(config, other)
     width = model.output_shape[-1]
     last = output_node(config)
     if width == 1 and num_classes == 2:
-        return LabelPlan(config.train.loss or "binary_crossentropy", one_hot=False)
+        return _soft_labels_allowed(config, LabelPlan(config.train.loss or "binary_crossentropy", one_hot=False))
     if width != num_classes:
         raise last.where.error(f"the model ends in {width} output(s) but the dataset has {num_classes} classes.",
                                hint=f"Make the last layer Dense with units: {num_classes}"
@@ -49,7 +49,24 @@ def plan_labels(config: ModelConfig, model: Any, num_classes: int, splits: Any =
     if soft and loss != "categorical_crossentropy":
         raise ConfigError(f"{soft} needs one-hot labels, but train.loss is {loss}.", file=config.file,
                           path="train.loss", hint="Write `loss: categorical_crossentropy` (or leave loss out).")
-    return LabelPlan(loss, one_hot=loss.startswith("categorical"))
+    return _soft_labels_allowed(config, LabelPlan(loss, one_hot=loss.startswith("categorical")))
+
+
+def _soft_labels_allowed(config: ModelConfig, plan: LabelPlan) -> LabelPlan:
+    """Label smoothing and MixUp/CutMix need one-hot class labels: refused for a single sigmoid output,
+    multi-label and regression runs (they would train another loss, or silently not mix)."""
+    soft = needs_soft_labels(config)
+    if soft == "data.mix" and len(config.input.shape) != 3:
+        raise ConfigError(f"data.mix (MixUp/CutMix) mixes images, but this model's input has shape "
+                          f"{list(config.input.shape)}.", file=config.file, path="data.mix",
+                          hint="Leave data.mix out for series and tables.")
+    if soft and not plan.one_hot:
+        kind = "a regression" if plan.task == "regression" else ("a multi-label" if plan.multi_label else
+                                                                 "a single-sigmoid binary")
+        raise ConfigError(f"{soft} needs one-hot class labels (a softmax over the classes), but this is {kind} "
+                          f"run.", file=config.file, path=soft,
+                          hint=f"Leave {soft} out, or end the model in Dense(units=<classes>, softmax).")
+    return plan
 
 
 def needs_soft_labels(config: ModelConfig) -> str | None:

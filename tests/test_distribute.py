@@ -21,6 +21,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cnnzoo.cli import app
+from cnnzoo.config import load_config
+from cnnzoo.errors import ConfigError
+from cnnzoo.training_setup import LabelPlan
 
 REPO = Path(__file__).resolve().parent.parent
 LENET = REPO / "configs" / "lenet.yaml"
@@ -242,3 +245,19 @@ def test_a_resume_on_fewer_replicas_says_what_changes(tmp_path):
     assert "strategy multi_worker: 4 replica(s), per-replica batch 16, global batch 64" in text
     assert ("The run trained with multi_worker on 4 replica(s), per-replica batch 16; it continues with mirrored "
             "on 2, per-replica batch 32.") in text and "only how each batch is split changes" in text
+
+
+@pytest.mark.parametrize("override, plan, where", [
+    ([], LabelPlan("mse", one_hot=False, task="regression"), "train.distribute"),
+    ([], LabelPlan("binary_crossentropy", one_hot=False, multi_label=True), "train.distribute"),
+    (["train.class_weight=balanced"], LabelPlan("sparse_categorical_crossentropy", one_hot=False),
+     "train.class_weight"),
+    (["train.label_smoothing=0.1"], LabelPlan("categorical_crossentropy", one_hot=True), "train.label_smoothing"),
+])
+def test_the_multi_worker_loop_refuses_what_it_does_not_train_yet(override, plan, where):
+    from cnnzoo.distributed_loop import _check_plan
+
+    config = load_config(LENET, override)
+    with pytest.raises(ConfigError) as caught:
+        _check_plan(config, plan)
+    assert caught.value.path == where

@@ -133,3 +133,29 @@ def test_shipped_linear_regression_learns_w_3(tmp_path, monkeypatch):
     assert weights["dense/kernel"][0] == pytest.approx(3.0, abs=0.1)
     assert weights["dense/bias"][0] == pytest.approx(0.0, abs=0.1)
     assert "learned dense/kernel: " in result.output
+
+
+@pytest.mark.parametrize("extra, where, message", [
+    (["--set", "train.label_smoothing=0.1"], "train.label_smoothing",
+     "needs one-hot class labels (a softmax over the classes), but this is a regression run"),
+    (["--set", "data.mix={mixup_alpha: 0.2}"], "data.mix", "mixes images, but this model's input has shape [2]"),
+])
+def test_label_mixing_on_a_table_regression_is_refused(tmp_path, extra, where, message):
+    write_table(tmp_path / "t.csv", rows=20)
+    config = tmp_path / "t.yaml"
+    config.write_text(REGRESSION.format(path=tmp_path / "t.csv", extra=""))
+    result = invoke("train", config, "--runs-dir", tmp_path / "runs", *extra)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "Traceback" not in text and where in text and message in text, text
+
+
+def test_a_test_file_with_other_columns_is_exit_2(tmp_path):
+    write_table(tmp_path / "train.csv", rows=20)
+    (tmp_path / "test.csv").write_text("x1,y\n0.5,1.0\n")
+    config = tmp_path / "t.yaml"
+    config.write_text(REGRESSION.format(path="x", extra="").replace(
+        "path: x,", f"train_path: {tmp_path / 'train.csv'}, test_path: {tmp_path / 'test.csv'},"))
+    result = invoke("train", config, "--runs-dir", tmp_path / "runs")
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "Traceback" not in text, text
+    assert "must hold the same columns in the same order as `train_path`" in text

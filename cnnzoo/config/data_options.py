@@ -21,8 +21,13 @@ ALL_BUT_TARGET = "all_but_target"
 def data_options(section) -> dict[str, Any]:
     """DataSpec keyword arguments of the keys above (section: a config.sections.Section of `data:`)."""
     dataset = section.get("dataset")
-    if dataset in FILE_SOURCES and not (section.get("path") or section.get("train_path")):
-        raise section.error("path", f"a {dataset} dataset needs `path:` (or `train_path:` and `test_path:`).")
+    if dataset == "csv" and not (section.get("path") or section.get("train_path")):
+        raise section.error("path", "a csv dataset needs `path:` (or `train_path:` and `test_path:`).")
+    if dataset in ("npz", "npy") and not section.get("path"):
+        raise section.error("path", f"a {dataset} dataset needs `path:` (the arrays by key: x_train, y_train, ...).")
+    if dataset in ("npz", "npy") and (section.get("train_path") or section.get("test_path")):
+        key = "train_path" if section.get("train_path") else "test_path"
+        raise section.error(key, f"`{key}` is for csv files; a {dataset} dataset holds its splits by key in `path:`.")
     if dataset == "tfds" and not section.get("name"):
         raise section.error("name", "a tfds dataset needs `name`, a TensorFlow Datasets name, e.g. `name: mnist`.")
     if section.get("test_path") and not section.get("train_path"):
@@ -68,8 +73,9 @@ def _fold(section) -> tuple[int, int] | None:
     if value is None:
         return None
     if (not isinstance(value, list) or len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool)
-                                                                  for v in value) or not 1 <= value[0] <= value[1]):
-        raise section.error("fold", f"`fold` must be [i, K] with 1 <= i <= K (written by --folds), "
+                                                                  for v in value) or not 1 <= value[0] <= value[1]
+            or value[1] < 2):
+        raise section.error("fold", f"`fold` must be [i, K] with 1 <= i <= K and K >= 2 (written by --folds), "
                                     f"received {quote(value)}.")
     return tuple(value)
 

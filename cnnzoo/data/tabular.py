@@ -32,6 +32,7 @@ class Table:
 
 def load(spec: DataSpec, req: LoadRequest) -> DatasetSplits:
     tables = [read_table(p, spec.header) for p in _paths(spec, req.data_dir)]
+    _same_columns(tables)
     features, targets = _columns(tables[0], spec)
     xs = [_numbers(t, features) for t in tables]
     _check_shape(xs[0].shape[1], req.input_shape, tables[0], features)
@@ -44,6 +45,17 @@ def load(spec: DataSpec, req: LoadRequest) -> DatasetSplits:
         return take_splits(xs[0], ys[0], parts, class_names, source)
     keep, held = stratified_split(ys[0], spec.validation_split, req.seed)
     return DatasetSplits(xs[0][keep], ys[0][keep], xs[0][held], ys[0][held], xs[1], ys[1], class_names, source)
+
+
+def _same_columns(tables: list[Table]) -> None:
+    """A test file must hold the training file's columns (its features and target are read by position)."""
+    first = tables[0]
+    for other in tables[1:]:
+        if len(other.columns) != len(first.columns) or (first.has_header and other.has_header
+                                                        and other.columns != first.columns):
+            raise DataError(f"{other.path}: row 1 has the columns {other.columns[:8]}, but {first.path} has "
+                            f"{first.columns[:8]}; `test_path` must hold the same columns in the same order as "
+                            f"`train_path`. Fix the file's columns, or leave `test_path` out to split one file.")
 
 
 def class_names(spec: DataSpec, data_dir: Path | None) -> list[str]:
