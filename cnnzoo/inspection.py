@@ -71,8 +71,11 @@ def file_inputs(loaded: LoadedRun, paths: list[Path]) -> Inputs:
     if failed:
         raise DataError(f"{len(failed)} input(s) could not be read: "
                         + "; ".join(f"{f.name}: {f.reason}" for f in failed[:5]) + ".")
+    from cnnzoo.data.standardize import for_new_inputs
+
     x = np.stack([example.array for example in read])
-    return Inputs(_scaled(x, config), x, [Path(example.name).name for example in read], [None] * len(read))
+    prepared = _scaled(for_new_inputs(x, config.data, loaded.run.path), config)
+    return Inputs(prepared, x, [Path(example.name).name for example in read], [None] * len(read))
 
 
 def _scaled(x: np.ndarray, config: Any) -> np.ndarray:

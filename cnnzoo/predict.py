@@ -6,11 +6,13 @@ import csv
 import io
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
+from cnnzoo.data import standardize
 from cnnzoo.errors import RunError
 from cnnzoo.inputs import Example, Failure, read_inputs
 from cnnzoo.atomic import atomic_write_text
@@ -63,7 +65,8 @@ def predict_inputs(source: ModelSource, arguments: list[str], *, top_k: int, bat
     items = read_inputs(arguments, config.data.dataset, config.input.shape, progress=progress)
     examples = [item for item in items if isinstance(item, Example)]
     started = time.perf_counter()
-    probs = _run(model, examples, datasets.default_scale(config.data), batch_size or config.train.batch_size,
+    prepare = partial(standardize.for_new_inputs, spec=config.data, run_path=source.checkpoint.parent)
+    probs = _run(model, examples, prepare, datasets.default_scale(config.data), batch_size or config.train.batch_size,
                  len(names), progress)
     seconds = time.perf_counter() - started
     tops = iter(top_classes(probs, names, top_k))
@@ -72,15 +75,15 @@ def predict_inputs(source: ModelSource, arguments: list[str], *, top_k: int, bat
     return PredictResult(entries, len(examples), len(items) - len(examples), seconds)
 
 
-def _run(model: Any, examples: list[Example], scale: float | None, batch_size: int, num_classes: int,
-         progress: bool) -> np.ndarray:
+def _run(model: Any, examples: list[Example], prepare: Callable[[np.ndarray], np.ndarray], scale: float | None,
+         batch_size: int, num_classes: int, progress: bool) -> np.ndarray:
     """Class probabilities through the training pipeline's own batching and scaling (no augmentation)."""
     from cnnzoo import data as datasets
     from cnnzoo.data.progress import progress_bar
 
     if not examples:
         return np.zeros((0, num_classes), np.float32)
-    x = np.stack([example.array for example in examples])
+    x = prepare(np.stack([example.array for example in examples]))
     pipe = datasets.make_pipeline(x, np.zeros(len(x), np.int64), batch_size=batch_size, num_classes=num_classes,
                                   one_hot=False, scale=scale, shuffle=False, seed=0)
     out = []

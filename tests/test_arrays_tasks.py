@@ -64,6 +64,22 @@ def test_npz_classes_standardize_and_class_weight_are_recorded(multiclass_run):
     assert [row["name"] for row in result["per_class"]] == ["low", "mid", "high"]
 
 
+def test_new_inputs_are_standardized_with_the_recorded_numbers(multiclass_run, tmp_path):
+    """What predict and explain apply to files they read for a run trained with data.standardize: true."""
+    from cnnzoo.config import load_config
+    from cnnzoo.data.standardize import for_new_inputs
+    from cnnzoo.errors import RunError
+
+    run, _, x_train = multiclass_run
+    spec = load_config(run / "config.yaml").data
+    stats = json.loads((run / "standardize.json").read_text())
+    x = x_train[:5]
+    expected = (x - np.array(stats["mean"])) / np.array(stats["std"])
+    assert np.allclose(for_new_inputs(x, spec, run), expected, atol=1e-5)
+    with pytest.raises(RunError, match="standardize.json is missing"):
+        for_new_inputs(x, spec, tmp_path)
+
+
 def test_eval_reuses_the_recorded_standardization(multiclass_run):
     run, result, _ = multiclass_run
     stats_file = run / "standardize.json"

@@ -44,3 +44,18 @@ def record(run_path: Path, splits: DatasetSplits) -> None:
 def recorded(run_path: Path) -> dict | None:
     path = Path(run_path) / FILE
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def for_new_inputs(x: np.ndarray, spec, run_path: Path) -> np.ndarray:
+    """New inputs (predict, explain) standardized with the run's recorded numbers when it trained with
+    `data.standardize: true`; unchanged otherwise."""
+    if spec is None or not spec.standardize:
+        return x
+    stats = recorded(run_path)
+    if stats is None:
+        from cnnzoo.errors import RunError
+
+        raise RunError(f"{run_path}: the run trained with data.standardize: true, but {FILE} is missing, so new "
+                       f"inputs cannot be prepared as its training data was. Restore the file from the run folder.")
+    mean, std = np.asarray(stats["mean"], np.float32), np.asarray(stats["std"], np.float32)
+    return ((np.asarray(x, np.float32) - mean) / std).astype(np.float32)
