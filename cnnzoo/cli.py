@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -54,6 +55,10 @@ def _user_errors(command, needs_tensorflow: bool = True):
                 _stderr().print(f"[bold red]error:[/] {plain(exc)}", highlight=False, markup=True, soft_wrap=True)
             except MemoryError:  # too little memory left even for rich: plain text still fits
                 sys.stderr.write(f"error: {printable(exc)}\n")
+            if getattr(exc, "exit_now", False):  # skip interpreter teardown (see distribute.WorkerLost)
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(exc.exit_code)
             raise typer.Exit(exc.exit_code) from None
     return wrapper
 

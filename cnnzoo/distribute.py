@@ -38,6 +38,9 @@ class WorkerLost(CnnzooError):
     """Another worker of a multi_worker run died or stopped answering."""
 
     exit_code = 3
+    # after a lost peer, TensorFlow's collective runtime and Keras' thread pools can fail (or hang) during
+    # interpreter teardown; the run folder is already consistent, so the CLI exits at once
+    exit_now = True
 
 
 @dataclass
