@@ -45,12 +45,15 @@ The map of the package, in the order `cnnzoo train CONFIG` runs through it:
     runs_table.py, compare.py   `cnnzoo runs` and `compare`; tracking.py, mlflow_logging.py TensorBoard and MLflow
     sweep.py, sweep_space.py    `cnnzoo sweep`; shipped.py configs by name; schema.py the JSON Schema;
                         diagram.py `summary --diagram`; cli_tracking.py, cli_configs.py their commands
+    predict.py, inputs.py   `cnnzoo predict`: new files read as the run's loader reads its data
+    export.py, runtimes.py  `cnnzoo export`: SavedModel, TFLite, ONNX, .keras, each verified in its runtime
+    finetune.py, applications.py   `init_from`/`freeze` (config/finetune.py parses them); keras.applications
     terminal.py         printing user text safely; tensorflow_import.py importing TensorFlow quietly
 
 Where new things go: a command is a function in cli.py calling a module of its own; a dataset is a
 module in data/ plus one DATASET_MODULES entry; a schedule is a class in config/options.py SCHEDULES
-plus its callback in schedules.py; a distribution strategy belongs beside training_setup.py, which
-builds and compiles the model every path shares.
+plus its callback in schedules.py; a distribution strategy is a `train.distribute` choice in
+config/options.py plus its branch in distribute.py.
 """
 
 __version__ = "0.1.0"
