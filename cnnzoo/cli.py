@@ -177,14 +177,11 @@ def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, 
         overrides += [f"train.seed={seed}"] if seed is not None else []
         overrides += [f"train.folds={folds}"] if folds is not None else []
         spec = load_config(_config_path(config), overrides)
+        dist = make_distribution(spec, **place)  # refuses --cluster and --worker-index outside multi_worker
         if folds_of(spec):  # config validation refuses folds under a distribute strategy
-            if cluster or worker_index is not None:
-                raise RunError("--cluster and --worker-index are for multi_worker runs; cross-validation trains "
-                               "its folds on one device.")
             result = train_folds(spec, folds_of(spec), data_dir=resolve_data_dir(data_dir), runs_dir=runs_dir,
                                  console=console, force=force)
             return _render_train(result, console)
-        dist = make_distribution(spec, **place)
         with dist.runs_dir(runs_dir) as where:
             result = train_run(spec, data_dir=resolve_data_dir(data_dir), runs_dir=where,
                                console=dist.console(console), force=force, distribution=dist)

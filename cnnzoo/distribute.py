@@ -332,5 +332,6 @@ def epochs_in_checkpoint(run_dir: Path, optimizer_steps: int, samples: int, batc
     strategy, first, before = record.get("strategy"), record.get("first_epoch", 0), record.get("optimizer_steps", 0)
     if not (isinstance(first, int) and isinstance(before, int) and 0 <= before <= optimizer_steps):
         first, before = 0, 0
-    steps = max(1, samples // batch_size) if strategy == "multi_worker" else math.ceil(samples / batch_size)
+    session = Distribution("multi_worker" if strategy == "multi_worker" else "none")
+    steps = session.steps_per_epoch(samples, batch_size)
     return first + (optimizer_steps - before) // steps

@@ -31,15 +31,19 @@ def require_data(config: ModelConfig) -> ModelConfig:
 
 
 def plan_labels(config: ModelConfig, model: Any, num_classes: int, splits: Any = None) -> LabelPlan:
+    return _soft_labels_allowed(config, _plan(config, model, num_classes, splits))
+
+
+def _plan(config: ModelConfig, model: Any, num_classes: int, splits: Any) -> LabelPlan:
     from cnnzoo.tasks import plan_for
 
     other = plan_for(config, model, splits) if splits is not None else None
     if other is not None:
-        return _soft_labels_allowed(config, other)
+        return other
     width = model.output_shape[-1]
     last = output_node(config)
     if width == 1 and num_classes == 2:
-        return _soft_labels_allowed(config, LabelPlan(config.train.loss or "binary_crossentropy", one_hot=False))
+        return LabelPlan(config.train.loss or "binary_crossentropy", one_hot=False)
     if width != num_classes:
         raise last.where.error(f"the model ends in {width} output(s) but the dataset has {num_classes} classes.",
                                hint=f"Make the last layer Dense with units: {num_classes}"
@@ -49,7 +53,7 @@ def plan_labels(config: ModelConfig, model: Any, num_classes: int, splits: Any =
     if soft and loss != "categorical_crossentropy":
         raise ConfigError(f"{soft} needs one-hot labels, but train.loss is {loss}.", file=config.file,
                           path="train.loss", hint="Write `loss: categorical_crossentropy` (or leave loss out).")
-    return _soft_labels_allowed(config, LabelPlan(loss, one_hot=loss.startswith("categorical")))
+    return LabelPlan(loss, one_hot=loss.startswith("categorical"))
 
 
 def _soft_labels_allowed(config: ModelConfig, plan: LabelPlan) -> LabelPlan:

@@ -26,13 +26,8 @@ def fit(x: np.ndarray) -> dict:
 def apply(splits: DatasetSplits, stats: dict | None) -> DatasetSplits:
     """All three splits standardized with `stats`, else with statistics fitted on x_train."""
     stats = stats or fit(splits.x_train)
-    mean, std = np.asarray(stats["mean"], np.float32), np.asarray(stats["std"], np.float32)
-
-    def scaled(x):
-        return ((np.asarray(x, np.float32) - mean) / std).astype(np.float32)
-
-    return replace(splits, x_train=scaled(splits.x_train), x_val=scaled(splits.x_val), x_test=scaled(splits.x_test),
-                   standardization=stats)
+    return replace(splits, x_train=transform(splits.x_train, stats), x_val=transform(splits.x_val, stats),
+                   x_test=transform(splits.x_test, stats), standardization=stats)
 
 
 def record(run_path: Path, splits: DatasetSplits) -> None:
@@ -57,5 +52,10 @@ def for_new_inputs(x: np.ndarray, spec, run_path: Path) -> np.ndarray:
 
         raise RunError(f"{run_path}: the run trained with data.standardize: true, but {FILE} is missing, so new "
                        f"inputs cannot be prepared as its training data was. Restore the file from the run folder.")
+    return transform(x, stats)
+
+
+def transform(x: np.ndarray, stats: dict) -> np.ndarray:
+    """float32 `x` shifted by stats["mean"] and divided by stats["std"] (per last axis)."""
     mean, std = np.asarray(stats["mean"], np.float32), np.asarray(stats["std"], np.float32)
     return ((np.asarray(x, np.float32) - mean) / std).astype(np.float32)
