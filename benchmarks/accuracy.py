@@ -12,7 +12,9 @@ Needs CNNZOO_DATA_DIR (or --data-dir) pointing at the datasets.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -33,13 +35,14 @@ RUNS = {
     "lenet_deep": [],
     "resnet18_flowers": [],
     "resnet18_flowers_probe": ["--epochs", "4"],  # per-epoch time and the trend, not the result
-    "alexnet_bn": [],
-    "vgg11_gap": [],
-    # the size ladder of the Flowers-17 ResNet (same recipe, input size only)
-    **{f"resnet18_flowers_{px}": ["--set", f"input.shape=[{px},{px},3]"] for px in (64, 96, 128, 160)},
+    # the families on one short schedule (30 epochs, 96x96): resnet18_flowers_96 is the ResNet's entry
+    "alexnet_bn_30": ["--epochs", "30"],
+    "vgg11_gap_30": ["--epochs", "30"],
+    # the size ladder of the Flowers-17 ResNet on the same short schedule (input size only)
+    **{f"resnet18_flowers_{px}": ["--set", f"input.shape=[{px},{px},3]", "--epochs", "30"] for px in (64, 96, 128, 160)},
 }
 CONFIG_OF = {"alexnet_64": "alexnet", "inception_v2_96": "inception_v2", "inception_v2_gap_96": "inception_v2_gap",
-             "resnet18_flowers_probe": "resnet18_flowers",
+             "resnet18_flowers_probe": "resnet18_flowers", "alexnet_bn_30": "alexnet_bn", "vgg11_gap_30": "vgg11_gap",
              **{f"resnet18_flowers_{px}": "resnet18_flowers" for px in (64, 96, 128, 160)}}
 
 
@@ -56,7 +59,14 @@ def run_one(name: str, runs_dir: Path, extra: list[str]) -> dict:
             "run": run_dir.name, "test_accuracy": metrics["test"].get("accuracy"),
             "best_epoch": metrics["best_epoch"], "epochs": metrics["epochs_completed"],
             "process_seconds": round(time.perf_counter() - started, 1),
-            "samples_per_second": metrics["samples_per_second"]}
+            "samples_per_second": metrics["samples_per_second"],
+            "seconds_per_epoch": median_epoch_seconds(run_dir / "history.csv")}
+
+
+def median_epoch_seconds(history: Path) -> float:
+    """Median of history.csv's epoch_seconds (the first epoch also traces the graph)."""
+    rows = list(csv.DictReader(history.open()))
+    return round(statistics.median(float(r["epoch_seconds"]) for r in rows), 2)
 
 
 def seed_summary(results: list[dict]) -> list[str]:
@@ -84,16 +94,18 @@ def main() -> None:
             print(f"{name:18} configs/{CONFIG_OF.get(name, name)}.yaml {' '.join(argv)}")
         return
     seeds = [["--seed", str(s)] for s in args.seeds] if args.seeds else [[]]
-    results = [run_one(name, args.runs_dir, extra + seed) | {"seed": seed[1] if seed else "config"}
-               for name in args.names for seed in seeds]
+    results = []
+    for name in args.names:
+        for seed in seeds:
+            results.append(run_one(name, args.runs_dir, extra + seed) | {"seed": seed[1] if seed else "config"})
+            if args.out:  # as each run ends, so an interrupted series keeps what finished
+                with args.out.open("a") as f:
+                    f.write(json.dumps(results[-1]) + "\n")
     print(f"\n{'benchmark':18} {'test acc':>9} {'best/epochs':>12} {'seconds':>9} {'samples/s':>10}")
     for r in results:
         acc = f"{r['test_accuracy']:.4f}" if r["test_accuracy"] is not None else "-"
         print(f"{r['benchmark']:18} {acc:>9} {r['best_epoch']}/{r['epochs']:>10} "
               f"{r['process_seconds']:>9} {r['samples_per_second']:>10}")
-        if args.out:
-            with args.out.open("a") as f:
-                f.write(json.dumps(r) + "\n")
     for line in seed_summary(results):
         print(line)
 
