@@ -3,9 +3,11 @@
     python benchmarks/accuracy.py lenet_bn cnn1d_fcn        # configs by name
     python benchmarks/accuracy.py --list                    # what each run does
     python benchmarks/accuracy.py lenet_deep --seeds 0 1 2  # one run per seed, then mean +- std
+    python benchmarks/accuracy.py resnet18_flowers --tta flip  # also the flip test-time augmentation
 
 Each run is a plain `cnnzoo train` subprocess; results are read back from the run folder's
-metrics.json and printed as a table and as JSON lines (append them to a file with --out).
+metrics.json and printed as a table; --out FILE appends each run's JSON line as soon as it ends
+(test accuracy, epochs, wall time, median seconds per epoch; benchmarks/size_ladder.py plots them).
 Needs CNNZOO_DATA_DIR (or --data-dir) pointing at the datasets.
 """
 
@@ -46,7 +48,7 @@ CONFIG_OF = {"alexnet_64": "alexnet", "inception_v2_96": "inception_v2", "incept
              **{f"resnet18_flowers_{px}": "resnet18_flowers" for px in (64, 96, 128, 160)}}
 
 
-def run_one(name: str, runs_dir: Path, extra: list[str]) -> dict:
+def run_one(name: str, runs_dir: Path, extra: list[str], tta: str | None = None) -> dict:
     config = ROOT / "configs" / f"{CONFIG_OF.get(name, name)}.yaml"
     before = set(runs_dir.glob("*")) if runs_dir.exists() else set()
     started = time.perf_counter()
@@ -55,12 +57,22 @@ def run_one(name: str, runs_dir: Path, extra: list[str]) -> dict:
     subprocess.run(command, check=True)
     run_dir = max(set(runs_dir.glob("*")) - before, key=lambda p: p.stat().st_mtime)
     metrics = json.loads((run_dir / "metrics.json").read_text())
+    process_seconds = round(time.perf_counter() - started, 1)  # training only, not the views' eval
+    views = {f"test_accuracy_{tta}": tta_accuracy(run_dir, tta, extra)} if tta else {}
     return {"benchmark": name, "command": " ".join(["cnnzoo", "train", str(config.relative_to(ROOT)), *RUNS[name], *extra]),
             "run": run_dir.name, "test_accuracy": metrics["test"].get("accuracy"),
             "best_epoch": metrics["best_epoch"], "epochs": metrics["epochs_completed"],
-            "process_seconds": round(time.perf_counter() - started, 1),
+            "process_seconds": process_seconds,
             "samples_per_second": metrics["samples_per_second"],
-            "seconds_per_epoch": median_epoch_seconds(run_dir / "history.csv")}
+            "seconds_per_epoch": median_epoch_seconds(run_dir / "history.csv")} | views
+
+
+def tta_accuracy(run_dir: Path, tta: str, extra: list[str]) -> float:
+    """Test accuracy of the best checkpoint under `cnnzoo eval --tta` (same --data-dir as training)."""
+    data_dir = extra[extra.index("--data-dir"):][:2] if "--data-dir" in extra else []
+    command = [sys.executable, "-m", "cnnzoo", "eval", str(run_dir), "--tta", tta, "--json", *data_dir]
+    report = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+    return report["metrics"]["accuracy"]
 
 
 def median_epoch_seconds(history: Path) -> float:
@@ -88,6 +100,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="append JSON lines here")
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--seeds", type=int, nargs="+", help="train each benchmark once per seed (--seed)")
+    parser.add_argument("--tta", choices=["flip"], help="also record the test accuracy under `cnnzoo eval --tta`")
     args, extra = parser.parse_known_args()
     if args.list or not args.names:
         for name, argv in RUNS.items():
@@ -97,15 +110,17 @@ def main() -> None:
     results = []
     for name in args.names:
         for seed in seeds:
-            results.append(run_one(name, args.runs_dir, extra + seed) | {"seed": seed[1] if seed else "config"})
+            results.append(run_one(name, args.runs_dir, extra + seed, args.tta) | {"seed": seed[1] if seed else "config"})
             if args.out:  # as each run ends, so an interrupted series keeps what finished
                 with args.out.open("a") as f:
                     f.write(json.dumps(results[-1]) + "\n")
     print(f"\n{'benchmark':18} {'test acc':>9} {'best/epochs':>12} {'seconds':>9} {'samples/s':>10}")
     for r in results:
         acc = f"{r['test_accuracy']:.4f}" if r["test_accuracy"] is not None else "-"
+        views = "".join(f"  {key[len('test_accuracy_'):]} {value:.4f}" for key, value in r.items()
+                        if key.startswith("test_accuracy_"))
         print(f"{r['benchmark']:18} {acc:>9} {r['best_epoch']}/{r['epochs']:>10} "
-              f"{r['process_seconds']:>9} {r['samples_per_second']:>10}")
+              f"{r['process_seconds']:>9} {r['samples_per_second']:>10}{views}")
     for line in seed_summary(results):
         print(line)
 

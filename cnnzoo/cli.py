@@ -204,6 +204,8 @@ def eval_(run_dir: RunDirArg, data_dir: DataDirOption = None,
           checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
           split: Annotated[str, typer.Option(help="test or val.")] = "test",
           json_: Annotated[bool, typer.Option("--json", help="Print eval.json instead of tables.")] = False,
+          tta: Annotated[str, typer.Option(
+              help="Test-time augmentation: none, or flip (average with the mirrored image).")] = "none",
           force: ForceOption = False):
     """Loss, accuracy, per-class precision/recall/F1 and confusion matrix of a run's checkpoint."""
     from cnnzoo.data import resolve_data_dir
@@ -215,7 +217,8 @@ def eval_(run_dir: RunDirArg, data_dir: DataDirOption = None,
     if checkpoint not in ("best", "last") or split not in ("test", "val"):
         raise RunError("--checkpoint must be best or last, and --split test or val.")
     run = RunFolder.open(run_dir)
-    result = evaluate_run(run, checkpoint=checkpoint, split=split, data_dir=resolve_data_dir(data_dir), force=force)
+    result = evaluate_run(run, checkpoint=checkpoint, split=split, data_dir=resolve_data_dir(data_dir), force=force,
+                          tta=tta)
     if json_:
         typer.echo(json.dumps(result, indent=2))
         return

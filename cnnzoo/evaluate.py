@@ -14,7 +14,7 @@ from cnnzoo.runs import RunFolder, load_checkpoint
 
 
 def evaluate_run(run: RunFolder, *, checkpoint: str, split: str, data_dir: Path | None,
-                 force: bool = False) -> dict[str, Any]:
+                 force: bool = False, tta: str = "none") -> dict[str, Any]:
     from cnnzoo import data as datasets
     from cnnzoo.config import load_config
     from cnnzoo.class_metrics import (averages, confusion_matrix, per_class_report, predictions_from_probs,
@@ -24,6 +24,7 @@ def evaluate_run(run: RunFolder, *, checkpoint: str, split: str, data_dir: Path 
     from cnnzoo.task_eval import binary_auc, task_result
     from cnnzoo.tasks import task_hint
     from cnnzoo.training_setup import make_pipelines, plan_labels, require_data
+    from cnnzoo.tta import check_tta, predict_views
 
     config = require_data(load_config(run.config))
     check_run_memory(config, what=f"evaluating {run.path}", force=force, data_dir=data_dir, inference=True)
@@ -34,14 +35,18 @@ def evaluate_run(run: RunFolder, *, checkpoint: str, split: str, data_dir: Path 
                                        seed=config.train.seed, task=task_hint(config.train),
                                        standardization=standardize.recorded(run.path))
     plan = plan_labels(config, model, splits.num_classes, splits)
+    check_tta(tta, config.input.shape, plan.task, plan.multi_label, run.path)
     pipes = make_pipelines(config, splits, plan)
     pipe, y_true = (pipes.test, splits.y_test) if split == "test" else (pipes.val, splits.y_val)
     if pipe is None:
         raise RunError(f"{run.path}: the {split} split of this run is empty; nothing to evaluate.")
     with out_of_memory(f"evaluating on the {split} split"):
         scores = {k: float(v) for k, v in model.evaluate(pipe, verbose=0, return_dict=True).items()}
-        probs = model.predict(pipe, verbose=0)
+        probs = predict_views(model, pipe, tta)
     base = {"run": run.name, "checkpoint": checkpoint, "split": split, "samples": int(len(y_true)), "metrics": scores}
+    if tta != "none":  # metrics come from the averaged probabilities; Keras' single-view ones are kept aside
+        base |= {"tta": tta, "single_view": scores,
+                 "metrics": {"accuracy": float(np.mean(predictions_from_probs(probs) == np.asarray(y_true)))}}
     special = task_result(run, plan, splits, np.asarray(y_true), probs, base)
     if special is not None:
         atomic_write_json(run.eval_json, special)
@@ -49,8 +54,7 @@ def evaluate_run(run: RunFolder, *, checkpoint: str, split: str, data_dir: Path 
     y_pred = predictions_from_probs(probs)
     cm = confusion_matrix(y_true, y_pred, splits.num_classes)
     result = {
-        "run": run.name, "checkpoint": checkpoint, "split": split, "samples": int(len(y_true)),
-        "metrics": scores, "averages": averages(cm),
+        **base, "averages": averages(cm),
         "per_class": per_class_report(cm, splits.class_names),
         "class_names": splits.class_names, "confusion_matrix": cm.tolist(),
     }
@@ -101,12 +105,15 @@ def render_eval(result: dict[str, Any]):
 
     from cnnzoo.terminal import plain
 
+    views = f", {result['tta']} test-time augmentation" if result.get("tta") else ""
     table = Table(title=f"{plain(result['run'])}: {result['checkpoint']} checkpoint on {result['split']} "
-                        f"({result['samples']} samples)", title_justify="left")
+                        f"({result['samples']} samples{views})", title_justify="left")
     for header in ("class", "precision", "recall", "f1", "support"):
         table.add_column(header, justify="left" if header == "class" else "right")
     for row in result.get("per_class", []):
         table.add_row(plain(row["name"]), f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
                       str(row["support"]))
-    metrics = "  ".join(f"{k} {v:.4f}" for k, v in result["metrics"].items())
-    return Group(table, Text(metrics))
+    lines = ["  ".join(f"{k} {v:.4f}" for k, v in result["metrics"].items())]
+    if "single_view" in result:
+        lines.append("single view: " + "  ".join(f"{k} {v:.4f}" for k, v in result["single_view"].items()))
+    return Group(table, Text("\n".join(lines)))

@@ -1,0 +1,42 @@
+"""Test-time augmentation for `cnnzoo eval --tta`: class probabilities averaged over mirrored views.
+
+A view reverses some axes of each (batch, height, width, channels) image batch before the model sees
+it; `flip` adds the left-right mirror to the image itself (timm's and MMPretrain's usual flip TTA).
+Only for data whose classes survive a mirror: flowers and most photos, not digits or text.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from cnnzoo.errors import RunError
+from cnnzoo.tensorflow_import import import_tensorflow
+
+VIEWS = {"none": ((),), "flip": ((), (2,))}  # per view, the image axes to reverse (2 = width)
+
+
+def check_tta(tta: str, input_shape: Sequence[int], task: str, multi_label: bool, run_path: Any) -> None:
+    """Refuse what the views cannot serve, before the split is evaluated."""
+    if tta not in VIEWS:
+        raise RunError(f"--tta must be one of {', '.join(VIEWS)} (got {tta!r}).")
+    if tta == "none":
+        return
+    if len(input_shape) != 3:
+        raise RunError(f"{run_path}: --tta {tta} mirrors images (height, width, channels), and this run's input "
+                       f"is {tuple(input_shape)}; evaluate it without --tta.")
+    if task != "classification" or multi_label:
+        kind = "a regression" if task == "regression" else "a multi-label"
+        raise RunError(f"{run_path}: --tta averages the class probabilities of single-label classifiers, and "
+                       f"this is {kind} run; evaluate it without --tta.")
+
+
+def predict_views(model: Any, pipe: Any, tta: str) -> np.ndarray:
+    """The model's outputs on ``pipe``'s inputs, averaged over the views of ``tta``."""
+    tf = import_tensorflow()
+    outputs = []
+    for axes in VIEWS[tta]:
+        view = pipe.map(lambda x, y, axes=axes: (tf.reverse(x, axis=list(axes)), y)) if axes else pipe
+        outputs.append(model.predict(view, verbose=0))
+    return outputs[0] if len(outputs) == 1 else np.mean(outputs, axis=0)
