@@ -37,6 +37,8 @@ RUNS = {
     "lenet_deep": [],
     "resnet18_flowers": [],
     "resnet18_flowers_probe": ["--epochs", "4"],  # per-epoch time and the trend, not the result
+    "alexnet_bn": [],  # the full recipe of resnet18_flowers (170 epochs)
+    "vgg11_gap": [],
     # the families on one short schedule (30 epochs, 96x96): resnet18_flowers_96 is the ResNet's entry
     "alexnet_bn_30": ["--epochs", "30"],
     "vgg11_gap_30": ["--epochs", "30"],
@@ -48,17 +50,18 @@ CONFIG_OF = {"alexnet_64": "alexnet", "inception_v2_96": "inception_v2", "incept
              **{f"resnet18_flowers_{px}": "resnet18_flowers" for px in (64, 96, 128, 160)}}
 
 
-def run_one(name: str, runs_dir: Path, extra: list[str], tta: str | None = None) -> dict:
+def run_one(name: str, runs_dir: Path, extra: list[str], data_dir: list[str], tta: str | None = None) -> dict:
     config = ROOT / "configs" / f"{CONFIG_OF.get(name, name)}.yaml"
     before = set(runs_dir.glob("*")) if runs_dir.exists() else set()
     started = time.perf_counter()
-    command = [sys.executable, "-m", "cnnzoo", "train", str(config), "--runs-dir", str(runs_dir), *RUNS[name], *extra]
+    command = [sys.executable, "-m", "cnnzoo", "train", str(config), "--runs-dir", str(runs_dir), *RUNS[name], *extra,
+               *data_dir]
     print("$", " ".join(command), flush=True)
     subprocess.run(command, check=True)
     run_dir = max(set(runs_dir.glob("*")) - before, key=lambda p: p.stat().st_mtime)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     process_seconds = round(time.perf_counter() - started, 1)  # training only, not the views' eval
-    views = {f"test_accuracy_{tta}": tta_accuracy(run_dir, tta, extra)} if tta else {}
+    views = {f"test_accuracy_{tta}": tta_accuracy(run_dir, tta, data_dir)} if tta else {}
     return {"benchmark": name, "command": " ".join(["cnnzoo", "train", str(config.relative_to(ROOT)), *RUNS[name], *extra]),
             "run": run_dir.name, "test_accuracy": metrics["test"].get("accuracy"),
             "best_epoch": metrics["best_epoch"], "epochs": metrics["epochs_completed"],
@@ -67,17 +70,20 @@ def run_one(name: str, runs_dir: Path, extra: list[str], tta: str | None = None)
             "seconds_per_epoch": median_epoch_seconds(run_dir / "history.csv")} | views
 
 
-def tta_accuracy(run_dir: Path, tta: str, extra: list[str]) -> float:
-    """Test accuracy of the best checkpoint under `cnnzoo eval --tta` (same --data-dir as training)."""
-    data_dir = extra[extra.index("--data-dir"):][:2] if "--data-dir" in extra else []
+def tta_accuracy(run_dir: Path, tta: str, data_dir: list[str]) -> float | None:
+    """Test accuracy of the best checkpoint under `cnnzoo eval --tta`; None (and its error shown) if it fails."""
     command = [sys.executable, "-m", "cnnzoo", "eval", str(run_dir), "--tta", tta, "--json", *data_dir]
-    report = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
-    return report["metrics"]["accuracy"]
+    evaluated = subprocess.run(command, capture_output=True, text=True)
+    if evaluated.returncode != 0:  # the training result is still worth its line
+        print(evaluated.stdout[-2000:] + evaluated.stderr[-2000:], file=sys.stderr)
+        return None
+    return json.loads(evaluated.stdout)["metrics"]["accuracy"]
 
 
 def median_epoch_seconds(history: Path) -> float:
     """Median of history.csv's epoch_seconds (the first epoch also traces the graph)."""
-    rows = list(csv.DictReader(history.open()))
+    with history.open(newline="") as f:
+        rows = list(csv.DictReader(f))
     return round(statistics.median(float(r["epoch_seconds"]) for r in rows), 2)
 
 
@@ -97,6 +103,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help=f"benchmarks to run: {', '.join(RUNS)}")
     parser.add_argument("--runs-dir", type=Path, default=ROOT / "runs" / "benchmarks")
+    parser.add_argument("--data-dir", help="the datasets' folder, for training and --tta (else CNNZOO_DATA_DIR)")
     parser.add_argument("--out", type=Path, help="append JSON lines here")
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--seeds", type=int, nargs="+", help="train each benchmark once per seed (--seed)")
@@ -106,11 +113,15 @@ def main() -> None:
         for name, argv in RUNS.items():
             print(f"{name:18} configs/{CONFIG_OF.get(name, name)}.yaml {' '.join(argv)}")
         return
+    unknown = [name for name in args.names if name not in RUNS]
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}; --list shows them")
     seeds = [["--seed", str(s)] for s in args.seeds] if args.seeds else [[]]
+    data_dir = ["--data-dir", args.data_dir] if args.data_dir else []
     results = []
     for name in args.names:
         for seed in seeds:
-            results.append(run_one(name, args.runs_dir, extra + seed, args.tta) | {"seed": seed[1] if seed else "config"})
+            results.append(run_one(name, args.runs_dir, extra + seed, data_dir, args.tta) | {"seed": seed[1] if seed else "config"})
             if args.out:  # as each run ends, so an interrupted series keeps what finished
                 with args.out.open("a") as f:
                     f.write(json.dumps(results[-1]) + "\n")
@@ -118,7 +129,7 @@ def main() -> None:
     for r in results:
         acc = f"{r['test_accuracy']:.4f}" if r["test_accuracy"] is not None else "-"
         views = "".join(f"  {key[len('test_accuracy_'):]} {value:.4f}" for key, value in r.items()
-                        if key.startswith("test_accuracy_"))
+                        if key.startswith("test_accuracy_") and value is not None)
         print(f"{r['benchmark']:18} {acc:>9} {r['best_epoch']}/{r['epochs']:>10} "
               f"{r['process_seconds']:>9} {r['samples_per_second']:>10}{views}")
     for line in seed_summary(results):

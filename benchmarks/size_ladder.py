@@ -5,7 +5,8 @@
     python benchmarks/size_ladder.py ladder.jsonl docs/size_ladder.png
 
 Reads accuracy.py's JSON lines, keeps those whose benchmark name ends in `_<pixels>` (the last
-line of each name wins), prints them as a table and draws two panels side by side.
+line of each size wins, so with --seeds the last seed; lines from before accuracy.py recorded
+seconds per epoch are skipped), prints them as a table and draws two panels side by side.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 def ladder_rows(results: Path, prefix: str) -> list[dict]:
     """One row per input size, sorted by size: {px, test_accuracy, seconds_per_epoch, epochs}."""
     by_size = {}
-    for line in results.read_text().splitlines():
+    for line in filter(str.strip, results.read_text().splitlines()):
         result = json.loads(line)
-        match = re.fullmatch(rf"{re.escape(prefix)}_(\d+)", result["benchmark"])
-        if match and result.get("test_accuracy") is not None:
+        match = re.fullmatch(rf"{re.escape(prefix)}_(\d+)", result.get("benchmark", ""))
+        if match and result.get("test_accuracy") is not None and "seconds_per_epoch" in result:
             by_size[int(match.group(1))] = {"px": int(match.group(1)), "test_accuracy": result["test_accuracy"],
                                             "seconds_per_epoch": result["seconds_per_epoch"],
                                             "epochs": result["epochs"]}
@@ -61,7 +62,8 @@ def main() -> None:
     print(f"{'px':>4} {'test acc':>9} {'s/epoch':>8} {'epochs':>7}")
     for r in rows:
         print(f"{r['px']:>4} {100 * r['test_accuracy']:>8.2f}% {r['seconds_per_epoch']:>8} {r['epochs']:>7}")
-    plot_ladder(rows, args.out, f"{args.prefix}: input size ladder")
+    epochs = sorted({r["epochs"] for r in rows})
+    plot_ladder(rows, args.out, f"{args.prefix}: input size ladder, {'/'.join(map(str, epochs))} epochs")
     print(f"wrote {args.out}")
 
 

@@ -38,7 +38,7 @@ The map of the package, in the order `cnnzoo train CONFIG` runs through it:
     memory.py           the memory estimate of a run; memory_guard.py checks it against what is available
                         and turns out-of-memory errors into one located error (data/sizes.py: sample counts)
     evaluate.py         `cnnzoo eval`; class_metrics.py the metrics it reports; task_eval.py regression and
-                        multi-label reports (regression_metrics.py, regression_plots.py)
+                        multi-label reports (regression_metrics.py, regression_plots.py); tta.py `--tta` views
     summary.py, flops.py  `cnnzoo summary`; bench.py `cnnzoo bench`; plots.py curves and matrices
     explain.py          Grad-CAM, kernels, feature maps; pictures.py draws them; inspection.py runs the
                         `explain`, `filters` and `activations` commands

@@ -213,9 +213,11 @@ def eval_(run_dir: RunDirArg, data_dir: DataDirOption = None,
     from cnnzoo.evaluate import evaluate_run, render_eval
     from cnnzoo.runs import RunFolder
     from cnnzoo.terminal import console as make_console, plain
+    from cnnzoo.tta import check_tta_name
 
     if checkpoint not in ("best", "last") or split not in ("test", "val"):
         raise RunError("--checkpoint must be best or last, and --split test or val.")
+    check_tta_name(tta)
     run = RunFolder.open(run_dir)
     result = evaluate_run(run, checkpoint=checkpoint, split=split, data_dir=resolve_data_dir(data_dir), force=force,
                           tta=tta)

@@ -7,6 +7,7 @@ Only for data whose classes survive a mirror: flowers and most photos, not digit
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -17,10 +18,14 @@ from cnnzoo.tensorflow_import import import_tensorflow
 VIEWS = {"none": ((),), "flip": ((), (2,))}  # per view, the image axes to reverse (2 = width)
 
 
-def check_tta(tta: str, input_shape: Sequence[int], task: str, multi_label: bool, run_path: Any) -> None:
-    """Refuse what the views cannot serve, before the split is evaluated."""
+def check_tta_name(tta: str) -> None:
     if tta not in VIEWS:
         raise RunError(f"--tta must be one of {', '.join(VIEWS)} (got {tta!r}).")
+
+
+def check_tta(tta: str, input_shape: Sequence[int], task: str, multi_label: bool, run_path: Path | str) -> None:
+    """Refuse what the views cannot serve, before the split is evaluated."""
+    check_tta_name(tta)
     if tta == "none":
         return
     if len(input_shape) != 3:

@@ -32,7 +32,9 @@ def test_compare_keras_runs_both_sides_and_reports_ratios(tmp_path, real_data_di
     assert "cnnzoo dtype policy (metrics.json): lenet: " in result.stdout
 
 
-def test_accuracy_script_records_each_run_and_size_ladder_plots_it(tmp_path, real_data_dir):
+def test_accuracy_script_records_the_run_its_epoch_time_and_flip_tta(tmp_path, real_data_dir):
+    import pandas as pd
+
     results = tmp_path / "results.jsonl"
     run = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "accuracy.py"), "lenet", "--runs-dir", str(tmp_path / "runs"),
@@ -41,22 +43,35 @@ def test_accuracy_script_records_each_run_and_size_ladder_plots_it(tmp_path, rea
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     [record] = [json.loads(line) for line in results.read_text().splitlines()]
-    history = (tmp_path / "runs" / record["run"] / "history.csv").read_text().splitlines()[1:]
-    epoch_seconds = sorted(float(row.split(",")[-1]) for row in history)
-    assert record["epochs"] == 2 and record["seconds_per_epoch"] == round(sum(epoch_seconds) / 2, 2)
+    history = pd.read_csv(tmp_path / "runs" / record["run"] / "history.csv")
+    assert record["epochs"] == 2 and record["seconds_per_epoch"] == round(history["epoch_seconds"].median(), 2)
     assert 0.0 <= record["test_accuracy"] <= 1.0
     eval_json = json.loads((tmp_path / "runs" / record["run"] / "eval.json").read_text())
     assert eval_json["tta"] == "flip" and record["test_accuracy_flip"] == eval_json["metrics"]["accuracy"]
 
-    # the ladder keeps names PREFIX_<px>, the last line of a size, sorted by size
+
+def test_size_ladder_keeps_the_last_line_of_each_size_and_plots_them(tmp_path):
     ladder = tmp_path / "ladder.jsonl"
     lines = [{"benchmark": f"lenet_{px}", "test_accuracy": acc, "seconds_per_epoch": s, "epochs": 2}
-             for px, acc, s in ((96, 0.5, 9.0), (64, 0.4, 4.0), (96, 0.6, 8.0))] + [record]
-    ladder.write_text("".join(json.dumps(line) + "\n" for line in lines))
+             for px, acc, s in ((96, 0.5, 9.0), (64, 0.4, 4.0), (96, 0.6, 8.0))]
+    lines += [{"benchmark": "lenet_128", "test_accuracy": 0.7, "epochs": 2},  # before seconds_per_epoch existed
+              {"benchmark": "lenet", "test_accuracy": 0.9, "seconds_per_epoch": 1.0, "epochs": 2}]
+    ladder.write_text("".join(json.dumps(line) + "\n\n" for line in lines))
     plot = subprocess.run([sys.executable, str(REPO / "benchmarks" / "size_ladder.py"), str(ladder),
                            str(tmp_path / "ladder.png"), "--prefix", "lenet"],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert plot.returncode == 0, plot.stderr[-3000:]
-    table = [line.split() for line in plot.stdout.splitlines()[1:3]]
+    table = [line.split() for line in plot.stdout.splitlines()[1:-1]]
     assert table == [["64", "40.00%", "4.0", "2"], ["96", "60.00%", "8.0", "2"]]
     assert (tmp_path / "ladder.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_seconds_per_epoch_is_the_median_of_the_history(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("accuracy_benchmark", REPO / "benchmarks" / "accuracy.py")
+    accuracy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(accuracy)
+    history = tmp_path / "history.csv"
+    history.write_text("epoch,accuracy,epoch_seconds,val_accuracy\n1,0.5,30.0,0.4\n2,0.6,10.0,0.5\n3,0.7,12.5,0.6\n")
+    assert accuracy.median_epoch_seconds(history) == 12.5

@@ -50,10 +50,6 @@ def test_flip_tta_averages_the_mirrored_view_and_keeps_the_single_view_scores(tm
     table = CliRunner().invoke(app, ["eval", str(run_dir), "--data-dir", str(real_data_dir), "--tta", "flip"])
     assert table.exit_code == 0 and "flip test-time augmentation" in table.output and "single view:" in table.output
 
-    unknown = CliRunner().invoke(app, ["eval", str(run_dir), "--data-dir", str(real_data_dir), "--tta", "rotate"])
-    assert unknown.exit_code == 2 and "--tta must be one of none, flip" in unknown.output
-    assert "Traceback" not in unknown.output
-
 
 @pytest.mark.parametrize("shape, task, multi_label, wording", [
     ((500, 1), "classification", False, "mirrors images"),
@@ -64,3 +60,25 @@ def test_tta_refuses_what_a_mirror_cannot_serve(shape, task, multi_label, wordin
     with pytest.raises(RunError, match=wording):
         check_tta("flip", shape, task, multi_label, "runs/x")
     check_tta("none", shape, task, multi_label, "runs/x")  # without views everything evaluates
+
+
+def test_an_unknown_view_is_refused_before_the_run_is_opened(tmp_path):
+    result = CliRunner().invoke(app, ["eval", str(tmp_path / "no-such-run"), "--tta", "rotate"])
+    assert result.exit_code == 2 and "--tta must be one of none, flip (got 'rotate')" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_flip_view_mirrors_the_width_axis():
+    import keras
+    import tensorflow as tf
+
+    from cnnzoo.tta import predict_views
+
+    inputs = keras.Input((2, 4, 1))
+    first_row = keras.layers.Lambda(lambda x: x[:, 0, :, 0])(inputs)  # not mirror-invariant
+    model = keras.Model(inputs, first_row)
+    images = np.arange(3 * 2 * 4, dtype="float32").reshape(3, 2, 4, 1)
+    pipe = tf.data.Dataset.from_tensor_slices((images, np.zeros(3))).batch(2)
+    rows = images[:, 0, :, 0]
+    np.testing.assert_allclose(predict_views(model, pipe, "flip"), (rows + rows[:, ::-1]) / 2)
+    np.testing.assert_allclose(predict_views(model, pipe, "none"), rows)
