@@ -43,7 +43,8 @@ RUNS = {
     "alexnet_bn_30": ["--epochs", "30"],
     "vgg11_gap_30": ["--epochs", "30"],
     # the size ladder of the Flowers-17 ResNet on the same short schedule (input size only)
-    **{f"resnet18_flowers_{px}": ["--set", f"input.shape=[{px},{px},3]", "--epochs", "30"] for px in (64, 96, 128, 160)},
+    **{f"resnet18_flowers_{px}": ["--set", f"input.shape=[{px},{px},3]", "--epochs", "30"]
+       for px in (64, 96, 128, 160)},
 }
 CONFIG_OF = {"alexnet_64": "alexnet", "inception_v2_96": "inception_v2", "inception_v2_gap_96": "inception_v2_gap",
              "resnet18_flowers_probe": "resnet18_flowers", "alexnet_bn_30": "alexnet_bn", "vgg11_gap_30": "vgg11_gap",
@@ -121,7 +122,8 @@ def main() -> None:
     results = []
     for name in args.names:
         for seed in seeds:
-            results.append(run_one(name, args.runs_dir, extra + seed, data_dir, args.tta) | {"seed": seed[1] if seed else "config"})
+            result = run_one(name, args.runs_dir, extra + seed, data_dir, args.tta)
+            results.append(result | {"seed": seed[1] if seed else "config"})
             if args.out:  # as each run ends, so an interrupted series keeps what finished
                 with args.out.open("a") as f:
                     f.write(json.dumps(results[-1]) + "\n")

@@ -29,7 +29,8 @@ def test_flip_tta_averages_the_mirrored_view_and_keeps_the_single_view_scores(tm
     assert trained.exit_code == 0, trained.output
     (run_dir,) = runs.iterdir()
 
-    result = CliRunner().invoke(app, ["eval", str(run_dir), "--data-dir", str(real_data_dir), "--tta", "flip", "--json"])
+    result = CliRunner().invoke(app, ["eval", str(run_dir), "--data-dir", str(real_data_dir), "--tta", "flip",
+                                      "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
 
