@@ -4,6 +4,7 @@
     python benchmarks/accuracy.py --list                    # what each run does
     python benchmarks/accuracy.py lenet_deep --seeds 0 1 2  # one run per seed, then mean +- std
     python benchmarks/accuracy.py resnet18_flowers --tta flip  # also the flip test-time augmentation
+    python benchmarks/accuracy.py --summarize a.jsonl b.jsonl  # the table and mean +- std of saved lines
 
 Each run is a plain `cnnzoo train` subprocess; results are read back from the run folder's
 metrics.json and printed as a table; --out FILE appends each run's JSON line as soon as it ends
@@ -89,15 +90,39 @@ def median_epoch_seconds(history: Path) -> float:
 
 
 def seed_summary(results: list[dict]) -> list[str]:
-    """'name: mean +- std over N seeds' for each benchmark run with more than one seed."""
+    """'name: mean +- std over N seeds' for each benchmark with more than one seed, for the single view
+    and each test-time augmentation recorded (a seed that ran twice counts once: its last line)."""
+    last = {(r["benchmark"], str(r.get("seed"))): r for r in results}
     lines = []
     for name in dict.fromkeys(r["benchmark"] for r in results):
-        accuracies = [r["test_accuracy"] for r in results if r["benchmark"] == name and r["test_accuracy"] is not None]
-        if len(accuracies) > 1:
-            mean = sum(accuracies) / len(accuracies)
-            std = (sum((a - mean) ** 2 for a in accuracies) / (len(accuracies) - 1)) ** 0.5
-            lines.append(f"{name}: {100 * mean:.2f}% +- {100 * std:.2f} over {len(accuracies)} seeds")
+        runs = [r for (benchmark, _), r in last.items() if benchmark == name]
+        for key in dict.fromkeys(k for r in runs for k in r if k.startswith("test_accuracy")):
+            accuracies = [r[key] for r in runs if r.get(key) is not None]
+            if len(accuracies) > 1:
+                view = key.removeprefix("test_accuracy").lstrip("_")
+                lines.append(f"{name}{' ' + view if view else ''}: {100 * statistics.mean(accuracies):.2f}% "
+                             f"+- {100 * statistics.stdev(accuracies):.2f} over {len(accuracies)} seeds "
+                             f"({', '.join(f'{100 * a:.2f}' for a in accuracies)})")
     return lines
+
+
+def print_results(results: list[dict]) -> None:
+    """The table of runs, then the mean +- std of each benchmark run with several seeds."""
+    print(f"\n{'benchmark':18} {'seed':>6} {'test acc':>9} {'best/epochs':>12} {'seconds':>9} {'samples/s':>10}")
+    for r in results:
+        acc = f"{r['test_accuracy']:.4f}" if r["test_accuracy"] is not None else "-"
+        best = f"{r['best_epoch']}/{r['epochs']}"
+        views = "".join(f"  {key[len('test_accuracy_'):]} {value:.4f}" for key, value in r.items()
+                        if key.startswith("test_accuracy_") and value is not None)
+        print(f"{r['benchmark']:18} {r.get('seed', '-'):>6} {acc:>9} {best:>12} "
+              f"{r['process_seconds']:>9} {r['samples_per_second']:>10}{views}")
+    for line in seed_summary(results):
+        print(line)
+
+
+def read_results(paths: list[Path]) -> list[dict]:
+    """The JSON lines that --out wrote, in file order."""
+    return [json.loads(line) for path in paths for line in path.read_text().splitlines() if line.strip()]
 
 
 def main() -> None:
@@ -109,7 +134,12 @@ def main() -> None:
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--seeds", type=int, nargs="+", help="train each benchmark once per seed (--seed)")
     parser.add_argument("--tta", choices=["flip"], help="also record the test accuracy under `cnnzoo eval --tta`")
+    parser.add_argument("--summarize", type=Path, nargs="+", metavar="JSONL",
+                        help="train nothing: print the table and mean +- std of lines --out wrote")
     args, extra = parser.parse_known_args()
+    if args.summarize:
+        print_results(read_results(args.summarize))
+        return
     if args.list or not args.names:
         for name, argv in RUNS.items():
             print(f"{name:18} configs/{CONFIG_OF.get(name, name)}.yaml {' '.join(argv)}")
@@ -127,15 +157,7 @@ def main() -> None:
             if args.out:  # as each run ends, so an interrupted series keeps what finished
                 with args.out.open("a") as f:
                     f.write(json.dumps(results[-1]) + "\n")
-    print(f"\n{'benchmark':18} {'test acc':>9} {'best/epochs':>12} {'seconds':>9} {'samples/s':>10}")
-    for r in results:
-        acc = f"{r['test_accuracy']:.4f}" if r["test_accuracy"] is not None else "-"
-        views = "".join(f"  {key[len('test_accuracy_'):]} {value:.4f}" for key, value in r.items()
-                        if key.startswith("test_accuracy_") and value is not None)
-        print(f"{r['benchmark']:18} {acc:>9} {r['best_epoch']}/{r['epochs']:>10} "
-              f"{r['process_seconds']:>9} {r['samples_per_second']:>10}{views}")
-    for line in seed_summary(results):
-        print(line)
+    print_results(results)
 
 
 if __name__ == "__main__":

@@ -75,3 +75,22 @@ def test_seconds_per_epoch_is_the_median_of_the_history(tmp_path):
     history = tmp_path / "history.csv"
     history.write_text("epoch,accuracy,epoch_seconds,val_accuracy\n1,0.5,30.0,0.4\n2,0.6,10.0,0.5\n3,0.7,12.5,0.6\n")
     assert accuracy.median_epoch_seconds(history) == 12.5
+
+
+def test_summarize_prints_mean_and_std_over_seeds_from_saved_lines(tmp_path):
+    def line(seed, acc, flip=None):
+        views = {"test_accuracy_flip": flip} if flip is not None else {}
+        return {"benchmark": "resnet", "seed": seed, "test_accuracy": acc, "best_epoch": 3, "epochs": 4,
+                "process_seconds": 10.0, "samples_per_second": 5.0} | views
+
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text(json.dumps(line("config", 0.80, 0.82)) + "\n" + json.dumps(line("1", 0.10)) + "\n")
+    second.write_text("\n".join(json.dumps(x) for x in (line("1", 0.84, 0.86), line("2", 0.88, 0.87))) + "\n")
+    run = subprocess.run([sys.executable, str(REPO / "benchmarks" / "accuracy.py"), "--summarize", str(first),
+                          str(second)], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr[-3000:]
+    table = [row.split() for row in run.stdout.splitlines() if row.startswith("resnet ") and "seeds" not in row]
+    assert [row[1:3] for row in table] == [["config", "0.8000"], ["1", "0.1000"], ["1", "0.8400"], ["2", "0.8800"]]
+    # seed 1's rerun replaces its first line: mean and sample std of 80, 84, 88 and of 82, 86, 87
+    assert "resnet: 84.00% +- 4.00 over 3 seeds (80.00, 84.00, 88.00)" in run.stdout
+    assert "resnet flip: 85.00% +- 2.65 over 3 seeds (82.00, 86.00, 87.00)" in run.stdout
