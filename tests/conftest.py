@@ -14,6 +14,11 @@ if os.environ.get("CNNZOO_DATA_DIR"):
     os.environ["CNNZOO_DATA_DIR"] = str(Path(os.environ["CNNZOO_DATA_DIR"]).expanduser().resolve())
 
 
+def pytest_xdist_auto_num_workers(config) -> int:
+    """`-n auto`: one worker per CPU this process may run on (xdist would count physical cores)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 @pytest.fixture(scope="session")
 def configs_dir() -> Path:
     """The shipped configs/ folder."""
