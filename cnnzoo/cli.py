@@ -87,8 +87,9 @@ def summary(config: ConfigArg, set_: SetOption = None, data_dir: DataDirOption =
             diagram: Annotated[Optional[Path], typer.Option(
                 "--diagram", help="Also draw the network to FILE.png, FILE.svg or FILE.mmd (Mermaid); "
                                   "--expand opens blocks and branch groups.")] = None):
-    """Layers, output shapes, parameters, FLOPs and the training-memory estimate of a config's model; no
-    training, and no weight is allocated (any size of network is summarised in TensorFlow's baseline memory)."""
+    """Layers, output shapes, parameters, FLOPs and the training-memory estimate of a config's model.
+
+    No training, and no weight is allocated: any size of network is summarised in TensorFlow's baseline memory."""
     from cnnzoo.builder import build_model
     from cnnzoo.config import load_config
     from cnnzoo.data import resolve_data_dir
@@ -246,6 +247,7 @@ def predict(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .ke
             csv_: Annotated[Optional[Path], typer.Option("--csv", help="Also write the predictions as CSV.")] = None,
             data_dir: DataDirOption = None):
     """Classify new files with a run's checkpoint, prepared exactly as its training data was.
+
     Exit code 0: all inputs predicted; 1: some failed; 2: none could be read."""
     from rich.console import Console
 
@@ -305,6 +307,7 @@ def export(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .ker
            json_: Annotated[bool, typer.Option("--json", help="Print export.json instead of a table.")] = False,
            data_dir: DataDirOption = None):
     """Export a run's checkpoint (float32 graph) and verify it in its own runtime against the Keras model.
+
     Exit code 1 (file removed) when top-1 agreement is below 100% (float32) or 99% (quantised)."""
     from rich.console import Console
 
@@ -364,8 +367,9 @@ def bench(config: ConfigArg, set_: SetOption = None,
               "--per-layer", help="Also time the forward pass of each top-level entry (approximate).")] = False,
           json_: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
           force: ForceOption = False):
-    """Time training and inference steps on synthetic data (like `caffe time`); FLOP/s against this machine's
-    measured float32 matmul peak."""
+    """Time training and inference steps on synthetic data (like `caffe time`), against the matmul peak.
+
+    FLOP/s are compared with this machine's measured float32 matmul peak."""
     from cnnzoo.bench import bench_config, bench_report, render_bench
     from cnnzoo.config import load_config
 
@@ -400,8 +404,9 @@ def explain(run_dir: RunDirArg, inputs: Annotated[Optional[list[Path]], typer.Ar
                 "--class", help="Map the evidence for this class (default: the predicted one).")] = None,
             layer: LayerOption = None, out: OutOption = None, data_dir: DataDirOption = None,
             checkpoint: Annotated[Checkpoint, typer.Option(help="best or last.")] = Checkpoint.best):
-    """Grad-CAM: where the network looks, as a heatmap over each input (default layer: the last convolution
-    with spatial extent); one PNG per input and a contact sheet."""
+    """Grad-CAM: where the network looks, as a heatmap over each input; one PNG each and a contact sheet.
+
+    The default layer is the last convolution with spatial extent (--layer chooses another)."""
     from cnnzoo import inspection
     from cnnzoo.data import resolve_data_dir
 
