@@ -27,6 +27,8 @@ Precision = Enum("Precision", {name: name for name in PRECISIONS}, type=str)
 RunDirArg = Annotated[Path, typer.Argument(help="A run folder, e.g. runs/lenet-20260101-120000.")]
 ForceOption = Annotated[bool, typer.Option(
     "--force", help="Go on even when the memory estimate exceeds the memory available.")]
+TtaOption = Annotated[str, typer.Option(
+    "--tta", help="Test-time augmentation: none, or flip (average with the mirrored image).")]
 
 
 @app.callback()
@@ -205,8 +207,7 @@ def eval_(run_dir: RunDirArg, data_dir: DataDirOption = None,
           checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
           split: Annotated[str, typer.Option(help="test or val.")] = "test",
           json_: Annotated[bool, typer.Option("--json", help="Print eval.json instead of tables.")] = False,
-          tta: Annotated[str, typer.Option(
-              help="Test-time augmentation: none, or flip (average with the mirrored image).")] = "none",
+          tta: TtaOption = "none",
           force: ForceOption = False):
     """Loss, accuracy, per-class precision/recall/F1 and confusion matrix of a run's checkpoint."""
     from cnnzoo.data import resolve_data_dir
@@ -245,7 +246,7 @@ def predict(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .ke
                 "--batch-size", min=1, help="Inputs per batch (default: train.batch_size).")] = None,
             json_: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
             csv_: Annotated[Optional[Path], typer.Option("--csv", help="Also write the predictions as CSV.")] = None,
-            data_dir: DataDirOption = None):
+            data_dir: DataDirOption = None, tta: TtaOption = "none"):
     """Classify new files with a run's checkpoint, prepared exactly as its training data was.
 
     Exit code 0: all inputs predicted; 1: some failed; 2: none could be read."""
@@ -254,12 +255,14 @@ def predict(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .ke
     from cnnzoo.data import resolve_data_dir
     from cnnzoo.errors import RunError
     from cnnzoo.predict import model_source, predict_inputs, predictions_csv, render_predictions
+    from cnnzoo.tta import check_tta_name
 
     if checkpoint not in ("best", "last"):
         raise RunError("--checkpoint must be best or last.")
+    check_tta_name(tta)
     source = model_source(run_dir, checkpoint, config)
     result = predict_inputs(source, inputs, top_k=top_k, batch_size=batch_size,
-                            data_dir=resolve_data_dir(data_dir))
+                            data_dir=resolve_data_dir(data_dir), tta=tta)
     shown = max((len(e["top"]) for e in result.entries if "top" in e), default=top_k)
     if json_:
         typer.echo(json.dumps(result.entries, indent=2))
@@ -280,8 +283,9 @@ def _report_predict(result) -> None:
             err.print(f"[bold red]error:[/] {escape(entry['file'])}: {escape(entry['error'])}", highlight=False,
                       soft_wrap=True)
     rate = result.succeeded / result.seconds if result.seconds > 0 else 0.0
+    views = f", {result.tta} test-time augmentation" if result.tta != "none" else ""
     err.print(f"{result.succeeded} predicted, {result.failed} failed; {result.seconds:.2f} s in the model "
-              f"({rate:,.0f} inputs/s, first batch's tracing included)", highlight=False)
+              f"({rate:,.0f} inputs/s, first batch's tracing included{views})", highlight=False)
 
 
 ExportFormat = Enum("ExportFormat", {name: name for name in ("savedmodel", "tflite", "onnx", "keras")}, type=str)

@@ -45,6 +45,7 @@ class PredictResult:
     succeeded: int
     failed: int
     seconds: float
+    tta: str = "none"
 
     @property
     def exit_code(self) -> int:
@@ -53,13 +54,18 @@ class PredictResult:
 
 
 def predict_inputs(source: ModelSource, arguments: list[str], *, top_k: int, batch_size: int | None,
-                   data_dir: Path | None, progress: bool = True) -> PredictResult:
+                   data_dir: Path | None, progress: bool = True, tta: str = "none") -> PredictResult:
+    """Top-k classes of each input; `tta` averages the probabilities over its views (cnnzoo/tta.py)."""
     from cnnzoo import data as datasets
     from cnnzoo.config import load_config
+    from cnnzoo.tasks import task_hint
+    from cnnzoo.tta import check_tta
 
     config = load_config(source.config)
     if config.data is None:
         raise RunError(f"{source.config}: has no `data:` section, so the inputs' preprocessing is unknown.")
+    # predict reads only single-label image and series datasets; an explicit train.task still counts
+    check_tta(tta, config.input.shape, task_hint(config.train) or "classification", False, source.checkpoint)
     model = load_checkpoint(source.checkpoint)
     names = datasets.class_names(config.data, data_dir)
     items = read_inputs(arguments, config.data.dataset, config.input.shape, progress=progress)
@@ -67,19 +73,21 @@ def predict_inputs(source: ModelSource, arguments: list[str], *, top_k: int, bat
     started = time.perf_counter()
     prepare = partial(standardize.for_new_inputs, spec=config.data, run_path=source.checkpoint.parent)
     probs = _run(model, examples, prepare, datasets.default_scale(config.data), batch_size or config.train.batch_size,
-                 len(names), progress)
+                 len(names), progress, tta)
     seconds = time.perf_counter() - started
     tops = iter(top_classes(probs, names, top_k))
     entries = [{"file": item.name, "error": item.reason} if isinstance(item, Failure)
                else {"file": item.name, "top": next(tops)} for item in items]
-    return PredictResult(entries, len(examples), len(items) - len(examples), seconds)
+    return PredictResult(entries, len(examples), len(items) - len(examples), seconds, tta)
 
 
 def _run(model: Any, examples: list[Example], prepare: Callable[[np.ndarray], np.ndarray], scale: float | None,
-         batch_size: int, num_classes: int, progress: bool) -> np.ndarray:
-    """Class probabilities through the training pipeline's own batching and scaling (no augmentation)."""
+         batch_size: int, num_classes: int, progress: bool, tta: str) -> np.ndarray:
+    """Class probabilities through the training pipeline's own batching and scaling (no augmentation),
+    averaged over the views of `tta`."""
     from cnnzoo import data as datasets
     from cnnzoo.data.progress import progress_bar
+    from cnnzoo.tta import VIEWS
 
     if not examples:
         return np.zeros((0, num_classes), np.float32)
@@ -89,7 +97,8 @@ def _run(model: Any, examples: list[Example], prepare: Callable[[np.ndarray], np
     out = []
     with progress_bar("predicting", len(x), enabled=progress) as advance:
         for images, _ in pipe:
-            out.append(np.asarray(model.predict_on_batch(images), np.float32))
+            views = [model.predict_on_batch(np.flip(images, axes) if axes else images) for axes in VIEWS[tta]]
+            out.append(np.mean(np.asarray(views, np.float32), axis=0))
             advance(len(images))
     return class_probabilities(np.concatenate(out), num_classes)
 

@@ -1,4 +1,4 @@
-"""Test-time augmentation for `cnnzoo eval --tta`: class probabilities averaged over mirrored views.
+"""Test-time augmentation for `cnnzoo eval` and `predict --tta`: class probabilities averaged over mirrored views.
 
 A view reverses some axes of each (batch, height, width, channels) image batch before the model sees
 it; `flip` adds the left-right mirror to the image itself (timm's and MMPretrain's usual flip TTA).
@@ -30,11 +30,11 @@ def check_tta(tta: str, input_shape: Sequence[int], task: str, multi_label: bool
         return
     if len(input_shape) != 3:
         raise RunError(f"{run_path}: --tta {tta} mirrors images (height, width, channels), and this run's input "
-                       f"is {tuple(input_shape)}; evaluate it without --tta.")
+                       f"is {tuple(input_shape)}; leave out --tta.")
     if task != "classification" or multi_label:
         kind = "a regression" if task == "regression" else "a multi-label"
         raise RunError(f"{run_path}: --tta averages the class probabilities of single-label classifiers, and "
-                       f"this is {kind} run; evaluate it without --tta.")
+                       f"this is {kind} run; leave out --tta.")
 
 
 def predict_views(model: Any, pipe: Any, tta: str) -> np.ndarray:

@@ -190,3 +190,35 @@ def test_table_csv_and_a_keras_file_with_its_config(digit_run, inputs, tmp_path)
     assert [Path(r["file"]).name for r in rows] == ["grey.png", "colour.jpg", "text.jpg"]
     assert float(rows[0]["probability_1"]) >= float(rows[0]["probability_2"]) > 0
     assert rows[2]["class_1"] == "" and "not an image" in rows[2]["error"]
+
+
+def test_flip_tta_averages_each_image_with_its_mirror(digit_run, tmp_path):
+    """Lossless PNGs at the run's own size: --tta flip on an image gives the mean of the plain
+    predictions of the image and of its mirror, class by class."""
+    pixels = np.random.default_rng(1).integers(0, 255, (28, 28), np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "digit.png")
+    Image.fromarray(pixels[:, ::-1]).save(tmp_path / "mirror.png")
+
+    def probabilities(result) -> list[dict[str, float]]:
+        assert result.exit_code == 0, result.output
+        return [{t["class"]: t["probability"] for t in entry["top"]} for entry in json.loads(result.stdout)]
+
+    plain, mirror = probabilities(predict(digit_run, tmp_path / "digit.png", tmp_path / "mirror.png", "--json",
+                                          "--top-k", "10"))
+    flipped = predict(digit_run, tmp_path / "digit.png", "--json", "--top-k", "10", "--tta", "flip")
+    [averaged] = probabilities(flipped)
+    assert plain != mirror  # the mirror is a different input to this network
+    for name in plain:
+        assert averaged[name] == pytest.approx((plain[name] + mirror[name]) / 2, abs=1e-6)
+    assert "flip test-time augmentation" in flipped.stderr
+
+
+def test_tta_refusals_name_the_fix(digit_run, tmp_path):
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(tmp_path / "digit.png")
+    unknown = predict(digit_run, tmp_path / "digit.png", "--tta", "rotate")
+    assert unknown.exit_code == 2 and "--tta must be one of none, flip" in unknown.stderr
+    config = tmp_path / "series.yaml"
+    config.write_text("name: series\ninput: {shape: [8, 1]}\nmodel:\n  layers: [Flatten, Dense: {units: 2, "
+                      "activation: softmax}]\ndata: {dataset: ucr, name: Tiny}\n")
+    series = predict(saved_run(tmp_path / "run", config), tmp_path / "digit.png", "--tta", "flip")
+    assert series.exit_code == 2 and "mirrors images" in series.stderr and "Traceback" not in series.output
