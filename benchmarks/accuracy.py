@@ -2,7 +2,7 @@
 
     python benchmarks/accuracy.py lenet_bn cnn1d_fcn        # configs by name
     python benchmarks/accuracy.py --list                    # what each run does
-    python benchmarks/accuracy.py lenet_deep --seeds 0 1 2  # one run per seed, then mean +- std
+    python benchmarks/accuracy.py lenet_deep --seeds 42 1 2  # one run per seed, then mean +- std
     python benchmarks/accuracy.py resnet18_flowers --tta flip  # also the flip test-time augmentation
     python benchmarks/accuracy.py --summarize a.jsonl b.jsonl  # the table and mean +- std of saved lines
 
@@ -69,7 +69,14 @@ def run_one(name: str, runs_dir: Path, extra: list[str], data_dir: list[str], tt
             "best_epoch": metrics["best_epoch"], "epochs": metrics["epochs_completed"],
             "process_seconds": process_seconds,
             "samples_per_second": metrics["samples_per_second"],
-            "seconds_per_epoch": median_epoch_seconds(run_dir / "history.csv")} | views
+            "seconds_per_epoch": median_epoch_seconds(run_dir / "history.csv"), "seed": run_seed(run_dir)} | views
+
+
+def run_seed(run_dir: Path) -> int:
+    """The seed the run trained with: --seed, else its config's train.seed (default 42)."""
+    from cnnzoo.config import load_config
+
+    return load_config(run_dir / "config.yaml").train.seed
 
 
 def tta_accuracy(run_dir: Path, tta: str, data_dir: list[str]) -> float | None:
@@ -89,40 +96,70 @@ def median_epoch_seconds(history: Path) -> float:
     return round(statistics.median(float(r["epoch_seconds"]) for r in rows), 2)
 
 
+def recipe(result: dict) -> str:
+    """The run's command without its --seed: the runs of one recipe differ only by seed."""
+    words = result.get("command", result["benchmark"]).split()
+    return " ".join(w for i, w in enumerate(words) if w != "--seed" and (i == 0 or words[i - 1] != "--seed"))
+
+
 def seed_summary(results: list[dict]) -> list[str]:
-    """'name: mean +- std over N seeds' for each benchmark with more than one seed, for the single view
-    and each test-time augmentation recorded (a seed that ran twice counts once: its last line)."""
-    last = {(r["benchmark"], str(r.get("seed"))): r for r in results}
+    """'name: mean +- std over N seeds (seed: accuracy, ...)' for each recipe run with more than one seed,
+    for the single view and each test-time augmentation recorded. A seed of a recipe that ran twice
+    counts once, by its later line; a view counts only the seeds that recorded it (each one is listed)."""
+    last = {(recipe(r), str(r.get("seed"))): r for r in results}
+    names = {}
+    for r in results:
+        names.setdefault(recipe(r), r["benchmark"])
+    shared = {name for name in names.values() if list(names.values()).count(name) > 1}
     lines = []
-    for name in dict.fromkeys(r["benchmark"] for r in results):
-        runs = [r for (benchmark, _), r in last.items() if benchmark == name]
+    for group, name in names.items():
+        runs = [r for (g, _), r in last.items() if g == group]
+        label = f"{name} [{group}]" if name in shared else name
         for key in dict.fromkeys(k for r in runs for k in r if k.startswith("test_accuracy")):
-            accuracies = [r[key] for r in runs if r.get(key) is not None]
-            if len(accuracies) > 1:
+            scored = [(str(r.get("seed")), r[key]) for r in runs if r.get(key) is not None]
+            if len(scored) > 1:
+                values = [accuracy for _, accuracy in scored]
                 view = key.removeprefix("test_accuracy").lstrip("_")
-                lines.append(f"{name}{' ' + view if view else ''}: {100 * statistics.mean(accuracies):.2f}% "
-                             f"+- {100 * statistics.stdev(accuracies):.2f} over {len(accuracies)} seeds "
-                             f"({', '.join(f'{100 * a:.2f}' for a in accuracies)})")
+                lines.append(f"{label}{' ' + view if view else ''}: {100 * statistics.mean(values):.2f}% "
+                             f"+- {100 * statistics.stdev(values):.2f} over {len(values)} seeds "
+                             f"({', '.join(f'{seed}: {100 * a:.2f}' for seed, a in scored)})")
     return lines
 
 
 def print_results(results: list[dict]) -> None:
     """The table of runs, then the mean +- std of each benchmark run with several seeds."""
-    print(f"\n{'benchmark':18} {'seed':>6} {'test acc':>9} {'best/epochs':>12} {'seconds':>9} {'samples/s':>10}")
+    print(f"\n{'benchmark':22} {'seed':>6} {'test acc':>9} {'best/epochs':>12} {'seconds':>9} {'samples/s':>10}")
     for r in results:
         acc = f"{r['test_accuracy']:.4f}" if r["test_accuracy"] is not None else "-"
         best = f"{r['best_epoch']}/{r['epochs']}"
         views = "".join(f"  {key[len('test_accuracy_'):]} {value:.4f}" for key, value in r.items()
                         if key.startswith("test_accuracy_") and value is not None)
-        print(f"{r['benchmark']:18} {r.get('seed', '-'):>6} {acc:>9} {best:>12} "
+        print(f"{r['benchmark']:22} {r.get('seed', '-'):>6} {acc:>9} {best:>12} "
               f"{r['process_seconds']:>9} {r['samples_per_second']:>10}{views}")
     for line in seed_summary(results):
         print(line)
 
 
-def read_results(paths: list[Path]) -> list[dict]:
-    """The JSON lines that --out wrote, in file order."""
-    return [json.loads(line) for path in paths for line in path.read_text().splitlines() if line.strip()]
+def read_results(paths: list[Path], parser: argparse.ArgumentParser) -> list[dict]:
+    """The JSON lines that --out wrote, files in the order given; a file or line that cannot be read
+    is a one-line error naming it."""
+    results = []
+    for path in paths:
+        try:
+            lines = path.read_text().splitlines()
+        except OSError as exc:
+            parser.error(f"--summarize {path}: cannot read it ({exc.strerror}); give a file that --out wrote")
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                results.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                parser.error(f"--summarize {path}:{number}: not a JSON line ({exc.msg}); --out writes one "
+                             "object per line")
+    if not results:
+        parser.error(f"--summarize: no result lines in {', '.join(map(str, paths))}")
+    return results
 
 
 def main() -> None:
@@ -138,7 +175,9 @@ def main() -> None:
                         help="train nothing: print the table and mean +- std of lines --out wrote")
     args, extra = parser.parse_known_args()
     if args.summarize:
-        print_results(read_results(args.summarize))
+        if args.names:
+            parser.error("--summarize trains nothing: give it result files, without benchmark names")
+        print_results(read_results(args.summarize, parser))
         return
     if args.list or not args.names:
         for name, argv in RUNS.items():
@@ -152,8 +191,7 @@ def main() -> None:
     results = []
     for name in args.names:
         for seed in seeds:
-            result = run_one(name, args.runs_dir, extra + seed, data_dir, args.tta)
-            results.append(result | {"seed": seed[1] if seed else "config"})
+            results.append(run_one(name, args.runs_dir, extra + seed, data_dir, args.tta))
             if args.out:  # as each run ends, so an interrupted series keeps what finished
                 with args.out.open("a") as f:
                     f.write(json.dumps(results[-1]) + "\n")

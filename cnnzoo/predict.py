@@ -87,7 +87,7 @@ def _run(model: Any, examples: list[Example], prepare: Callable[[np.ndarray], np
     averaged over the views of `tta`."""
     from cnnzoo import data as datasets
     from cnnzoo.data.progress import progress_bar
-    from cnnzoo.tta import VIEWS
+    from cnnzoo.tta import VIEWS, view
 
     if not examples:
         return np.zeros((0, num_classes), np.float32)
@@ -97,7 +97,7 @@ def _run(model: Any, examples: list[Example], prepare: Callable[[np.ndarray], np
     out = []
     with progress_bar("predicting", len(x), enabled=progress) as advance:
         for images, _ in pipe:
-            views = [model.predict_on_batch(np.flip(images, axes) if axes else images) for axes in VIEWS[tta]]
+            views = [model.predict_on_batch(view(images, axes)) for axes in VIEWS[tta]]
             out.append(np.mean(np.asarray(views, np.float32), axis=0))
             advance(len(images))
     return class_probabilities(np.concatenate(out), num_classes)

@@ -37,11 +37,15 @@ def check_tta(tta: str, input_shape: Sequence[int], task: str, multi_label: bool
                        f"this is {kind} run; leave out --tta.")
 
 
+def view(images: Any, axes: tuple[int, ...]) -> Any:
+    """One view of an image batch: ``images`` with ``axes`` reversed (none: the batch itself)."""
+    return import_tensorflow().reverse(images, axis=list(axes)) if axes else images
+
+
 def predict_views(model: Any, pipe: Any, tta: str) -> np.ndarray:
     """The model's outputs on ``pipe``'s inputs, averaged over the views of ``tta``."""
-    tf = import_tensorflow()
     outputs = []
     for axes in VIEWS[tta]:
-        view = pipe.map(lambda x, y, axes=axes: (tf.reverse(x, axis=list(axes)), y)) if axes else pipe
-        outputs.append(model.predict(view, verbose=0))
+        views = pipe.map(lambda x, y, axes=axes: (view(x, axes), y)) if axes else pipe
+        outputs.append(model.predict(views, verbose=0))
     return outputs[0] if len(outputs) == 1 else np.mean(outputs, axis=0)

@@ -14,8 +14,12 @@ if os.environ.get("CNNZOO_DATA_DIR"):
     os.environ["CNNZOO_DATA_DIR"] = str(Path(os.environ["CNNZOO_DATA_DIR"]).expanduser().resolve())
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_xdist_auto_num_workers(config) -> int:
-    """`-n auto`: one worker per CPU this process may run on (xdist would count physical cores)."""
+    """`-n auto`: $PYTEST_XDIST_AUTO_NUM_WORKERS if set, else one worker per CPU this process may run on
+    (xdist itself would count physical cores); each worker holds its own TensorFlow (~1 GB)."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 

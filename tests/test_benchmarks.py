@@ -45,6 +45,7 @@ def test_accuracy_script_records_the_run_its_epoch_time_and_flip_tta(tmp_path, r
     [record] = [json.loads(line) for line in results.read_text().splitlines()]
     history = pd.read_csv(tmp_path / "runs" / record["run"] / "history.csv")
     assert record["epochs"] == 2 and record["seconds_per_epoch"] == round(history["epoch_seconds"].median(), 2)
+    assert record["seed"] == 42  # lenet.yaml sets none: train.seed's default, read back from the run
     assert 0.0 <= record["test_accuracy"] <= 1.0
     eval_json = json.loads((tmp_path / "runs" / record["run"] / "eval.json").read_text())
     assert eval_json["tta"] == "flip" and record["test_accuracy_flip"] == eval_json["metrics"]["accuracy"]
@@ -78,19 +79,37 @@ def test_seconds_per_epoch_is_the_median_of_the_history(tmp_path):
 
 
 def test_summarize_prints_mean_and_std_over_seeds_from_saved_lines(tmp_path):
-    def line(seed, acc, flip=None):
+    def line(seed, acc, flip=None, extra=""):
         views = {"test_accuracy_flip": flip} if flip is not None else {}
-        return {"benchmark": "resnet", "seed": seed, "test_accuracy": acc, "best_epoch": 3, "epochs": 4,
-                "process_seconds": 10.0, "samples_per_second": 5.0} | views
+        command = f"cnnzoo train configs/resnet.yaml{extra}" + (f" --seed {seed}" if seed != 42 else "")
+        return {"benchmark": "resnet", "command": command, "seed": seed, "test_accuracy": acc, "best_epoch": 3,
+                "epochs": 4, "process_seconds": 10.0, "samples_per_second": 5.0} | views
 
     first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
-    first.write_text(json.dumps(line("config", 0.80, 0.82)) + "\n" + json.dumps(line("1", 0.10)) + "\n")
-    second.write_text("\n".join(json.dumps(x) for x in (line("1", 0.84, 0.86), line("2", 0.88, 0.87))) + "\n")
+    first.write_text(json.dumps(line(42, 0.80)) + "\n" + json.dumps(line(1, 0.10)) + "\n")
+    second.write_text("\n".join(json.dumps(x) for x in (line(1, 0.84, 0.86), line(2, 0.88, 0.87),
+                                                         line(42, 0.5, extra=" --epochs 8"))) + "\n\n")
     run = subprocess.run([sys.executable, str(REPO / "benchmarks" / "accuracy.py"), "--summarize", str(first),
                           str(second)], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr[-3000:]
-    table = [row.split() for row in run.stdout.splitlines() if row.startswith("resnet ") and "seeds" not in row]
-    assert [row[1:3] for row in table] == [["config", "0.8000"], ["1", "0.1000"], ["1", "0.8400"], ["2", "0.8800"]]
-    # seed 1's rerun replaces its first line: mean and sample std of 80, 84, 88 and of 82, 86, 87
-    assert "resnet: 84.00% +- 4.00 over 3 seeds (80.00, 84.00, 88.00)" in run.stdout
-    assert "resnet flip: 85.00% +- 2.65 over 3 seeds (82.00, 86.00, 87.00)" in run.stdout
+    table = [row.split()[:3] for row in run.stdout.splitlines() if row.startswith("resnet ") and "seeds" not in row]
+    assert table == [["resnet", "42", "0.8000"], ["resnet", "1", "0.1000"], ["resnet", "1", "0.8400"],
+                     ["resnet", "2", "0.8800"], ["resnet", "42", "0.5000"]]
+    # seed 1's later line replaces its first; the 8-epoch recipe is not pooled with the others; the flip
+    # view counts only the seeds that recorded it, and says which
+    assert ("resnet [cnnzoo train configs/resnet.yaml]: 84.00% +- 4.00 over 3 seeds (42: 80.00, 1: 84.00, "
+            "2: 88.00)") in run.stdout
+    assert "resnet [cnnzoo train configs/resnet.yaml] flip: 86.50% +- 0.71 over 2 seeds (1: 86.00, 2: 87.00)" \
+        in run.stdout
+    assert "--epochs 8]:" not in run.stdout  # one seed: no mean
+
+
+def test_summarize_names_an_unreadable_file_or_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"benchmark": "x"}\nnot json\n')
+    for args, message in ((["--summarize", str(bad)], f"--summarize {bad}:2: not a JSON line"),
+                          (["--summarize", str(tmp_path / "missing.jsonl")], "cannot read it"),
+                          (["lenet", "--summarize", str(bad)], "without benchmark names")):
+        run = subprocess.run([sys.executable, str(REPO / "benchmarks" / "accuracy.py"), *args], cwd=REPO,
+                             capture_output=True, text=True, timeout=60)
+        assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr, run.stderr
