@@ -4,6 +4,7 @@
     python benchmarks/accuracy.py --list                    # what each run does
     python benchmarks/accuracy.py lenet_deep --seeds 42 1 2  # one run per seed, then mean +- std
     python benchmarks/accuracy.py resnet18_flowers --tta flip  # also the flip test-time augmentation
+    python benchmarks/accuracy.py resnet18_flowers --tta flip --last  # and the last checkpoint's accuracy
     python benchmarks/accuracy.py --summarize a.jsonl b.jsonl  # the table and mean +- std of saved lines
 
 Each run is a plain `cnnzoo train` subprocess; results are read back from the run folder's
@@ -52,7 +53,8 @@ CONFIG_OF = {"alexnet_64": "alexnet", "inception_v2_96": "inception_v2", "incept
              **{f"resnet18_flowers_{px}": "resnet18_flowers" for px in (64, 96, 128, 160)}}
 
 
-def run_one(name: str, runs_dir: Path, extra: list[str], data_dir: list[str], tta: str | None = None) -> dict:
+def run_one(name: str, runs_dir: Path, extra: list[str], data_dir: list[str], tta: str | None = None,
+            last: bool = False) -> dict:
     config = ROOT / "configs" / f"{CONFIG_OF.get(name, name)}.yaml"
     before = set(runs_dir.glob("*")) if runs_dir.exists() else set()
     started = time.perf_counter()
@@ -63,7 +65,10 @@ def run_one(name: str, runs_dir: Path, extra: list[str], data_dir: list[str], tt
     run_dir = max(set(runs_dir.glob("*")) - before, key=lambda p: p.stat().st_mtime)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     process_seconds = round(time.perf_counter() - started, 1)  # training only, not the views' eval
-    views = {f"test_accuracy_{tta}": tta_accuracy(run_dir, tta, data_dir)} if tta else {}
+    views = {f"test_accuracy_{tta}": eval_accuracy(run_dir, data_dir, tta=tta)} if tta else {}
+    if last:  # the end of the schedule, whatever the validation split chose as best
+        views["test_accuracy_last"] = eval_accuracy(run_dir, data_dir, checkpoint="last")
+        views |= {f"test_accuracy_last_{tta}": eval_accuracy(run_dir, data_dir, tta, "last")} if tta else {}
     return {"benchmark": name, "command": " ".join(["cnnzoo", "train", str(config.relative_to(ROOT)), *RUNS[name], *extra]),
             "run": run_dir.name, "test_accuracy": metrics["test"].get("accuracy"),
             "best_epoch": metrics["best_epoch"], "epochs": metrics["epochs_completed"],
@@ -79,9 +84,10 @@ def run_seed(run_dir: Path) -> int:
     return load_config(run_dir / "config.yaml").train.seed
 
 
-def tta_accuracy(run_dir: Path, tta: str, data_dir: list[str]) -> float | None:
-    """Test accuracy of the best checkpoint under `cnnzoo eval --tta`; None (and its error shown) if it fails."""
-    command = [sys.executable, "-m", "cnnzoo", "eval", str(run_dir), "--tta", tta, "--json", *data_dir]
+def eval_accuracy(run_dir: Path, data_dir: list[str], tta: str = "none", checkpoint: str = "best") -> float | None:
+    """Test accuracy of `cnnzoo eval --checkpoint C --tta T`; None (and its error shown) if it fails."""
+    command = [sys.executable, "-m", "cnnzoo", "eval", str(run_dir), "--checkpoint", checkpoint, "--tta", tta,
+               "--json", *data_dir]
     evaluated = subprocess.run(command, capture_output=True, text=True)
     if evaluated.returncode != 0:  # the training result is still worth its line
         print(evaluated.stdout[-2000:] + evaluated.stderr[-2000:], file=sys.stderr)
@@ -171,6 +177,8 @@ def main() -> None:
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--seeds", type=int, nargs="+", help="train each benchmark once per seed (--seed)")
     parser.add_argument("--tta", choices=["flip"], help="also record the test accuracy under `cnnzoo eval --tta`")
+    parser.add_argument("--last", action="store_true",
+                        help="also record the last checkpoint's test accuracy (with --tta: under it too)")
     parser.add_argument("--summarize", type=Path, nargs="+", metavar="JSONL",
                         help="train nothing: print the table and mean +- std of lines --out wrote")
     args, extra = parser.parse_known_args()
@@ -191,7 +199,7 @@ def main() -> None:
     results = []
     for name in args.names:
         for seed in seeds:
-            results.append(run_one(name, args.runs_dir, extra + seed, data_dir, args.tta))
+            results.append(run_one(name, args.runs_dir, extra + seed, data_dir, args.tta, args.last))
             if args.out:  # as each run ends, so an interrupted series keeps what finished
                 with args.out.open("a") as f:
                     f.write(json.dumps(results[-1]) + "\n")

@@ -32,14 +32,14 @@ def test_compare_keras_runs_both_sides_and_reports_ratios(tmp_path, real_data_di
     assert "cnnzoo dtype policy (metrics.json): lenet: " in result.stdout
 
 
-def test_accuracy_script_records_the_run_its_epoch_time_and_flip_tta(tmp_path, real_data_dir):
+def test_accuracy_script_records_the_run_its_epoch_time_flip_tta_and_last_checkpoint(tmp_path, real_data_dir):
     import pandas as pd
 
     results = tmp_path / "results.jsonl"
     run = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "accuracy.py"), "lenet", "--runs-dir", str(tmp_path / "runs"),
-         "--out", str(results), "--tta", "flip", "--data-dir", str(real_data_dir.resolve()), "--epochs", "2",
-         "--set", "data.limit=256"],
+         "--out", str(results), "--tta", "flip", "--last", "--data-dir", str(real_data_dir.resolve()),
+         "--epochs", "2", "--set", "data.limit=256"],
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     [record] = [json.loads(line) for line in results.read_text().splitlines()]
@@ -48,7 +48,9 @@ def test_accuracy_script_records_the_run_its_epoch_time_and_flip_tta(tmp_path, r
     assert record["seed"] == 42  # lenet.yaml sets none: train.seed's default, read back from the run
     assert 0.0 <= record["test_accuracy"] <= 1.0
     eval_json = json.loads((tmp_path / "runs" / record["run"] / "eval.json").read_text())
-    assert eval_json["tta"] == "flip" and record["test_accuracy_flip"] == eval_json["metrics"]["accuracy"]
+    assert eval_json["tta"] == "flip" and eval_json["checkpoint"] == "last"  # the last eval wrote it
+    assert record["test_accuracy_last_flip"] == eval_json["metrics"]["accuracy"]
+    assert 0.0 <= record["test_accuracy_flip"] <= 1.0 and 0.0 <= record["test_accuracy_last"] <= 1.0
 
 
 def test_size_ladder_keeps_the_last_line_of_each_size_and_plots_them(tmp_path):
