@@ -65,10 +65,11 @@ def run_one(name: str, runs_dir: Path, extra: list[str], data_dir: list[str], tt
     run_dir = max(set(runs_dir.glob("*")) - before, key=lambda p: p.stat().st_mtime)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     process_seconds = round(time.perf_counter() - started, 1)  # training only, not the views' eval
-    views = {f"test_accuracy_{tta}": eval_accuracy(run_dir, data_dir, tta=tta)} if tta else {}
+    views = {f"test_accuracy_{tta}": eval_accuracies(run_dir, data_dir, "best", tta)[tta]} if tta else {}
     if last:  # the end of the schedule, whatever the validation split chose as best
-        views["test_accuracy_last"] = eval_accuracy(run_dir, data_dir, checkpoint="last")
-        views |= {f"test_accuracy_last_{tta}": eval_accuracy(run_dir, data_dir, tta, "last")} if tta else {}
+        ending = eval_accuracies(run_dir, data_dir, "last", tta or "none")
+        views["test_accuracy_last"] = ending["none"]
+        views |= {f"test_accuracy_last_{tta}": ending[tta]} if tta else {}
     return {"benchmark": name, "command": " ".join(["cnnzoo", "train", str(config.relative_to(ROOT)), *RUNS[name], *extra]),
             "run": run_dir.name, "test_accuracy": metrics["test"].get("accuracy"),
             "best_epoch": metrics["best_epoch"], "epochs": metrics["epochs_completed"],
@@ -84,15 +85,17 @@ def run_seed(run_dir: Path) -> int:
     return load_config(run_dir / "config.yaml").train.seed
 
 
-def eval_accuracy(run_dir: Path, data_dir: list[str], tta: str = "none", checkpoint: str = "best") -> float | None:
-    """Test accuracy of `cnnzoo eval --checkpoint C --tta T`; None (and its error shown) if it fails."""
+def eval_accuracies(run_dir: Path, data_dir: list[str], checkpoint: str, tta: str) -> dict[str, float | None]:
+    """Test accuracy by view from one `cnnzoo eval --checkpoint C --tta T`: "none" (under a TTA, eval's
+    single_view) and T; None for each (and the error shown) if the eval fails."""
     command = [sys.executable, "-m", "cnnzoo", "eval", str(run_dir), "--checkpoint", checkpoint, "--tta", tta,
                "--json", *data_dir]
     evaluated = subprocess.run(command, capture_output=True, text=True)
     if evaluated.returncode != 0:  # the training result is still worth its line
         print(evaluated.stdout[-2000:] + evaluated.stderr[-2000:], file=sys.stderr)
-        return None
-    return json.loads(evaluated.stdout)["metrics"]["accuracy"]
+        return {"none": None, tta: None}
+    report = json.loads(evaluated.stdout)
+    return {"none": report.get("single_view", report["metrics"])["accuracy"], tta: report["metrics"]["accuracy"]}
 
 
 def median_epoch_seconds(history: Path) -> float:

@@ -50,6 +50,7 @@ def test_accuracy_script_records_the_run_its_epoch_time_flip_tta_and_last_checkp
     eval_json = json.loads((tmp_path / "runs" / record["run"] / "eval.json").read_text())
     assert eval_json["tta"] == "flip" and eval_json["checkpoint"] == "last"  # the last eval wrote it
     assert record["test_accuracy_last_flip"] == eval_json["metrics"]["accuracy"]
+    assert record["test_accuracy_last"] == eval_json["single_view"]["accuracy"]  # the same eval call's plain view
     assert 0.0 <= record["test_accuracy_flip"] <= 1.0 and 0.0 <= record["test_accuracy_last"] <= 1.0
 
 
