@@ -1,12 +1,15 @@
-"""Plot a size ladder: test accuracy and seconds per epoch against the input size.
+"""Plot a size ladder: test accuracy and seconds per epoch against the input size, over seeds.
 
     python benchmarks/accuracy.py resnet18_flowers_64 resnet18_flowers_96 resnet18_flowers_128 \\
-        --out ladder.jsonl
-    python benchmarks/size_ladder.py ladder.jsonl docs/size_ladder.png
+        --seeds 42 1 2 --out ladder.jsonl
+    python benchmarks/size_ladder.py ladder.jsonl [more.jsonl ...] docs/size_ladder.png
 
-Reads accuracy.py's JSON lines, keeps those whose benchmark name ends in `_<pixels>` (the last
-line of each size wins, so with --seeds the last seed; lines from before accuracy.py recorded
-seconds per epoch are skipped), prints them as a table and draws two panels side by side.
+Reads accuracy.py's JSON lines (files in the order given), keeps those whose benchmark name ends in
+`_<pixels>` and counts each seed of a size once, by its later line (lines from before accuracy.py
+recorded seconds per epoch are skipped). Prints one row per size, the mean +- std (sample std) of
+the seeds' test accuracies with each seed's value, and draws two panels side by side: the mean
+accuracy with the seeds' spread as error bars and each seed as a dot, and the mean of the seeds'
+median seconds per epoch.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 from pathlib import Path
 
 import matplotlib
@@ -22,23 +26,34 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def ladder_rows(results: Path, prefix: str) -> list[dict]:
-    """One row per input size, sorted by size: {px, test_accuracy, seconds_per_epoch, epochs}."""
-    by_size = {}
-    for line in filter(str.strip, results.read_text().splitlines()):
-        result = json.loads(line)
-        match = re.fullmatch(rf"{re.escape(prefix)}_(\d+)", result.get("benchmark", ""))
-        if match and result.get("test_accuracy") is not None and "seconds_per_epoch" in result:
-            by_size[int(match.group(1))] = {"px": int(match.group(1)), "test_accuracy": result["test_accuracy"],
-                                            "seconds_per_epoch": result["seconds_per_epoch"],
-                                            "epochs": result["epochs"]}
-    return [by_size[px] for px in sorted(by_size)]
+def ladder_rows(results: list[Path], prefix: str) -> list[dict]:
+    """One row per input size, sorted by size: {px, seeds, accuracies, mean, std, seconds_per_epoch, epochs}."""
+    by_size_and_seed = {}
+    for path in results:
+        for line in filter(str.strip, path.read_text().splitlines()):
+            result = json.loads(line)
+            match = re.fullmatch(rf"{re.escape(prefix)}_(\d+)", result.get("benchmark", ""))
+            if match and result.get("test_accuracy") is not None and "seconds_per_epoch" in result:
+                by_size_and_seed[int(match.group(1)), str(result.get("seed"))] = result
+    rows = []
+    for px in sorted({px for px, _ in by_size_and_seed}):
+        runs = {seed: r for (size, seed), r in by_size_and_seed.items() if size == px}
+        accuracies = [r["test_accuracy"] for r in runs.values()]
+        rows.append({"px": px, "seeds": list(runs), "accuracies": accuracies, "mean": statistics.mean(accuracies),
+                     "std": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
+                     "seconds_per_epoch": round(statistics.mean(r["seconds_per_epoch"] for r in runs.values()), 2),
+                     "epochs": sorted({r["epochs"] for r in runs.values()})})
+    return rows
 
 
 def plot_ladder(rows: list[dict], out: Path, title: str) -> None:
     sizes = [r["px"] for r in rows]
     figure, (accuracy_axes, time_axes) = plt.subplots(1, 2, figsize=(8, 3), constrained_layout=True)
-    accuracy_axes.plot(sizes, [100 * r["test_accuracy"] for r in rows], "o-")
+    accuracy_axes.errorbar(sizes, [100 * r["mean"] for r in rows], yerr=[100 * r["std"] for r in rows],
+                           fmt="o-", capsize=4, label="mean +- std over seeds")
+    for r in rows:
+        accuracy_axes.plot([r["px"]] * len(r["accuracies"]), [100 * a for a in r["accuracies"]], ".",
+                           color="gray", alpha=0.7)
     accuracy_axes.set(xlabel="input size (px)", ylabel="test accuracy (%)", xticks=sizes)
     time_axes.plot(sizes, [r["seconds_per_epoch"] for r in rows], "o-", color="tab:orange")
     time_axes.set(xlabel="input size (px)", ylabel="seconds per epoch (median)", xticks=sizes)
@@ -52,18 +67,23 @@ def plot_ladder(rows: list[dict], out: Path, title: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("results", type=Path, help="JSON lines written by accuracy.py --out")
+    parser.add_argument("results", type=Path, nargs="+", help="JSON lines written by accuracy.py --out")
     parser.add_argument("out", type=Path, help="the PNG to write")
     parser.add_argument("--prefix", default="resnet18_flowers", help="benchmark names PREFIX_<px>")
     args = parser.parse_args()
     rows = ladder_rows(args.results, args.prefix)
     if not rows:
-        raise SystemExit(f"{args.results}: no results named {args.prefix}_<px>; run benchmarks/accuracy.py first.")
-    print(f"{'px':>4} {'test acc':>9} {'s/epoch':>8} {'epochs':>7}")
+        parser.error(f"{', '.join(map(str, args.results))}: no results named {args.prefix}_<px>; "
+                     "run benchmarks/accuracy.py first")
+    print(f"{'px':>4} {'test acc':>9} {'std':>6} {'s/epoch':>8} {'epochs':>7}  seeds")
     for r in rows:
-        print(f"{r['px']:>4} {100 * r['test_accuracy']:>8.2f}% {r['seconds_per_epoch']:>8} {r['epochs']:>7}")
-    epochs = sorted({r["epochs"] for r in rows})
-    plot_ladder(rows, args.out, f"{args.prefix}: input size ladder, {'/'.join(map(str, epochs))} epochs")
+        seeds = ", ".join(f"{seed}: {100 * a:.2f}" for seed, a in zip(r["seeds"], r["accuracies"]))
+        print(f"{r['px']:>4} {100 * r['mean']:>8.2f}% {100 * r['std']:>6.2f} {r['seconds_per_epoch']:>8} "
+              f"{'/'.join(map(str, r['epochs'])):>7}  {seeds}")
+    epochs = sorted({e for r in rows for e in r["epochs"]})
+    most = max(len(r["seeds"]) for r in rows)
+    plot_ladder(rows, args.out, f"{args.prefix}: input size ladder, {'/'.join(map(str, epochs))} epochs"
+                                f"{f', up to {most} seeds' if most > 1 else ''}")
     print(f"wrote {args.out}")
 
 
