@@ -76,8 +76,9 @@ def predict_inputs(source: ModelSource, arguments: list[str], *, top_k: int, bat
                  len(names), progress, tta)
     seconds = time.perf_counter() - started
     tops = iter(top_classes(probs, names, top_k))
+    views = {"tta": tta} if tta != "none" else {}  # the saved predictions say how they were made
     entries = [{"file": item.name, "error": item.reason} if isinstance(item, Failure)
-               else {"file": item.name, "top": next(tops)} for item in items]
+               else {"file": item.name, "top": next(tops)} | views for item in items]
     return PredictResult(entries, len(examples), len(items) - len(examples), seconds, tta)
 
 
@@ -133,13 +134,15 @@ def render_predictions(result: PredictResult, top_k: int):
 
 
 def predictions_csv(result: PredictResult, path: Path, top_k: int) -> Path:
-    """One row per input: file, class_1, probability_1, ..., error."""
+    """One row per input: file, class_1, probability_1, ..., error (and tta, under a test-time augmentation)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     ranks = range(1, top_k + 1)
-    writer.writerow(["file", *[f"{c}_{r}" for r in ranks for c in ("class", "probability")], "error"])
+    views = ["tta"] if result.tta != "none" else []
+    writer.writerow(["file", *[f"{c}_{r}" for r in ranks for c in ("class", "probability")], "error", *views])
     for entry in result.entries:
         top = entry.get("top", [])
         cells = [v for t in top for v in (t["class"], f"{t['probability']:.6g}")]
-        writer.writerow([entry["file"], *cells, *[""] * (2 * top_k - len(cells)), entry.get("error", "")])
+        writer.writerow([entry["file"], *cells, *[""] * (2 * top_k - len(cells)), entry.get("error", ""),
+                         *[entry.get("tta", "") for _ in views]])
     return atomic_write_text(path, buffer.getvalue())

@@ -205,8 +205,14 @@ def test_flip_tta_averages_each_image_with_its_mirror(digit_run, tmp_path):
 
     plain, mirror = probabilities(predict(digit_run, tmp_path / "digit.png", tmp_path / "mirror.png", "--json",
                                           "--top-k", "10"))
-    flipped = predict(digit_run, tmp_path / "digit.png", "--json", "--top-k", "10", "--tta", "flip")
+    flipped = predict(digit_run, tmp_path / "digit.png", "--json", "--top-k", "10", "--tta", "flip",
+                      "--csv", tmp_path / "flip.csv")
     [averaged] = probabilities(flipped)
+    assert [entry["tta"] for entry in json.loads(flipped.stdout)] == ["flip"]  # the saved output says so
+    [row] = csv.DictReader(open(tmp_path / "flip.csv"))
+    assert row["tta"] == "flip" and float(row["probability_1"]) == pytest.approx(max(averaged.values()), abs=1e-5)
+    assert all("tta" not in entry for entry in json.loads(predict(digit_run, tmp_path / "digit.png",
+                                                                  "--json").stdout))
     assert max(abs(plain[name] - mirror[name]) for name in plain) > 1e-3  # the mirror is another input to it
     for name in plain:
         assert averaged[name] == pytest.approx((plain[name] + mirror[name]) / 2, abs=1e-6)
