@@ -27,6 +27,7 @@ The map of the package, in the order `cnnzoo train CONFIG` runs through it:
     training_setup.py   what train, eval and bench share: labels plan, compile, tf.data pipelines
     tasks.py            classification or regression: inference, labels, metrics, checkpoint monitor;
                         class_weights.py `train.class_weight`; folds.py cross-validation (`--folds K`)
+    launch.py           what `cnnzoo train` starts: a new run, its folds or a resumed run, under its strategy
     train.py            fit and resume, writing the run folder as it goes; TrainResult
     distribute.py       `train.distribute`: the tf.distribute strategy, --cluster -> TF_CONFIG, chief and worker roles
     distributed_loop.py the multi_worker train/eval step (Keras fit fails there) driving the same callbacks
@@ -41,7 +42,7 @@ The map of the package, in the order `cnnzoo train CONFIG` runs through it:
                         multi-label reports (regression_metrics.py, regression_plots.py); tta.py `--tta` views
     summary.py, flops.py  `cnnzoo summary`; bench.py `cnnzoo bench`; plots.py curves and matrices
     explain.py          Grad-CAM, kernels, feature maps; pictures.py draws them; inspection.py runs the
-                        `explain`, `filters` and `activations` commands
+                        `explain`, `filters` and `activations` commands (cli_pictures.py declares them)
     runs_table.py, compare.py   `cnnzoo runs` and `compare`; tracking.py, mlflow_logging.py TensorBoard and MLflow
     sweep.py, sweep_space.py    `cnnzoo sweep`; shipped.py configs by name; schema.py the JSON Schema;
                         diagram.py `summary --diagram`; cli_tracking.py, cli_configs.py their commands

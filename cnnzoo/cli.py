@@ -137,62 +137,34 @@ def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, 
               "--folds", min=2, max=100, help="Cross-validate: K runs on stratified folds (same as train.folds: K).")]
           = None):
     """Build, train and checkpoint a config's model; write history, plots and metrics to a run folder."""
-    from cnnzoo.config import load_config
+    from cnnzoo import launch
+    from cnnzoo.config.options import STRATEGIES
     from cnnzoo.data import resolve_data_dir
     from cnnzoo.errors import RunError
     from cnnzoo.terminal import console as make_console
-    from cnnzoo.config.options import STRATEGIES
-    from cnnzoo.distribute import make_distribution
-    from cnnzoo.runs import RunFolder
-    from cnnzoo.folds import folds_of, is_cv_run, resume_folds, train_folds
-    from cnnzoo.train import resume_run, train_run
 
     if (config is None) == (resume is None):
         raise RunError("give either a CONFIG to start a run or --resume RUN_DIR to continue one.")
+    if distribute is not None and distribute not in STRATEGIES:
+        raise RunError(f"--distribute {distribute!r} is not a strategy; use one of {', '.join(STRATEGIES)}.")
+    if resume is not None and (set_ or seed is not None or tensorboard or folds is not None):
+        raise RunError("--set, --seed, --tensorboard and --folds cannot change a run being resumed; only "
+                       "--epochs and --distribute can.")
     if deterministic:
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
     console = make_console()
-    if distribute is not None and distribute not in STRATEGIES:
-        raise RunError(f"--distribute {distribute!r} is not a strategy; use one of {', '.join(STRATEGIES)}.")
-    place = dict(cluster=cluster, worker_index=worker_index)
-    strategy = [f"train.distribute={{strategy: {distribute}}}"] if distribute else []  # --set can refine it
+    placement = launch.Placement(distribute, cluster, worker_index)
+    session = launch.Session(resolve_data_dir(data_dir), console, force, placement)
     if resume is not None:
-        if set_ or seed is not None or tensorboard or folds is not None:
-            raise RunError("--set, --seed, --tensorboard and --folds cannot change a run being resumed; only "
-                           "--epochs and --distribute can.")
-        if is_cv_run(resume):
-            if distribute not in (None, "none") or cluster or worker_index is not None:
-                raise RunError(f"{resume} is a cross-validation run, whose folds train on one device; resume it "
-                               "without --distribute, --cluster and --worker-index.")
-            result = resume_folds(resume, epochs=epochs, data_dir=resolve_data_dir(data_dir), console=console,
-                                  force=force)
-            return _render_train(result, console)
-        dist = make_distribution(load_config(RunFolder.open(resume).config, strategy), **place)
-        with dist.resume_dir(resume) as folder:
-            result = resume_run(folder, epochs=epochs, data_dir=resolve_data_dir(data_dir),
-                                console=dist.console(console), force=force, distribution=dist, overrides=strategy)
+        result = launch.resume(resume, epochs, session)
     else:
-        overrides = ["train.tensorboard=true"] if tensorboard else []  # before --set, so --set refines it
-        overrides += strategy + list(set_ or [])
-        overrides += [f"train.epochs={epochs}"] if epochs is not None else []
-        overrides += [f"train.seed={seed}"] if seed is not None else []
-        overrides += [f"train.folds={folds}"] if folds is not None else []
-        spec = load_config(_config_path(config), overrides)
-        dist = make_distribution(spec, **place)  # refuses --cluster and --worker-index outside multi_worker
-        if folds_of(spec):  # config validation refuses folds under a distribute strategy
-            result = train_folds(spec, folds_of(spec), data_dir=resolve_data_dir(data_dir), runs_dir=runs_dir,
-                                 console=console, force=force)
-            return _render_train(result, console)
-        with dist.runs_dir(runs_dir) as where:
-            result = train_run(spec, data_dir=resolve_data_dir(data_dir), runs_dir=where,
-                               console=dist.console(console), force=force, distribution=dist)
-    if not dist.is_chief:
-        console.print(f"worker {dist.worker_index}: done, {result.epochs_completed} epoch(s); the chief holds the "
-                      "run folder.", highlight=False)
-        return
-    _render_train(result, console)
+        overrides = launch.new_run_overrides(set_ or [], epochs=epochs, seed=seed, folds=folds,
+                                             tensorboard=tensorboard, placement=placement)
+        result = launch.start(_config_path(config), overrides, runs_dir, session)
+    if result is not None:  # None: a worker that is not the chief, which said so
+        _render_train(result, console)
 
 
 def _render_train(result, console) -> None:
@@ -391,75 +363,6 @@ def bench(config: ConfigArg, set_: SetOption = None,
         console().print(render_bench(report))
 
 
-Checkpoint = Enum("Checkpoint", {name: name for name in ("best", "last")}, type=str)
-Split = Enum("Split", {name: name for name in ("test", "val")}, type=str)
-LayerOption = Annotated[Optional[str], typer.Option(
-    "--layer", help="A layer name as `cnnzoo summary --expand` prints it (default: see the command).")]
-OutOption = Annotated[Optional[Path], typer.Option("--out", help="Folder for the PNGs (default: RUN_DIR/pictures).")]
-
-
-@app.command()
-@_user_errors
-def explain(run_dir: RunDirArg, inputs: Annotated[Optional[list[Path]], typer.Argument(
-                help="Image files or folders; without them, --split samples of the run's own data.")] = None,
-            split: Annotated[Split, typer.Option(help="The run's split to explain when no INPUT is given.")] = Split.test,
-            limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many split samples.")] = 16,
-            class_: Annotated[Optional[str], typer.Option(
-                "--class", help="Map the evidence for this class (default: the predicted one).")] = None,
-            layer: LayerOption = None, out: OutOption = None, data_dir: DataDirOption = None,
-            checkpoint: Annotated[Checkpoint, typer.Option(help="best or last.")] = Checkpoint.best):
-    """Grad-CAM: where the network looks, as a heatmap over each input; one PNG each and a contact sheet.
-
-    The default layer is the last convolution with spatial extent (--layer chooses another)."""
-    from cnnzoo import inspection
-    from cnnzoo.data import resolve_data_dir
-
-    loaded = inspection.load_run(run_dir, checkpoint.value)
-    given = inspection.file_inputs(loaded, inputs) if inputs else inspection.split_inputs(
-        loaded, split.value, limit, resolve_data_dir(data_dir))
-    written = inspection.explain(loaded, given, layer=layer, class_name=class_, out_dir=out or loaded.run.path / "pictures")
-    _echo_paths(written)
-
-
-@app.command()
-@_user_errors
-def filters(run_dir: RunDirArg, layer: LayerOption = None, out: OutOption = None,
-            checkpoint: Annotated[Checkpoint, typer.Option(help="best or last.")] = Checkpoint.best):
-    """The kernels of a convolutional layer (default: the first) as an image grid."""
-    from cnnzoo import inspection
-    from cnnzoo.explain import conv_kernels
-    from cnnzoo.pictures import draw_filters
-
-    loaded = inspection.load_run(run_dir, checkpoint.value)
-    conv, kernels = conv_kernels(loaded.model, layer, loaded.run.path)
-    folder = out or loaded.run.path / "pictures"
-    _echo_paths([draw_filters(conv.name, kernels, folder / f"filters-{conv.name}.png")])
-
-
-@app.command()
-@_user_errors
-def activations(run_dir: RunDirArg, inputs: Annotated[Optional[list[Path]], typer.Argument(
-                    help="One image file; without it, the first sample of --split.")] = None,
-                layer: Annotated[Optional[list[str]], typer.Option(
-                    "--layer", help="Layer(s) to show, repeatable (default: every convolution and pooling).")] = None,
-                split: Annotated[Split, typer.Option(help="The run's split to take the input from.")] = Split.test,
-                out: OutOption = None, data_dir: DataDirOption = None,
-                checkpoint: Annotated[Checkpoint, typer.Option(help="best or last.")] = Checkpoint.best):
-    """The feature maps of one input at the chosen layers, one grid per layer (one tile per channel)."""
-    from cnnzoo import inspection
-    from cnnzoo.data import resolve_data_dir
-    from cnnzoo.explain import default_map_layers, feature_maps
-    from cnnzoo.pictures import draw_feature_maps
-
-    loaded = inspection.load_run(run_dir, checkpoint.value)
-    given = inspection.file_inputs(loaded, inputs[:1]) if inputs else inspection.split_inputs(
-        loaded, split.value, 1, resolve_data_dir(data_dir))
-    names = layer or default_map_layers(loaded.model)
-    folder = out or loaded.run.path / "pictures"
-    _echo_paths([draw_feature_maps(chosen.name, maps, folder / f"activations-{chosen.name}.png")
-                 for chosen, maps in feature_maps(loaded.model, names, given.x, loaded.run.path)])
-
-
 def _echo_paths(paths) -> None:
     from cnnzoo.terminal import printable
 
@@ -472,7 +375,8 @@ def _without_tensorflow(command):
     return _user_errors(command, needs_tensorflow=False)
 
 
-from cnnzoo import cli_configs, cli_tracking  # noqa: E402,F401  (register their commands)
+from cnnzoo import cli_pictures  # noqa: E402,F401  (registers its commands, listed after predict..bench)
+from cnnzoo import cli_configs, cli_tracking  # noqa: E402,F401  (register theirs)
 
 
 def main() -> None:  # pragma: no cover - used by `python -m cnnzoo`
