@@ -226,7 +226,7 @@ def predict(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .ke
 
     from cnnzoo.data import resolve_data_dir
     from cnnzoo.errors import RunError
-    from cnnzoo.predict import model_source, predict_inputs, predictions_csv, render_predictions
+    from cnnzoo.predict import model_source, predict_inputs, predictions_csv, render_predictions, report_outcome
     from cnnzoo.tta import check_tta_name
 
     if checkpoint not in ("best", "last"):
@@ -242,22 +242,8 @@ def predict(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .ke
         Console().print(render_predictions(result, shown))
     if csv_ is not None:
         predictions_csv(result, csv_, shown)
-    _report_predict(result)
+    report_outcome(result, _stderr())
     raise typer.Exit(result.exit_code)
-
-
-def _report_predict(result) -> None:
-    from rich.markup import escape
-
-    err = _stderr()
-    for entry in result.entries:
-        if "error" in entry:
-            err.print(f"[bold red]error:[/] {escape(entry['file'])}: {escape(entry['error'])}", highlight=False,
-                      soft_wrap=True)
-    rate = result.succeeded / result.seconds if result.seconds > 0 else 0.0
-    views = f", {result.tta} test-time augmentation" if result.tta != "none" else ""
-    err.print(f"{result.succeeded} predicted, {result.failed} failed; {result.seconds:.2f} s in the model "
-              f"({rate:,.0f} inputs/s, first batch's tracing included{views})", highlight=False)
 
 
 ExportFormat = Enum("ExportFormat", {name: name for name in ("savedmodel", "tflite", "onnx", "keras")}, type=str)

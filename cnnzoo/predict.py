@@ -133,6 +133,20 @@ def render_predictions(result: PredictResult, top_k: int):
     return table
 
 
+def report_outcome(result: PredictResult, err) -> None:
+    """On stderr: each input that failed, then what was predicted, how fast and with which views."""
+    from rich.markup import escape
+
+    for entry in result.entries:
+        if "error" in entry:
+            err.print(f"[bold red]error:[/] {escape(entry['file'])}: {escape(entry['error'])}", highlight=False,
+                      soft_wrap=True)
+    rate = result.succeeded / result.seconds if result.seconds > 0 else 0.0
+    views = f", {result.tta} test-time augmentation" if result.tta != "none" else ""
+    err.print(f"{result.succeeded} predicted, {result.failed} failed; {result.seconds:.2f} s in the model "
+              f"({rate:,.0f} inputs/s, first batch's tracing included{views})", highlight=False)
+
+
 def predictions_csv(result: PredictResult, path: Path, top_k: int) -> Path:
     """One row per input: file, class_1, probability_1, ..., error (and tta, under a test-time augmentation)."""
     buffer = io.StringIO()
