@@ -28,7 +28,7 @@ The map of the package, in the order `cnnzoo train CONFIG` runs through it:
     tasks.py            classification or regression: inference, labels, metrics, checkpoint monitor;
                         class_weights.py `train.class_weight`; folds.py cross-validation (`--folds K`)
     launch.py           what `cnnzoo train` starts: a new run, its folds or a resumed run, under its strategy
-    train.py            fit and resume, writing the run folder as it goes; TrainResult
+    train.py            fit and resume, writing the run folder as it goes; train_result.py what it returns
     distribute.py       `train.distribute`: the tf.distribute strategy, --cluster -> TF_CONFIG, chief and worker roles
     distributed_loop.py the multi_worker train/eval step (Keras fit fails there) driving the same callbacks
     callbacks.py        atomic checkpoints, history CSV, progress, clean interruption
