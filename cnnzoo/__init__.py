@@ -51,8 +51,8 @@ The map of the package, in the order `cnnzoo train CONFIG` runs through it:
     finetune.py, applications.py   `init_from`/`freeze` (config/finetune.py parses them); keras.applications
     terminal.py         printing user text safely; tensorflow_import.py importing TensorFlow quietly
 
-Where new things go: a command is a function in cli.py calling a module of its own; a dataset is a
-module in data/ plus one DATASET_MODULES entry; a schedule is a class in config/options.py SCHEDULES
+Where new things go: a command is a function in cli.py (or a cli_*.py beside it) calling a module of
+its own; a dataset is a module in data/ plus one DATASET_MODULES entry; a schedule is a class in config/options.py SCHEDULES
 plus its callback in schedules.py; a distribution strategy is a `train.distribute` choice in
 config/options.py plus its branch in distribute.py.
 """

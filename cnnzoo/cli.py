@@ -139,7 +139,6 @@ def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, 
     """Build, train and checkpoint a config's model; write history, plots and metrics to a run folder."""
     from cnnzoo import launch
     from cnnzoo.config.options import STRATEGIES
-    from cnnzoo.data import resolve_data_dir
     from cnnzoo.errors import RunError
     from cnnzoo.terminal import console as make_console
 
@@ -156,13 +155,13 @@ def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, 
         tf.config.experimental.enable_op_determinism()
     console = make_console()
     placement = launch.Placement(distribute, cluster, worker_index)
-    session = launch.Session(resolve_data_dir(data_dir), console, force, placement)
+    context = launch.LaunchContext(data_dir, console, force, placement)
     if resume is not None:
-        result = launch.resume(resume, epochs, session)
+        result = launch.resume(resume, epochs, context)
     else:
         overrides = launch.new_run_overrides(set_ or [], epochs=epochs, seed=seed, folds=folds,
                                              tensorboard=tensorboard, placement=placement)
-        result = launch.start(_config_path(config), overrides, runs_dir, session)
+        result = launch.start(_config_path(config), overrides, runs_dir, context)
     if result is not None:  # None: a worker that is not the chief, which said so
         _render_train(result, console)
 

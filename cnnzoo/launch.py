@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cnnzoo.errors import RunError
+
+if TYPE_CHECKING:
+    from cnnzoo.folds import CVResult
+    from cnnzoo.train_result import TrainResult
 
 
 @dataclass(frozen=True)
@@ -27,12 +31,19 @@ class Placement:
 
 
 @dataclass(frozen=True)
-class Session:
-    """What every launch shares: the data folder, the console and the memory-check override."""
-    data_dir: Path | None
+class LaunchContext:
+    """What every launch shares: the --data-dir option, the console and the memory-check override."""
+    data_option: Path | None
     console: Any
     force: bool = False
     placement: Placement = field(default_factory=Placement)
+
+    def data_dir(self) -> Path | None:
+        """The data folder, checked only once the config and the run are known good, so that their
+        errors come first."""
+        from cnnzoo.data import resolve_data_dir
+
+        return resolve_data_dir(self.data_option)
 
 
 def new_run_overrides(set_: list[str], *, epochs: int | None, seed: int | None, folds: int | None,
@@ -46,7 +57,7 @@ def new_run_overrides(set_: list[str], *, epochs: int | None, seed: int | None, 
     return overrides + ([f"train.folds={folds}"] if folds is not None else [])
 
 
-def start(config: Path, overrides: list[str], runs_dir: Path, session: Session):
+def start(config: Path, overrides: list[str], runs_dir: Path, context: LaunchContext) -> TrainResult | CVResult | None:
     """Train a new run (or K folds when the config asks); None on a non-chief worker, which says so."""
     from cnnzoo.config import load_config
     from cnnzoo.distribute import make_distribution
@@ -54,17 +65,17 @@ def start(config: Path, overrides: list[str], runs_dir: Path, session: Session):
     from cnnzoo.train import train_run
 
     spec = load_config(config, overrides)
-    dist = make_distribution(spec, **session.placement.place)  # refuses a cluster outside multi_worker
+    dist = make_distribution(spec, **context.placement.place)  # refuses a cluster outside multi_worker
     if folds_of(spec):  # config validation refuses folds under a distribute strategy
-        return train_folds(spec, folds_of(spec), data_dir=session.data_dir, runs_dir=runs_dir,
-                           console=session.console, force=session.force)
+        return train_folds(spec, folds_of(spec), data_dir=context.data_dir(), runs_dir=runs_dir,
+                           console=context.console, force=context.force)
     with dist.runs_dir(runs_dir) as where:
-        result = train_run(spec, data_dir=session.data_dir, runs_dir=where, console=dist.console(session.console),
-                           force=session.force, distribution=dist)
-    return _chief_result(result, dist, session.console)
+        result = train_run(spec, data_dir=context.data_dir(), runs_dir=where, console=dist.console(context.console),
+                           force=context.force, distribution=dist)
+    return _chief_result(result, dist, context.console)
 
 
-def resume(run_dir: Path, epochs: int | None, session: Session):
+def resume(run_dir: Path, epochs: int | None, context: LaunchContext) -> TrainResult | CVResult | None:
     """Continue a run or a cross-validation run; None on a non-chief worker, which says so."""
     from cnnzoo.config import load_config
     from cnnzoo.distribute import make_distribution
@@ -72,21 +83,21 @@ def resume(run_dir: Path, epochs: int | None, session: Session):
     from cnnzoo.runs import RunFolder
     from cnnzoo.train import resume_run
 
-    placement = session.placement
+    placement = context.placement
     if is_cv_run(run_dir):
         if placement.distribute not in (None, "none") or placement.cluster or placement.worker_index is not None:
             raise RunError(f"{run_dir} is a cross-validation run, whose folds train on one device; resume it "
                            "without --distribute, --cluster and --worker-index.")
-        return resume_folds(run_dir, epochs=epochs, data_dir=session.data_dir, console=session.console,
-                            force=session.force)
+        return resume_folds(run_dir, epochs=epochs, data_dir=context.data_dir(), console=context.console,
+                            force=context.force)
     dist = make_distribution(load_config(RunFolder.open(run_dir).config, placement.overrides), **placement.place)
     with dist.resume_dir(run_dir) as folder:
-        result = resume_run(folder, epochs=epochs, data_dir=session.data_dir, console=dist.console(session.console),
-                            force=session.force, distribution=dist, overrides=placement.overrides)
-    return _chief_result(result, dist, session.console)
+        result = resume_run(folder, epochs=epochs, data_dir=context.data_dir(), console=dist.console(context.console),
+                            force=context.force, distribution=dist, overrides=placement.overrides)
+    return _chief_result(result, dist, context.console)
 
 
-def _chief_result(result, dist, console):
+def _chief_result(result: TrainResult, dist, console) -> TrainResult | None:
     if dist.is_chief:
         return result
     console.print(f"worker {dist.worker_index}: done, {result.epochs_completed} epoch(s); the chief holds the "

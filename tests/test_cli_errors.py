@@ -42,6 +42,9 @@ CASES = [
     (["summary", "notes.txt"], "notes.txt"),
     (["bench", "missing.yaml"], "config file not found"),
     (["train", "missing.yaml"], "config file not found"),
+    (["train", "missing.yaml", "--data-dir", "nowhere"], "config file not found"),  # the config's error first
+    (["train", "--resume", "missing", "--data-dir", "nowhere"], "no such run folder"),
+    (["train", str(LENET), "--data-dir", "nowhere"], "the data directory nowhere (from --data-dir)"),
     (["train", "empty"], "is a directory, not a config file"),
     (["train"], "give either a CONFIG"),
     (["train", str(LENET), "--resume", "run_bare"], "give either a CONFIG"),
