@@ -149,25 +149,25 @@ def print_results(results: list[dict]) -> None:
         print(line)
 
 
-def read_results(paths: list[Path], parser: argparse.ArgumentParser) -> list[dict]:
+def read_results(paths: list[Path], parser: argparse.ArgumentParser, source: str = "--summarize ") -> list[dict]:
     """The JSON lines that --out wrote, files in the order given; a file or line that cannot be read
-    is a one-line error naming it."""
+    is a one-line error naming it (after `source`, how the script's arguments call the files)."""
     results = []
     for path in paths:
         try:
             lines = path.read_text().splitlines()
         except OSError as exc:
-            parser.error(f"--summarize {path}: cannot read it ({exc.strerror}); give a file that --out wrote")
+            parser.error(f"{source}{path}: cannot read it ({exc.strerror}); give a file that --out wrote")
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
                 results.append(json.loads(line))
             except json.JSONDecodeError as exc:
-                parser.error(f"--summarize {path}:{number}: not a JSON line ({exc.msg}); --out writes one "
+                parser.error(f"{source}{path}:{number}: not a JSON line ({exc.msg}); --out writes one "
                              "object per line")
     if not results:
-        parser.error(f"--summarize: no result lines in {', '.join(map(str, paths))}")
+        parser.error(f"{source.strip() or 'results'}: no result lines in {', '.join(map(str, paths))}")
     return results
 
 

@@ -158,5 +158,5 @@ def predictions_csv(result: PredictResult, path: Path, top_k: int) -> Path:
         top = entry.get("top", [])
         cells = [v for t in top for v in (t["class"], f"{t['probability']:.6g}")]
         writer.writerow([entry["file"], *cells, *[""] * (2 * top_k - len(cells)), entry.get("error", ""),
-                         *[entry.get("tta", "") for _ in views]])
+                         *([entry.get("tta", "")] if views else [])])
     return atomic_write_text(path, buffer.getvalue())

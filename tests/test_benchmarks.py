@@ -55,30 +55,36 @@ def test_accuracy_script_records_the_run_its_epoch_time_flip_tta_and_last_checkp
 
 
 def test_size_ladder_pools_the_seeds_of_each_size_across_files_and_plots_them(tmp_path):
-    def line(px, seed, acc, seconds, **extra):
-        return json.dumps({"benchmark": f"lenet_{px}", "seed": seed, "test_accuracy": acc,
-                           "seconds_per_epoch": seconds, "epochs": 2} | extra) + "\n\n"
+    def result(px, seed, acc, seconds, epochs=2):
+        command = f"cnnzoo train c.yaml --epochs {epochs}" + (f" --seed {seed}" if seed != 42 else "")
+        return json.dumps({"benchmark": f"lenet_{px}", "command": command, "seed": seed, "test_accuracy": acc,
+                           "seconds_per_epoch": seconds, "epochs": epochs}) + "\n\n"
 
-    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
-    first.write_text(line(96, 42, 0.5, 9.0) + line(64, 42, 0.4, 4.0) + line(96, 42, 0.6, 8.0)
+    def ladder(*files, prefix="lenet"):
+        return subprocess.run([sys.executable, str(REPO / "benchmarks" / "size_ladder.py"), *map(str, files),
+                               str(tmp_path / "ladder.png"), "--prefix", prefix],
+                              cwd=REPO, capture_output=True, text=True, timeout=120)
+
+    first, second, probe = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "probe.jsonl"
+    first.write_text(result(96, 42, 0.5, 9.0) + result(64, 42, 0.4, 4.0) + result(96, 42, 0.6, 8.0)
                      + json.dumps({"benchmark": "lenet_128", "test_accuracy": 0.7, "epochs": 2}) + "\n"  # no s/epoch
                      + json.dumps({"benchmark": "lenet", "test_accuracy": 0.9, "seconds_per_epoch": 1.0,
                                    "epochs": 2}) + "\n")
-    second.write_text(line(96, 1, 0.8, 10.0))
-    plot = subprocess.run([sys.executable, str(REPO / "benchmarks" / "size_ladder.py"), str(first), str(second),
-                           str(tmp_path / "ladder.png"), "--prefix", "lenet"],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    second.write_text(result(96, 1, 0.8, 10.0))
+    plot = ladder(first, second)
     assert plot.returncode == 0, plot.stderr[-3000:]
-    table = [line.split() for line in plot.stdout.splitlines()[1:-1]]
+    table = [row.split() for row in plot.stdout.splitlines()[1:-1]]
     # 96 px: seed 42's later line (0.6) and seed 1's 0.8 -> 70% +- 14.14; seconds: the mean of 8.0 and 10.0
-    assert table == [["64", "40.00%", "0.00", "4.0", "2", "42:", "40.00"],
+    assert table == [["64", "40.00%", "-", "4.0", "2", "42:", "40.00"],
                      ["96", "70.00%", "14.14", "9.0", "2", "42:", "60.00,", "1:", "80.00"]]
     assert (tmp_path / "ladder.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    empty = subprocess.run([sys.executable, str(REPO / "benchmarks" / "size_ladder.py"), str(second),
-                            str(tmp_path / "none.png"), "--prefix", "vgg"],
-                           cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert empty.returncode == 2 and "no results named vgg_<px>" in empty.stderr
-    assert not (tmp_path / "none.png").exists()
+    probe.write_text(result(96, 2, 0.3, 9.0, epochs=4))  # another recipe is not a third seed
+    for refused, message in ((ladder(first, probe), "96 px: the lines mix recipes (cnnzoo train c.yaml --epochs 2 | "
+                                                    "cnnzoo train c.yaml --epochs 4)"),
+                             (ladder(second, prefix="vgg"), "no results named vgg_<px>"),
+                             (ladder(tmp_path / "missing.jsonl"), "missing.jsonl: cannot read it")):
+        assert refused.returncode == 2 and message in refused.stderr and "Traceback" not in refused.stderr, \
+            refused.stderr
 
 
 def test_seconds_per_epoch_is_the_median_of_the_history(tmp_path):

@@ -190,6 +190,7 @@ def test_table_csv_and_a_keras_file_with_its_config(digit_run, inputs, tmp_path)
     assert [Path(r["file"]).name for r in rows] == ["grey.png", "colour.jpg", "text.jpg"]
     assert float(rows[0]["probability_1"]) >= float(rows[0]["probability_2"]) > 0
     assert rows[2]["class_1"] == "" and "not an image" in rows[2]["error"]
+    assert "tta" not in rows[0]  # the column comes only with a test-time augmentation
 
 
 def test_flip_tta_averages_each_image_with_its_mirror(digit_run, tmp_path):
@@ -205,12 +206,16 @@ def test_flip_tta_averages_each_image_with_its_mirror(digit_run, tmp_path):
 
     plain, mirror = probabilities(predict(digit_run, tmp_path / "digit.png", tmp_path / "mirror.png", "--json",
                                           "--top-k", "10"))
-    flipped = predict(digit_run, tmp_path / "digit.png", "--json", "--top-k", "10", "--tta", "flip",
-                      "--csv", tmp_path / "flip.csv")
-    [averaged] = probabilities(flipped)
-    assert [entry["tta"] for entry in json.loads(flipped.stdout)] == ["flip"]  # the saved output says so
-    [row] = csv.DictReader(open(tmp_path / "flip.csv"))
+    (tmp_path / "text.png").write_text("not an image")
+    flipped = predict(digit_run, tmp_path / "digit.png", tmp_path / "text.png", "--json", "--top-k", "10",
+                      "--tta", "flip", "--csv", tmp_path / "flip.csv")
+    assert flipped.exit_code == 1, flipped.output  # one input failed
+    predicted, failed = json.loads(flipped.stdout)
+    averaged = {t["class"]: t["probability"] for t in predicted["top"]}
+    assert predicted["tta"] == "flip" and "tta" not in failed and "error" in failed  # the saved output says so
+    row, failed_row = csv.DictReader(open(tmp_path / "flip.csv"))
     assert row["tta"] == "flip" and float(row["probability_1"]) == pytest.approx(max(averaged.values()), abs=1e-5)
+    assert failed_row["tta"] == "" and failed_row["error"]
     assert all("tta" not in entry for entry in json.loads(predict(digit_run, tmp_path / "digit.png",
                                                                   "--json").stdout))
     assert max(abs(plain[name] - mirror[name]) for name in plain) > 1e-3  # the mirror is another input to it
