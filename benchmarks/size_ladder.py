@@ -17,7 +17,6 @@ seeds' median seconds per epoch.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import statistics
 from pathlib import Path

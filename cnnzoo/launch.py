@@ -66,8 +66,9 @@ def start(config: Path, overrides: list[str], runs_dir: Path, context: LaunchCon
 
     spec = load_config(config, overrides)
     dist = make_distribution(spec, **context.placement.place)  # refuses a cluster outside multi_worker
-    if folds_of(spec):  # config validation refuses folds under a distribute strategy
-        return train_folds(spec, folds_of(spec), data_dir=context.data_dir(), runs_dir=runs_dir,
+    folds = folds_of(spec)
+    if folds:  # config validation refuses folds under a distribute strategy
+        return train_folds(spec, folds, data_dir=context.data_dir(), runs_dir=runs_dir,
                            console=context.console, force=context.force)
     with dist.runs_dir(runs_dir) as where:
         result = train_run(spec, data_dir=context.data_dir(), runs_dir=where, console=dist.console(context.console),
