@@ -39,6 +39,9 @@ RUNS = {
     "lenet_deep": [],
     "resnet18_flowers": [],
     "resnet18_flowers_probe": ["--epochs", "4"],  # per-epoch time and the trend, not the result
+    # the same recipe validated and checkpointed on an exponential moving average of the weights
+    "resnet18_flowers_ema": ["--set", "train.optimizer={name: adamw, learning_rate: 0.002, weight_decay: 0.05, "
+                                      "use_ema: true, ema_momentum: 0.995}"],
     "alexnet_bn": [],  # the full recipe of resnet18_flowers (170 epochs)
     "vgg11_gap": [],
     # the families on one short schedule (30 epochs, 96x96): resnet18_flowers_96 is the ResNet's entry
@@ -49,7 +52,8 @@ RUNS = {
        for px in (64, 96, 128, 160)},
 }
 CONFIG_OF = {"alexnet_64": "alexnet", "inception_v2_96": "inception_v2", "inception_v2_gap_96": "inception_v2_gap",
-             "resnet18_flowers_probe": "resnet18_flowers", "alexnet_bn_30": "alexnet_bn", "vgg11_gap_30": "vgg11_gap",
+             "resnet18_flowers_probe": "resnet18_flowers",
+             "resnet18_flowers_ema": "resnet18_flowers", "alexnet_bn_30": "alexnet_bn", "vgg11_gap_30": "vgg11_gap",
              **{f"resnet18_flowers_{px}": "resnet18_flowers" for px in (64, 96, 128, 160)}}
 
 

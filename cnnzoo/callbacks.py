@@ -110,6 +110,28 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
             raise write_error(self.final_path, exc) from None
 
 
+class AveragedWeightsCheckpoint(AtomicModelCheckpoint):
+    """best.keras of a run whose optimizer keeps a moving average of the weights (`use_ema`): the
+    average, which validation scored, is swapped into the model for the save and out again, so
+    last.keras, written next, keeps the raw weights and the average in its optimizer state (an exact
+    resume), and a kill between the two writes finds best.keras written first, as without EMA."""
+
+    def __init__(self, path: Path, stop: StopRequest, **kwargs):
+        super().__init__(path, stop, **kwargs)
+        self.swap = keras.callbacks.SwapEMAWeights()  # its swap handles distribution strategies
+
+    def set_model(self, model):
+        super().set_model(model)
+        self.swap.set_model(model)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.swap._swap_variables()
+        try:
+            super().on_epoch_end(epoch, logs)
+        finally:
+            self.swap._swap_variables()
+
+
 class _ReplaysHistory:
     """Mixin for stock callbacks with state (best value, patience counter): on resume, the epochs
     already in history.csv are replayed through the callback, so its bookkeeping is exactly that of

@@ -56,7 +56,9 @@ class DistributedLoop:
         for epoch in range(initial_epoch, epochs):
             logs = self._epoch(epoch, batches, steps_per_epoch, hooks)
             if validation_data is not None and not self.model.stop_training:
+                hooks.on_test_begin()  # as in fit: SwapEMAWeights validates the averaged weights
                 logs.update({f"val_{k}": v for k, v in self.evaluate(validation_data).items()})
+                hooks.on_test_end()
             hooks.on_epoch_end(epoch, logs)
             if self.model.stop_training:
                 break

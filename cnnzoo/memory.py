@@ -125,6 +125,8 @@ def optimizer_slots(config: ModelConfig) -> int:
         slots += 1
     if args.get("amsgrad"):
         slots += 1
+    if args.get("use_ema"):  # the moving average of each weight
+        slots += 1
     return slots
 
 

@@ -234,15 +234,20 @@ def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, cons
 
 def _checkpoints(config: ModelConfig, run: RunFolder, stop, has_val: bool, prior_rows: list[dict]) -> list[Any]:
     """best.keras (on the monitored metric, its best value restored on resume) and last.keras."""
-    from cnnzoo.callbacks import AtomicModelCheckpoint
+    import keras
+
+    from cnnzoo.callbacks import AtomicModelCheckpoint, AveragedWeightsCheckpoint
 
     monitor = monitored(config.train.checkpoint.monitor, has_val)
-    best = AtomicModelCheckpoint(run.best, stop, monitor=monitor, mode=config.train.checkpoint.mode,
-                                 save_best_only=True)
+    averaged = bool(config.train.optimizer_args.get("use_ema"))
+    kind = AveragedWeightsCheckpoint if averaged else AtomicModelCheckpoint
+    best = kind(run.best, stop, monitor=monitor, mode=config.train.checkpoint.mode, save_best_only=True)
     best_row = _best_row(prior_rows, config.train.checkpoint, has_val)
     if best_row is not None:
         best.best = best_row[monitor]
-    return [best, AtomicModelCheckpoint(run.last, stop, save_best_only=False)]
+    # with use_ema, validation scores the moving average (swapped in around each evaluation): best.keras keeps it
+    validation = [keras.callbacks.SwapEMAWeights()] if averaged else []
+    return [*validation, best, AtomicModelCheckpoint(run.last, stop, save_best_only=False)]
 
 
 def _early_stopping(config: ModelConfig, has_val: bool, prior_rows: list[dict]) -> list[Any]:

@@ -63,17 +63,21 @@ def _weights(path: Path) -> list[np.ndarray]:
     return keras.models.load_model(path).get_weights()
 
 
-def test_deterministic_resume_gives_the_same_weights(tmp_path, real_data_dir):
-    """cnn1d has Dropout, so this also checks that random layers draw the same masks after a resume."""
-    common = [REPO / "configs/cnn1d.yaml", "--deterministic", "--data-dir", real_data_dir, *SMALL]
+@pytest.mark.parametrize("optimizer", [[], ["--set", "train.optimizer={name: adam, use_ema: true, ema_momentum: 0.9}"]],
+                         ids=["plain", "ema"])
+def test_deterministic_resume_gives_the_same_weights(optimizer, tmp_path, real_data_dir):
+    """cnn1d has Dropout, so this also checks that random layers draw the same masks after a resume;
+    with EMA, that last.keras keeps the raw weights and the average (best.keras keeps the average)."""
+    common = [REPO / "configs/cnn1d.yaml", "--deterministic", "--data-dir", real_data_dir, *SMALL, *optimizer]
     assert _run("train", *common, "--epochs", 3, "--runs-dir", tmp_path / "whole")[0] == 0
     assert _run("train", *common, "--epochs", 1, "--runs-dir", tmp_path / "split")[0] == 0
     split = _only_run(tmp_path / "split")
     code, output = _run("train", "--resume", split, "--epochs", 3, "--deterministic", "--data-dir", real_data_dir)
     assert code == 0, output
     whole = _only_run(tmp_path / "whole")
-    for a, b in zip(_weights(whole / "last.keras"), _weights(split / "last.keras")):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+    for name in ("last.keras", "best.keras"):
+        for a, b in zip(_weights(whole / name), _weights(split / name), strict=True):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
     columns = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
     pd.testing.assert_frame_equal(pd.read_csv(whole / "history.csv")[columns],
                                   pd.read_csv(split / "history.csv")[columns], rtol=1e-6)

@@ -119,7 +119,8 @@ def test_multi_worker_cluster_survives_a_killed_worker_and_resumes(real_data_dir
     for folder in scratch:
         folder.mkdir()
     args = [str(CNN1D), "--data-dir", str(real_data_dir), "--runs-dir", str(runs), "--epochs", "2",
-            "--set", "data.limit=300", "--set", "train.batch_size=16", "--set", "train.precision=float32"]
+            "--set", "data.limit=300", "--set", "train.batch_size=16", "--set", "train.precision=float32",
+            "--set", "train.optimizer={name: adam, use_ema: true, ema_momentum: 0.9}"]  # the loop's test hooks
     chief, worker = _start_workers(args, _cluster(tmp_path, "first.yaml"), scratch, tmp_path)
     try:
         deadline = time.monotonic() + 400
@@ -148,6 +149,10 @@ def test_multi_worker_cluster_survives_a_killed_worker_and_resumes(real_data_dir
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["epochs_completed"] == 2 and metrics["distribute"]["replicas"] == 2
     assert {p.name for p in run.iterdir()} >= RUN_FILES and _folders(runs) == [run]
+    validated = CliRunner().invoke(app, ["eval", str(run), "--split", "val", "--json",
+                                         "--data-dir", str(real_data_dir)])
+    best_row = metrics["best"]  # the loop validated the moving average that best.keras keeps
+    assert json.loads(validated.output)["metrics"]["loss"] == pytest.approx(best_row["val_loss"], rel=1e-4)
     assert not list(scratch[1].glob("cnnzoo-*"))  # the worker's temporary copy is gone (TMPDIR also holds
     # TensorFlow's autograph files)
 

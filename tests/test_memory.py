@@ -64,7 +64,8 @@ def test_parts_of_a_small_model_by_hand():
 
 
 @pytest.mark.parametrize("optimizer, slots", [("sgd", 0), ("{name: sgd, momentum: 0.9}", 1), ("adam", 2),
-                                              ("{name: adam, amsgrad: true}", 3), ("rmsprop", 1)])
+                                              ("{name: adam, amsgrad: true}", 3), ("rmsprop", 1),
+                                              ("{name: adamw, use_ema: true}", 3)])
 def test_optimizer_slots(optimizer, slots):
     config = _config(f"input: {{shape: [4]}}\nmodel: {{layers: [Dense: {{units: 2}}]}}\n"
                      f"train: {{optimizer: {optimizer}}}\n")

@@ -116,6 +116,33 @@ def test_images_train_eval_plot_without_real_data(image_config, tmp_path):
     assert_drawn_png(run / "accuracy.png")
 
 
+def _eval_json(run: Path, *args: str) -> dict:
+    evaluated = CliRunner().invoke(app, ["eval", str(run), "--json", *args])
+    assert evaluated.exit_code == 0, evaluated.output
+    return json.loads(evaluated.output)
+
+
+def test_ema_validates_and_keeps_the_averaged_weights_in_best(image_config, tmp_path):
+    """`use_ema`: each epoch's validation and best.keras use the moving average of the weights;
+    last.keras keeps the raw weights, with the average in its optimizer state (for an exact resume)."""
+    import keras
+
+    runs = tmp_path / "runs"
+    ema = "train.optimizer={name: adam, learning_rate: 0.05, use_ema: true, ema_momentum: 0.9}"
+    _train(str(image_config), "--runs-dir", str(runs), "--epochs", "1", "--set", ema)  # best = last epoch
+    (run,) = runs.iterdir()
+    (validated_loss,) = pd.read_csv(run / "history.csv")["val_loss"]
+    assert _eval_json(run, "--split", "val")["metrics"]["loss"] == pytest.approx(validated_loss, rel=1e-5)
+    raw = _eval_json(run, "--split", "val", "--checkpoint", "last")["metrics"]["loss"]
+    assert abs(raw - validated_loss) > 1e-3, (raw, validated_loss)  # the raw weights were not validated
+
+    best, last = (keras.models.load_model(run / name) for name in ("best.keras", "last.keras"))
+    averages = [v for v in last.optimizer.variables if v.path.endswith("_average")]
+    assert len(averages) == len(last.trainable_variables) == len(best.trainable_variables)
+    for kept, average in zip(best.trainable_variables, averages):
+        np.testing.assert_allclose(kept.numpy(), average.numpy(), rtol=0, atol=1e-7)
+
+
 def test_series_train_then_resume_continues_the_same_run(series_config, tmp_path):
     config, data = series_config
     runs = tmp_path / "runs"
