@@ -57,8 +57,9 @@ class DistributedLoop:
             logs = self._epoch(epoch, batches, steps_per_epoch, hooks)
             if validation_data is not None and not self.model.stop_training:
                 hooks.on_test_begin()  # as in fit: SwapEMAWeights validates the averaged weights
-                logs.update({f"val_{k}": v for k, v in self.evaluate(validation_data).items()})
-                hooks.on_test_end()
+                validated = self.evaluate(validation_data)
+                hooks.on_test_end(validated)
+                logs.update({f"val_{k}": v for k, v in validated.items()})
             hooks.on_epoch_end(epoch, logs)
             if self.model.stop_training:
                 break

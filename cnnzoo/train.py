@@ -53,7 +53,7 @@ def _start_run(config: ModelConfig, dist: Distribution, *, data_dir: Path | None
     with out_of_memory("building the model"):
         built = build_model(config)
         initialized = init_weights(built.model, config.init_from) if config.init_from else None
-    check_free_space(runs_dir, checkpoint_bytes(built.model))
+    check_free_space(runs_dir, checkpoint_bytes(built.model, config))
     with out_of_memory("loading data"):
         splits, plan = _load_data(config, built.model, data_dir)
     config = for_task(config, plan.task)
@@ -116,10 +116,12 @@ def _resume_locked(run: RunFolder, *, overrides: list[str], data_dir: Path | Non
                              dist=dist)
 
 
-def checkpoint_bytes(model: Any) -> int:
-    """Room best.keras, last.keras and a temporary copy need: float32 weights plus up to two optimizer
-    slots per weight (Adam's moments), with a margin for the archive's metadata."""
-    return 3 * 3 * 4 * model.count_params() + (1 << 20)
+def checkpoint_bytes(model: Any, config: ModelConfig) -> int:
+    """Room best.keras, last.keras and a temporary copy need: float32 weights plus the optimizer's slots
+    per weight (at least Adam's two moments), with a margin for the archive's metadata."""
+    from cnnzoo.memory import optimizer_slots
+
+    return 3 * (1 + max(2, optimizer_slots(config))) * 4 * model.count_params() + (1 << 20)
 
 
 def _align_history(run: RunFolder, history, model: Any, samples: int, batch_size: int, console) -> int:

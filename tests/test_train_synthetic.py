@@ -140,7 +140,7 @@ def test_ema_validates_and_keeps_the_averaged_weights_in_best(image_config, tmp_
     averages = [v for v in last.optimizer.variables if v.path.endswith("_average")]
     assert len(averages) == len(last.trainable_variables) == len(best.trainable_variables)
     for kept, average in zip(best.trainable_variables, averages):
-        np.testing.assert_allclose(kept.numpy(), average.numpy(), rtol=0, atol=1e-7)
+        np.testing.assert_allclose(kept.numpy(), average.numpy(), rtol=1e-6, atol=1e-7)  # swaps add
 
 
 def test_series_train_then_resume_continues_the_same_run(series_config, tmp_path):
