@@ -44,6 +44,8 @@ RUNS = {
                                       "use_ema: true, ema_momentum: 0.995}"],
     "alexnet_bn": [],  # the full recipe of resnet18_flowers (170 epochs)
     "vgg11_gap": [],
+    # the size ladder's lead (128 px) for what fits the hour there
+    "resnet18_flowers_128_long": ["--set", "input.shape=[128,128,3]", "--epochs", "140"],
     # the families on one short schedule (30 epochs, 96x96): resnet18_flowers_96 is the ResNet's entry
     "alexnet_bn_30": ["--epochs", "30"],
     "vgg11_gap_30": ["--epochs", "30"],
@@ -53,7 +55,8 @@ RUNS = {
 }
 CONFIG_OF = {"alexnet_64": "alexnet", "inception_v2_96": "inception_v2", "inception_v2_gap_96": "inception_v2_gap",
              "resnet18_flowers_probe": "resnet18_flowers",
-             "resnet18_flowers_ema": "resnet18_flowers", "alexnet_bn_30": "alexnet_bn", "vgg11_gap_30": "vgg11_gap",
+             "resnet18_flowers_ema": "resnet18_flowers", "resnet18_flowers_128_long": "resnet18_flowers",
+             "alexnet_bn_30": "alexnet_bn", "vgg11_gap_30": "vgg11_gap",
              **{f"resnet18_flowers_{px}": "resnet18_flowers" for px in (64, 96, 128, 160)}}
 
 
