@@ -87,12 +87,17 @@ def test_size_ladder_pools_the_seeds_of_each_size_across_files_and_plots_them(tm
             refused.stderr
 
 
-def test_seconds_per_epoch_is_the_median_of_the_history(tmp_path):
+def _accuracy_script():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("accuracy_benchmark", REPO / "benchmarks" / "accuracy.py")
     accuracy = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(accuracy)
+    return accuracy
+
+
+def test_seconds_per_epoch_is_the_median_of_the_history(tmp_path):
+    accuracy = _accuracy_script()
     history = tmp_path / "history.csv"
     history.write_text("epoch,accuracy,epoch_seconds,val_accuracy\n1,0.5,30.0,0.4\n2,0.6,10.0,0.5\n3,0.7,12.5,0.6\n")
     assert accuracy.median_epoch_seconds(history) == 12.5
@@ -133,3 +138,19 @@ def test_summarize_names_an_unreadable_file_or_line(tmp_path):
         run = subprocess.run([sys.executable, str(REPO / "benchmarks" / "accuracy.py"), *args], cwd=REPO,
                              capture_output=True, text=True, timeout=60)
         assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr, run.stderr
+
+
+def test_the_128px_config_is_the_benchmark_run_it_reports():
+    """configs/resnet18_flowers_128px.yaml quotes the results of accuracy.py's resnet18_flowers_128_long
+    (resnet18_flowers.yaml with --set overrides): the two must stay the same run."""
+    from cnnzoo.config import load_config
+
+    accuracy = _accuracy_script()
+
+    name = "resnet18_flowers_128_long"
+    sets = [value for flag, value in zip(accuracy.RUNS[name], accuracy.RUNS[name][1:]) if flag == "--set"]
+    epochs = accuracy.RUNS[name][accuracy.RUNS[name].index("--epochs") + 1]
+    overridden = load_config(REPO / "configs" / f"{accuracy.CONFIG_OF[name]}.yaml", [*sets, f"train.epochs={epochs}"])
+    shipped = load_config(REPO / "configs" / "resnet18_flowers_128px.yaml")
+    differ = {key for key in shipped.resolved if shipped.resolved[key] != overridden.resolved[key]}
+    assert differ == {"name", "description"}, differ

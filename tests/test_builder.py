@@ -38,6 +38,7 @@ EXPECTED_PARAMS = {
     "lenet5_1998": 60_840,         # the paper's count: 156 + 12 + 1,516 + 32 + 48,120 + 10,164 + 840
     "lenet_deep": 326_826,
     "resnet18_flowers": 2_805_745,
+    "resnet18_flowers_128px": 2_805_745,
     "alexnet_bn": 2_477_521,
     "vgg11_gap": 2_314_737,
 }
@@ -56,6 +57,7 @@ SMALL_INPUT = {
     "mobilenet_v2": ["input.shape=[32,32,3]", "model.layers[-1].Dense.units=10"],
     "efficientnet_b0": ["input.shape=[32,32,3]", "model.layers[-1].Dense.units=10"],
     "resnet18_flowers": ["input.shape=[32,32,3]"],
+    "resnet18_flowers_128px": ["input.shape=[32,32,3]"],
     "alexnet_bn": ["input.shape=[32,32,3]"],
     "vgg11_gap": ["input.shape=[32,32,3]"],
 }

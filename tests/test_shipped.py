@@ -19,7 +19,7 @@ from tiny_runs import TINY_CONFIG, invoke
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = ["alexnet", "alexnet_bn", "cnn1d", "cnn1d_fcn", "efficientnet_b0", "inception_v2", "inception_v2_gap",
            "iris_mlp", "lenet", "lenet5", "lenet5_1998", "lenet_bn", "lenet_deep", "lenet_finetune", "linear_regression",
-           "mobilenet_v2", "resnet18_flowers", "resnet50", "vgg11_gap", "vgg16"]
+           "mobilenet_v2", "resnet18_flowers", "resnet18_flowers_128px", "resnet50", "vgg11_gap", "vgg16"]
 
 
 def test_shipped_names_are_the_configs_folder():

@@ -19,8 +19,8 @@ SHIPPED = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
 # BatchNorm moving mean/variance (lenet5_1998: its RBF prototypes); lenet_finetune: its frozen convolutions (520 + 25,050)
 NON_TRAINABLE = {"inception_v2": 20_032, "lenet_bn": 192, "cnn1d_fcn": 384, "inception_v2_gap": 20_032,
                  "resnet50": 53_120, "mobilenet_v2": 34_112, "efficientnet_b0": 42_023, "lenet_finetune": 25_570,
-                 "lenet5_1998": 840, "lenet_deep": 832, "resnet18_flowers": 4_800, "alexnet_bn": 2_304,
-                 "vgg11_gap": 2_752}  # lenet5_1998: the RBF output's fixed 7x12 digit bitmaps
+                 "lenet5_1998": 840, "lenet_deep": 832, "resnet18_flowers": 4_800, "resnet18_flowers_128px": 4_800,
+                 "alexnet_bn": 2_304, "vgg11_gap": 2_752}  # lenet5_1998: the RBF output's fixed 7x12 digit bitmaps
 
 
 def summary_of(tmp_path: Path, text: str, overrides: list[str] = ()):
