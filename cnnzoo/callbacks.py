@@ -111,10 +111,11 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
 
 
 class AveragedWeightsCheckpoint(AtomicModelCheckpoint):
-    """best.keras of a run whose optimizer keeps a moving average of the weights (`use_ema`): the
-    average, which validation scored, is swapped into the model for the save and out again, so
-    last.keras, written next, keeps the raw weights and the average in its optimizer state (an exact
-    resume), and a kill between the two writes finds best.keras written first, as without EMA."""
+    """best.keras of a run whose optimizer keeps a moving average of the weights (`use_ema`). Around
+    each validation Keras' SwapEMAWeights swaps the average in, so validation scores it; for the save
+    it is swapped in and out again, so last.keras, written next, keeps the raw weights and the average
+    in its optimizer state (an exact resume), and a kill between the two writes finds best.keras
+    written first, as without EMA."""
 
     def __init__(self, path: Path, stop: StopRequest, **kwargs):
         super().__init__(path, stop, **kwargs)
@@ -123,6 +124,12 @@ class AveragedWeightsCheckpoint(AtomicModelCheckpoint):
     def set_model(self, model):
         super().set_model(model)
         self.swap.set_model(model)
+
+    def on_test_begin(self, logs=None):
+        self.swap.on_test_begin(logs)
+
+    def on_test_end(self, logs=None):
+        self.swap.on_test_end(logs)
 
     def on_epoch_end(self, epoch, logs=None):
         self.swap._swap_variables()

@@ -20,7 +20,7 @@ from cnnzoo.config.spec import ModelConfig
 from cnnzoo.distribute import Distribution, announce_distribution, epochs_in_checkpoint, report_replica_change
 from cnnzoo.errors import RunError
 from cnnzoo.finetune import init_weights, report_init
-from cnnzoo.memory import human_bytes
+from cnnzoo.memory import human_bytes, optimizer_slots
 from cnnzoo.memory_guard import check_run_memory, out_of_memory, peak_rss, phase_tracker
 from cnnzoo.precision import dtype_policy, resolve_precision
 from cnnzoo.runlock import locked_run
@@ -119,8 +119,6 @@ def _resume_locked(run: RunFolder, *, overrides: list[str], data_dir: Path | Non
 def checkpoint_bytes(model: Any, config: ModelConfig) -> int:
     """Room best.keras, last.keras and a temporary copy need: float32 weights plus the optimizer's slots
     per weight (at least Adam's two moments), with a margin for the archive's metadata."""
-    from cnnzoo.memory import optimizer_slots
-
     return 3 * (1 + max(2, optimizer_slots(config))) * 4 * model.count_params() + (1 << 20)
 
 
@@ -236,20 +234,15 @@ def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, cons
 
 def _checkpoints(config: ModelConfig, run: RunFolder, stop, has_val: bool, prior_rows: list[dict]) -> list[Any]:
     """best.keras (on the monitored metric, its best value restored on resume) and last.keras."""
-    import keras
-
     from cnnzoo.callbacks import AtomicModelCheckpoint, AveragedWeightsCheckpoint
 
     monitor = monitored(config.train.checkpoint.monitor, has_val)
-    averaged = bool(config.train.optimizer_args.get("use_ema"))
-    kind = AveragedWeightsCheckpoint if averaged else AtomicModelCheckpoint
+    kind = AveragedWeightsCheckpoint if config.train.optimizer_args.get("use_ema") else AtomicModelCheckpoint
     best = kind(run.best, stop, monitor=monitor, mode=config.train.checkpoint.mode, save_best_only=True)
     best_row = _best_row(prior_rows, config.train.checkpoint, has_val)
     if best_row is not None:
         best.best = best_row[monitor]
-    # with use_ema, validation scores the moving average (swapped in around each evaluation): best.keras keeps it
-    validation = [keras.callbacks.SwapEMAWeights()] if averaged else []
-    return [*validation, best, AtomicModelCheckpoint(run.last, stop, save_best_only=False)]
+    return [best, AtomicModelCheckpoint(run.last, stop, save_best_only=False)]
 
 
 def _early_stopping(config: ModelConfig, has_val: bool, prior_rows: list[dict]) -> list[Any]:
