@@ -129,7 +129,8 @@ def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, 
               "--distribute", help="none, mirrored or multi_worker: replaces train.distribute (README: Scaling "
                                    "out).")] = None,
           cluster: Annotated[Optional[Path], typer.Option(
-              "--cluster", help="multi_worker: a YAML file `workers: [host:port, ...]` (else TF_CONFIG).")] = None,
+              "--cluster", help="multi_worker: a YAML file `workers: \\[host:port, ...]` (else TF_CONFIG).")]
+          = None,  # \\[: a literal bracket, not rich markup
           worker_index: Annotated[Optional[int], typer.Option(
               "--worker-index", help="multi_worker with --cluster: this process's place in `workers` (0: chief)."
           )] = None,
@@ -291,15 +292,17 @@ def export(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .ker
 @_user_errors
 def plot(run_dirs: Annotated[list[Path], typer.Argument(help="One or more run folders.")],
          metric: Annotated[Optional[list[str]], typer.Option(
-             help="Metric(s) to plot, any history column (default: those of accuracy, loss, mae, r2 it has).")] = None,
-         out: Annotated[Optional[Path], typer.Option(help="Output PNG (several runs: required for one metric, "
-                                                         "else used as a prefix).")] = None):
+             help="Metric(s) to plot, any history column (default: those of accuracy, loss, mae, r2 recorded).")]
+         = None,
+         out: Annotated[Optional[Path], typer.Option(
+             help="Output PNG instead of the run folder (several metrics: STEM-METRIC.png beside it); several runs "
+                  "default to comparison.png in the current folder.")] = None):
     """Accuracy and loss curves of one run, or several runs overlaid."""
-    from cnnzoo.plots import DEFAULT_METRICS, plot_run, plot_runs
+    from cnnzoo.plots import plot_run, plot_runs, recorded_default_metrics
     from cnnzoo.runs import RunFolder
 
     runs = [RunFolder.open(path) for path in run_dirs]
-    metrics = metric or list(DEFAULT_METRICS if len(runs) == 1 else ("accuracy", "loss"))
+    metrics = metric or recorded_default_metrics(runs)
     if len(runs) == 1 and out is None:
         written = plot_run(runs[0], metrics=tuple(metrics))
     else:

@@ -77,7 +77,8 @@ def compare(run_dirs: Annotated[list[Path], typer.Argument(help="Two or more run
 @_user_errors
 def sweep(config: ConfigArg,
           grid: Annotated[Optional[list[str]], typer.Option(
-              "--grid", help="KEY=[v1,v2,...]: try each value (cartesian product over --grid keys); repeatable.")]
+              "--grid", help="KEY=\\[v1,v2,...]: try each value (cartesian product over --grid keys); "
+                           "repeatable.")]  # \\[: a literal bracket, not rich markup
           = None,
           sample: Annotated[Optional[list[str]], typer.Option(
               "--sample", help="KEY=uniform(a,b) | loguniform(a,b) | choice(v1,v2,...), drawn with --random N; "

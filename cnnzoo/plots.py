@@ -113,6 +113,17 @@ def plot_run(run: RunFolder, metrics=DEFAULT_METRICS) -> list[Path]:
     return [plot_metric({run.name: df}, m, run.path / f"{m}.png", {run.name: best}) for m in wanted]
 
 
+def recorded_default_metrics(runs: list[RunFolder]) -> list[str]:
+    """Those of DEFAULT_METRICS that at least one run's history records (``plot``'s choice for several runs)."""
+    recorded = {m for run in runs for m in available_metrics(read_history(run.history))}
+    wanted = [m for m in DEFAULT_METRICS if m in recorded]
+    if not wanted:
+        raise RunError(f"none of the metrics {', '.join(DEFAULT_METRICS)} was recorded by these runs "
+                       f"({', '.join(run.name for run in runs)}). Name one with --metric; recorded: "
+                       f"{', '.join(sorted(recorded)) or 'none'}.")
+    return wanted
+
+
 def plot_runs(runs: list[RunFolder], metric: str, out: Path) -> Path:
     """Several runs' ``metric`` curves overlaid in one PNG, labelled by run folder name."""
     histories, best = {}, {}

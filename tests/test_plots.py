@@ -10,9 +10,11 @@ import pandas as pd
 import pytest
 
 from data_fixtures import assert_drawn_png
+from tiny_runs import invoke
 
 from cnnzoo.errors import RunError
-from cnnzoo.plots import available_metrics, plot_confusion_matrix, plot_metric, plot_run, plot_runs
+from cnnzoo.plots import (available_metrics, plot_confusion_matrix, plot_metric, plot_run, plot_runs,
+                          recorded_default_metrics)
 from cnnzoo.runs import HistoryWriter, RunFolder
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -113,6 +115,36 @@ def test_plot_runs_overlays_by_folder_name(tmp_path):
     runs = [make_run(tmp_path, "lenet-1", history(20)), make_run(tmp_path, "lenet-2", history(10, 0.05))]
     out = plot_runs(runs, "accuracy", tmp_path / "cmp.png")
     assert_png(out)
+
+
+def regression_history(epochs: int) -> pd.DataFrame:
+    e = np.arange(1, epochs + 1)
+    return pd.DataFrame({"epoch": e, "loss": 1.0 / e, "mae": 0.8 / e, "r2": 1 - 1.0 / e,
+                         "val_loss": 1.1 / e, "val_mae": 0.9 / e, "val_r2": 1 - 1.1 / e})
+
+
+def test_recorded_default_metrics_are_those_some_run_has(tmp_path):
+    regressions = [make_run(tmp_path, f"reg-{i}", regression_history(5)) for i in (1, 2)]
+    assert recorded_default_metrics(regressions) == ["loss", "mae", "r2"]
+    classifier = make_run(tmp_path, "cls", history(5))
+    assert recorded_default_metrics([classifier, *regressions]) == ["accuracy", "loss", "mae", "r2"]
+    odd = make_run(tmp_path, "odd", pd.DataFrame({"epoch": [1, 2], "hinge": [0.5, 0.4]}))
+    with pytest.raises(RunError, match="--metric; recorded: hinge"):
+        recorded_default_metrics([odd])
+
+
+def test_plot_cli_several_regression_runs_and_one_run_with_out(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    regressions = [make_run(tmp_path, f"reg-{i}", regression_history(5)).path for i in (1, 2)]
+    result = invoke("plot", *regressions)
+    assert result.exit_code == 0, result.output  # was: "metric 'accuracy' is in none of the histories"
+    for metric in ("loss", "mae", "r2"):
+        assert_png(tmp_path / f"comparison-{metric}.png")
+    assert not (tmp_path / "comparison-accuracy.png").exists()
+    classifier = make_run(tmp_path, "cls", history(5)).path
+    result = invoke("plot", classifier, "--out", tmp_path / "out" / "cls.png")
+    assert result.exit_code == 0, result.output  # was: "metric 'mae' is in none of the histories"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["cls-accuracy.png", "cls-loss.png"]
 
 
 def test_plot_run_without_history_raises(tmp_path):
