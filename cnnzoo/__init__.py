@@ -8,6 +8,7 @@ The map of the package, in the order `cnnzoo train CONFIG` runs through it:
       sections.py         the `input:`, `data:` and `train:` sections
       options.py          typed option groups of `train:`: optimizer arguments, SCHEDULES, early stopping,
                           checkpoint (a new schedule or callback option is one class here)
+      compile_names.py    train.loss, train.metrics and every monitor: names Keras resolves only in fit
       expand.py           the `model:` section: blocks, parameters, repeat, branches -> layer nodes
       expr.py             the `${...}` evaluator (ast, checked node by node, never eval)
       spec.py             the spec objects everything past config holds

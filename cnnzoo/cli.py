@@ -189,8 +189,10 @@ def eval_(run_dir: RunDirArg, data_dir: DataDirOption = None,
     from cnnzoo.terminal import console as make_console, plain
     from cnnzoo.tta import check_tta_name
 
-    if checkpoint not in ("best", "last") or split not in ("test", "val"):
-        raise RunError("--checkpoint must be best or last, and --split test or val.")
+    if checkpoint not in ("best", "last"):
+        raise RunError(f"--checkpoint must be best or last (got {checkpoint!r}).")
+    if split not in ("test", "val"):
+        raise RunError(f"--split must be test or val (got {split!r}).")
     check_tta_name(tta)
     run = RunFolder.open(run_dir)
     result = evaluate_run(run, checkpoint=checkpoint, split=split, data_dir=resolve_data_dir(data_dir), force=force,
@@ -201,7 +203,8 @@ def eval_(run_dir: RunDirArg, data_dir: DataDirOption = None,
     console = make_console()
     console.print(render_eval(result))
     plots = result.get("plots", [] if result.get("multi_label") else None)  # multi-label: no confusion matrix
-    written = [run.path / name for name in plots] if plots is not None else [run.confusion_csv, run.confusion_png]
+    written = ([run.path / name for name in plots] if plots is not None
+               else [run.confusion_csv, run.confusion_png, run.path / "mistakes.png"])
     console.print(plain(f"wrote {', '.join(map(str, [run.eval_json, *written]))}"))
 
 

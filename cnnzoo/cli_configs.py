@@ -38,7 +38,9 @@ def configs(json_: Annotated[bool, typer.Option("--json", help="Print a JSON lis
 @app.command()
 @_without_tensorflow
 def init(name: Annotated[str, typer.Argument(help="A shipped config name, e.g. lenet (see `cnnzoo configs`).")],
-         file: Annotated[Optional[Path], typer.Argument(help="Where to write it (default ./NAME.yaml).")] = None):
+         file: Annotated[Optional[str], typer.Argument(
+             help="Where to write it (default ./NAME.yaml); a folder (or a path ending in /) gets NAME.yaml inside."
+         )] = None):
     """Copy a shipped config out to edit; never overwrites a file."""
     from cnnzoo.shipped import init_config
 

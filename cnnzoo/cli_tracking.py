@@ -24,12 +24,17 @@ def runs(runs_dir: Annotated[Path, typer.Argument(help="A folder of run folders.
              "--wide", help="Every column even on a narrow terminal (default: all of them from 140 columns).")]
          = False):
     """One row per run folder: status, epochs, best validation metric, test accuracy, params, speed, date."""
-    from cnnzoo.runs_table import WIDE_TABLE_COLUMNS, list_runs, parse_filter, render_runs, sort_rows, to_csv
+    from cnnzoo.runs_table import (WIDE_TABLE_COLUMNS, check_key, list_runs, parse_filter, render_runs, sort_rows,
+                                   to_csv)
 
-    rows = list_runs(runs_dir)
-    for predicate in map(parse_filter, filter_ or []):
+    rows = every_row = list_runs(runs_dir)
+    for text in filter_ or []:
+        key, predicate = parse_filter(text)
+        check_key(every_row, key, f"--filter {text}")
         rows = [r for r in rows if predicate(r)]
-    rows = sort_rows(rows, sort) if sort else rows
+    if sort:
+        check_key(every_row, sort, f"--sort {sort}")
+        rows = sort_rows(rows, sort)
     if json_:
         typer.echo(json.dumps([r.to_json() for r in rows], indent=2))
     elif csv_:

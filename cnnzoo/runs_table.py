@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from cnnzoo.errors import RunError
+from cnnzoo.layers import suggest
 from cnnzoo.runlock import is_locked
 from cnnzoo.terminal import plain
 
 COLUMNS = ("name", "config", "dataset", "status", "epochs", "best_epoch", "monitor", "best_value",
            "test_accuracy", "params", "precision", "wall_seconds", "samples_per_second", "date")
 ASCENDING = {"name", "config", "dataset", "status", "monitor", "precision", "wall_seconds"}
+STATUSES = ("finished", "stopped early", "interrupted", "nan loss", "running", "damaged")
 WIDE_TABLE_COLUMNS = 140  # narrower terminals get the compact table (`--wide` forces every column)
 _STAMP = re.compile(r"-(\d{8}-\d{6})(?:-\d+)?$")
 _FILTER = re.compile(r"^\s*([\w.]+)\s*(!=|>=|<=|=|>|<)\s*(.*)$")
@@ -181,12 +183,14 @@ def _date(path: Path) -> str | None:
 # --- filtering and sorting -----------------------------------------------------------------------
 
 def parse_filter(text: str):
-    """``status=finished``, ``test_accuracy>0.9``, ``config!=lenet`` -> a predicate on RunRow."""
+    """``status=finished``, ``test_accuracy>0.9``, ``config!=lenet`` -> (the key, a predicate on RunRow)."""
     match = _FILTER.match(text)
     if not match:
         raise RunError(f"--filter {text!r}: expected KEY=VALUE (or !=, >, <, >=, <=), e.g. --filter status=finished "
                        f"or --filter test_accuracy>0.9. Keys: {', '.join(COLUMNS)} or a metric such as val_loss.")
     key, op, wanted = match.groups()
+    if key == "status":
+        check_status(wanted)
 
     def predicate(row: RunRow) -> bool:
         value = row.value(key)
@@ -197,7 +201,25 @@ def parse_filter(text: str):
             return _OPS[op](value, number)
         return _OPS[op](str(value), wanted) if op in ("=", "!=") else False
 
-    return predicate
+    return key, predicate
+
+
+def check_key(rows: list[RunRow], key: str, option: str) -> None:
+    """``key`` must be a column or a metric some run recorded: a misspelt one would silently keep no row
+    (--filter) or leave the order alone (--sort)."""
+    recorded = sorted({name for row in rows for name in row.metrics})
+    if not rows or key in COLUMNS or key == "problem" or key in recorded:
+        return
+    hint = suggest(key, [*COLUMNS, *recorded])
+    raise RunError(f"{option}: no run here has a column or metric called {key!r}. Columns: {', '.join(COLUMNS)}; "
+                   f"metrics: {', '.join(recorded) or 'none'}." + (f" {hint}" if hint else ""))
+
+
+def check_status(wanted: str) -> None:
+    if wanted not in STATUSES:
+        hint = suggest(wanted, list(STATUSES))
+        raise RunError(f"--filter status={wanted}: no run has this status; statuses are {', '.join(STATUSES)}."
+                       + (f" {hint}" if hint else ""))
 
 
 def _number(text: str) -> float | None:

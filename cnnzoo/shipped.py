@@ -7,6 +7,7 @@ A path that exists always wins over a shipped name.
 from __future__ import annotations
 
 import itertools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,18 +42,20 @@ class ConfigChoice:
 
 
 def resolve_config(arg: Path | str) -> ConfigChoice:
-    """``arg`` itself when it exists (a path always wins), else the shipped config of that name.
+    """``arg`` itself when it exists (a path always wins), else the shipped config of that name; a missing
+    ``configs/NAME.yaml`` (the README's own commands, run outside a checkout) is the shipped NAME too.
 
     An argument that is neither is returned unchanged, so the config loader reports it as missing.
     """
     path = Path(arg)
     if path.exists():
         return ConfigChoice(path, shipped=False)
-    found = shipped_config(str(arg))
+    in_configs = len(path.parts) == 2 and path.parts[0] == "configs"
+    found = shipped_config(path.name if in_configs else str(arg))
     return ConfigChoice(found, shipped=True) if found else ConfigChoice(path, shipped=False)
 
 
-def init_config(name: str, dest: Path | None) -> Path:
+def init_config(name: str, dest: str | Path | None) -> Path:
     """Copy the shipped config ``name`` to ``dest`` (default ./<name>.yaml) to edit; never overwrites.
 
     A config that inherits (`base:`) is written with its base merged in, so the copy stands alone.
@@ -61,11 +64,13 @@ def init_config(name: str, dest: Path | None) -> Path:
     if source is None:
         raise ConfigError(f"no shipped config named {name!r}.", file=name,
                           hint=f"Shipped configs: {', '.join(shipped_names())} (`cnnzoo configs` describes them).")
+    folder = dest is not None and str(dest).endswith(("/", os.sep))  # a str: Path() drops the slash
     dest = Path(dest) if dest is not None else Path(f"{source.stem}.yaml")
-    if dest.is_dir():
+    if dest.is_dir() or folder:
         dest = dest / source.name
     text = _standalone_text(source)
     try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
         with open(dest, "x", encoding="utf-8") as handle:
             handle.write(text)
     except FileExistsError:

@@ -9,7 +9,7 @@ from typing import Any
 
 TASKS = ("classification", "regression")
 REGRESSION_LOSSES = ("mse", "mae", "huber", "log_cosh", "mean_squared_error", "mean_absolute_error",
-                     "mean_squared_logarithmic_error", "mean_absolute_percentage_error", "msle", "mape", "logcosh")
+                     "mean_squared_logarithmic_error", "mean_absolute_percentage_error", "msle", "mape")
 REGRESSION_METRICS = ("mae", "rmse", "r2")
 
 

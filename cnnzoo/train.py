@@ -101,8 +101,8 @@ def _resume_locked(run: RunFolder, *, overrides: list[str], data_dir: Path | Non
     config = for_task(config, plan.task)
     done = _align_history(run, history, model, len(splits.x_train), config.train.batch_size, console)
     if done >= config.train.epochs:
-        raise RunError(f"{run.path}: all {done} of {config.train.epochs} epochs are done; nothing to resume. "
-                       f"Pass --epochs N with N > {done} to train longer.")
+        raise RunError(f"{run.path}: {done} epoch(s) are done and the run is set to {config.train.epochs}; nothing "
+                       f"to resume. Pass --epochs N with N > {done} to train longer.")
     if done == 0:
         keras.utils.set_random_seed(config.train.seed)
         model = build_model(config).model

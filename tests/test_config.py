@@ -351,3 +351,53 @@ def test_dollar_param_keeps_type_and_braces_interpolate(tmp_path):
     dense, dropout = load_config(path).layers[0].children
     assert dense.args == {"units": 16, "use_bias": True, "name": "fc_16_x"}
     assert dropout.args == {"rate": 0.5}
+
+
+# --- loss, metric and monitor names: caught with the config, not when fit starts -------------------
+
+@pytest.mark.parametrize("override, path, message, hint", [
+    ("train.loss=sparse_categorical_crosentropy", "train.loss", "unknown loss 'sparse_categorical_crosentropy'",
+     "`sparse_categorical_crossentropy`"),
+    ("train.loss=msee", "train.loss", "unknown loss 'msee'", "`mse`"),
+    ("train.metrics=[accuracy, acuracy]", "train.metrics[1]", "unknown metric 'acuracy'", "`accuracy`"),
+    ("train.checkpoint={monitor: val_acc}", "train.checkpoint.monitor",
+     "monitor 'val_acc' names no column of the training history, which logs loss, accuracy", "`val_accuracy`"),
+    ("train.early_stopping={monitor: val_los}", "train.early_stopping.monitor", "monitor 'val_los'", "`val_loss`"),
+    ("train.schedule={name: plateau, monitor: val_accurcy}", "train.schedule.monitor", "monitor 'val_accurcy'",
+     "`val_accuracy`"),
+])
+def test_misspelt_loss_metric_or_monitor_is_a_located_error(tmp_path, override, path, message, hint):
+    config = write(tmp_path, "c.yaml", LENET_LIKE)
+    error = error_of(config, [override])
+    assert error.path == path and message in error.message and hint in (error.hint or ""), str(error)
+
+
+def test_known_names_and_logged_monitors_pass(tmp_path):
+    config = write(tmp_path, "c.yaml", LENET_LIKE)
+    overrides = ["train.loss=categorical_crossentropy", "train.metrics=[acc, auc, top_k_categorical_accuracy]",
+                 "train.checkpoint={monitor: val_auc}", "train.early_stopping={monitor: acc}",
+                 "train.schedule={name: plateau, monitor: val_top_k_categorical_accuracy}"]
+    spec = load_config(config, overrides).train
+    assert spec.checkpoint == CheckpointSpec(monitor="val_auc", mode="max")
+    assert spec.early_stopping.monitor == "acc" and spec.schedule.mode == "max"
+    regression = load_config(config, ["train.loss=huber", "train.checkpoint={monitor: val_rmse}"]).train
+    assert regression.checkpoint == CheckpointSpec(monitor="val_rmse", mode="min")
+
+
+@pytest.mark.parametrize("metrics, checkpoint", [
+    ("[accuracy, auc]", CheckpointSpec(monitor="val_accuracy", mode="max")),
+    ("[acc]", CheckpointSpec(monitor="val_acc", mode="max")),
+    ("[auc]", CheckpointSpec(monitor="val_loss", mode="min")),  # was val_accuracy: a column never logged
+])
+def test_default_checkpoint_monitors_a_logged_column(tmp_path, metrics, checkpoint):
+    config = write(tmp_path, "c.yaml", LENET_LIKE)
+    assert load_config(config, [f"train.metrics={metrics}"]).train.checkpoint == checkpoint
+
+
+def test_a_key_an_override_makes_is_blamed_on_the_override(tmp_path):
+    config = write(tmp_path, "c.yaml", LENET_LIKE)
+    error = error_of(config, ["trian.epochs=3"])  # was: c.yaml line 1, a line that never said `trian`
+    assert (error.file, error.line, error.path) == ("--set trian.epochs=3", None, "trian")
+    assert "Did you mean `train`?" in str(error)
+    nested = error_of(config, ["train.early_stoping.patience=3"])
+    assert nested.file == "--set train.early_stoping.patience=3" and nested.path == "train.early_stoping"

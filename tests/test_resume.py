@@ -55,6 +55,8 @@ def test_resume_extends_a_finished_run(tmp_path, real_data_dir):
 
     again = _invoke("train", "--resume", run_dir, "--data-dir", real_data_dir)
     assert again.exit_code == 2 and "nothing to resume" in again.output
+    shorter = _invoke("train", "--resume", run_dir, "--epochs", "2", "--data-dir", real_data_dir)
+    assert shorter.exit_code == 2 and "4 epoch(s) are done and the run is set to 2" in " ".join(shorter.output.split())
 
 
 def test_resume_refuses_a_changed_network(tmp_path, real_data_dir):

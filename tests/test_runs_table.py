@@ -114,6 +114,18 @@ def test_runs_rejects_a_bad_filter_and_a_missing_folder(runs_dir, tmp_path):
     assert missing.exit_code == 2 and "no such runs directory" in missing.output
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--sort", "test_acuracy"], "--sort test_acuracy: no run here has a column or metric called 'test_acuracy'"),
+    (["--filter", "test_acuracy>0.1"], "Did you mean `test_accuracy`?"),
+    (["--filter", "status=finshed"], "statuses are finished, stopped early, interrupted"),
+])
+def test_runs_rejects_keys_and_statuses_no_run_has(runs_dir, args, message):
+    runs, _, _ = runs_dir  # each was a silent unsorted table or "0 run(s)"
+    result = invoke("runs", runs, *args)
+    assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+    assert invoke("runs", runs, "--sort", "test_loss", "--filter", "val_loss<100").exit_code == 0
+
+
 def test_compare_two_runs_that_differ_in_two_keys(runs_dir, tmp_path):
     runs, first, second = runs_dir
     out = tmp_path / "cmp.png"

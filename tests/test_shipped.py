@@ -35,6 +35,16 @@ def test_a_bare_name_resolves_to_the_shipped_config_and_says_so(tmp_path, monkey
     assert f"using the shipped config {REPO / 'configs' / 'lenet.yaml'}" in result.stderr.replace("\n", "")
 
 
+def test_the_readme_path_configs_name_works_outside_a_checkout(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no configs/ here: the README's `configs/lenet.yaml` is the shipped lenet
+    result = invoke("summary", "configs/lenet.yaml", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["params"] == 1_256_080 and "using the shipped config" in result.stderr
+    missing = invoke("summary", "configs/lenet_typo.yaml")
+    assert missing.exit_code == 2 and "config file not found" in missing.output
+    assert "bare name from any folder" in missing.output.replace("\n", " ")
+
+
 def test_an_existing_path_wins_over_a_shipped_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "lenet").write_text(TINY_CONFIG)
@@ -79,6 +89,14 @@ def test_init_copies_a_config_out_and_never_overwrites(tmp_path, monkeypatch):
     assert (tmp_path / "lenet.yaml").read_text() == schema_line + shipped.split("\n", 1)[1]
     unknown = invoke("init", "resnet")
     assert unknown.exit_code == 2 and "no shipped config named 'resnet'" in unknown.output and "lenet5" in unknown.output
+
+
+def test_init_into_a_folder_path_writes_name_yaml_inside(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("init", "lenet", "new/folder/")  # missing: made; the trailing slash says it is a folder
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "new" / "folder" / "lenet.yaml").is_file() and not (tmp_path / "new" / "folder").is_file()
+    assert invoke("init", "lenet5", "new").exit_code == 0 and (tmp_path / "new" / "lenet5.yaml").is_file()
 
 
 def test_init_merges_the_base_of_an_inheriting_config(tmp_path):

@@ -83,3 +83,17 @@ def test_flip_view_mirrors_the_width_axis():
     rows = images[:, 0, :, 0]
     np.testing.assert_allclose(predict_views(model, pipe, "flip"), (rows + rows[:, ::-1]) / 2)
     np.testing.assert_allclose(predict_views(model, pipe, "none"), rows)
+
+
+def test_flip_views_trace_without_autograph_warnings(capfd, caplog):
+    """The mirrored view is a traced tf.data map: it once made AutoGraph print the whole os.environ."""
+    import keras
+    import tensorflow as tf
+
+    from cnnzoo.tta import predict_views
+
+    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(2)])
+    pipe = tf.data.Dataset.from_tensor_slices((np.ones((2, 4, 4, 1), "float32"), np.zeros(2))).batch(2)
+    predict_views(model, pipe, "flip")
+    logged = capfd.readouterr().err + caplog.text
+    assert "AutoGraph" not in logged and "environ(" not in logged, logged[:500]

@@ -22,7 +22,7 @@ from cnnzoo.layers import suggest
 MODES = ("auto", "min", "max")
 METRIC_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
 DEVICE_NAME = re.compile(r"(GPU|CPU|TPU):[0-9]{1,4}")
-_LOWER_IS_BETTER = ("loss", "error", "mae", "mse", "mape", "msle", "hinge", "divergence", "crossentropy",
+_LOWER_IS_BETTER = ("loss", "error", "mae", "mse", "rmse", "mape", "msle", "hinge", "divergence", "crossentropy",
                     "poisson", "cosh")
 _HIGHER_IS_BETTER = ("accuracy", "acc", "auc", "precision", "recall", "f1", "fbeta", "iou", "r2", "score")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from cnnzoo.config.compile_names import check_loss, check_metrics, check_monitor
 from cnnzoo.config.data_options import DATA_KEYS, TRAIN_KEYS, data_options, train_options
 from cnnzoo.config.expand import parse_layer_list
 from cnnzoo.config.source import Document, PathKey
@@ -134,6 +135,10 @@ def parse_train(doc: Document) -> TrainSpec:
         metrics = [metrics]
     if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
         raise section.error("metrics", f"`metrics` must be a list of metric names, received {metrics!r}.")
+    metrics = tuple(metrics)
+    check_loss(section.doc, section.path + ("loss",), section.string("loss"))
+    check_metrics(section.doc, section.path + ("metrics",), metrics)
+    _check_monitors(section, metrics)
     jit = section.get("jit_compile", "auto")
     if jit not in (True, False, "auto"):
         raise section.error("jit_compile", f"`jit_compile` must be true, false or auto, received {jit!r}.")
@@ -144,9 +149,9 @@ def parse_train(doc: Document) -> TrainSpec:
         learning_rate=section.number("learning_rate", None, 0.0, 100.0, open_low=True),
         schedule=_schedule(section),
         loss=section.string("loss"),
-        metrics=tuple(metrics),
+        metrics=metrics,
         early_stopping=_option_group(section, "early_stopping", EarlyStoppingSpec, "early stopping"),
-        checkpoint=_option_group(section, "checkpoint", CheckpointSpec, "checkpoint") or CheckpointSpec(mode="max"),
+        checkpoint=_option_group(section, "checkpoint", CheckpointSpec, "checkpoint") or _default_checkpoint(metrics),
         seed=section.integer("seed", 42, 0, 2**31 - 1),
         steps_per_execution=section.integer("steps_per_execution", 1, 1, 100_000),
         jit_compile=jit,
@@ -162,6 +167,20 @@ def parse_train(doc: Document) -> TrainSpec:
                                      f"cannot run under the `{spec.distribute.strategy}` strategy. Leave out "
                                      f"train.folds (--folds) or train.distribute (--distribute).")
     return spec
+
+
+def _check_monitors(section: Section, metrics: tuple[str, ...]) -> None:
+    """Each monitor written in the section names a history column (before its mode is inferred from it)."""
+    for key in ("checkpoint", "early_stopping", "schedule"):
+        value = section.get(key)
+        if isinstance(value, dict) and isinstance(value.get("monitor"), str):
+            check_monitor(section.doc, section.path + (key, "monitor"), value["monitor"], metrics)
+
+
+def _default_checkpoint(metrics: tuple[str, ...]) -> CheckpointSpec:
+    """Validation accuracy where the history logs it, else validation loss."""
+    logged = next((name for name in ("accuracy", "acc") if name in metrics), None)
+    return CheckpointSpec(f"val_{logged}", "max") if logged else CheckpointSpec("val_loss", "min")
 
 
 def _distribute(section: Section) -> DistributeSpec:

@@ -168,7 +168,8 @@ def _parse_file(path: Path) -> Document:
     name = str(path)
     if not path.exists():
         raise ConfigError("config file not found.", file=name,
-                          hint="Check the path; configs shipped with cnnzoo are in configs/.")
+                          hint="Check the path. A shipped config is found by its bare name from any folder "
+                               "(`cnnzoo train lenet`); `cnnzoo configs` lists them.")
     if not path.is_file():
         raise ConfigError("is a directory, not a config file.", file=name,
                           hint="Pass a .yaml file, e.g. configs/lenet.yaml.")
@@ -325,6 +326,8 @@ def _apply_override(doc: Document, text: str) -> None:
     for depth, key in enumerate(path[:-1]):
         prefix = format_path(path[:depth + 1])
         if isinstance(target, dict):
+            if key not in target:  # made by this override: an error about it names the override
+                doc.origins[path[:depth + 1]] = Origin(f"--set {text}")
             target = target.setdefault(key, {})
         elif isinstance(target, list) and isinstance(key, int) and -len(target) <= key < len(target):
             target = target[key]
