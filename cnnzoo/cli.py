@@ -298,19 +298,22 @@ def plot(run_dirs: Annotated[list[Path], typer.Argument(help="One or more run fo
              help="Metric(s) to plot, any history column (default: those of accuracy, loss, mae, r2 recorded).")]
          = None,
          out: Annotated[Optional[Path], typer.Option(
-             help="Output PNG instead of the run folder (several metrics: STEM-METRIC.png beside it); several runs "
-                  "default to comparison.png in the current folder.")] = None):
+             help="Output .png, .svg or .pdf instead of the run folder (several metrics: STEM-METRIC.EXT beside "
+                  "it); several runs default to comparison.png in the current folder.")] = None):
     """Accuracy and loss curves of one run, or several runs overlaid."""
-    from cnnzoo.plots import plot_run, plot_runs, recorded_default_metrics
+    from cnnzoo.errors import RunError
+    from cnnzoo.plots import FIGURE_FORMATS, plot_run, plot_runs, recorded_default_metrics
     from cnnzoo.runs import RunFolder
 
+    if out is not None and out.suffix.lower().lstrip(".") not in FIGURE_FORMATS:
+        raise RunError(f"--out {out}: a plot is written as .png, .svg or .pdf; end the file name in one of them.")
     runs = [RunFolder.open(path) for path in run_dirs]
     metrics = metric or recorded_default_metrics(runs)
     if len(runs) == 1 and out is None:
         written = plot_run(runs[0], metrics=tuple(metrics))
     else:
         base = out or Path("comparison.png")
-        written = [plot_runs(runs, m, base if len(metrics) == 1 else base.with_name(f"{base.stem}-{m}.png"))
+        written = [plot_runs(runs, m, base if len(metrics) == 1 else base.with_name(f"{base.stem}-{m}{base.suffix}"))
                    for m in metrics]
     _echo_paths(written)
 

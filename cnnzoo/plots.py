@@ -26,12 +26,16 @@ def available_metrics(df) -> list[str]:
     return [n for n in dict.fromkeys(names) if n not in NOT_METRICS]
 
 
+FIGURE_FORMATS = ("png", "svg", "pdf")
+
+
 def save_figure(fig, out: Path) -> Path:
-    """Write ``fig`` to ``out`` atomically as PNG, then close it."""
+    """Write ``fig`` to ``out`` atomically (SVG or PDF by its suffix, else PNG), then close it."""
     out = Path(out)
+    suffix = out.suffix.lower().lstrip(".")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        atomic_save(out, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI))
+        atomic_save(out, lambda tmp: fig.savefig(tmp, format=suffix if suffix in FIGURE_FORMATS else "png", dpi=DPI))
     except OSError as exc:
         raise RunError(f"{out}: cannot write the plot ({exc.strerror or exc}). "
                        f"Choose a writable location with --out.") from exc

@@ -25,7 +25,7 @@ from cnnzoo.memory_guard import check_run_memory, out_of_memory, peak_rss, phase
 from cnnzoo.precision import dtype_policy, resolve_precision
 from cnnzoo.runlock import locked_run
 from cnnzoo.atomic import atomic_write_json, atomic_write_text
-from cnnzoo.runs import RunFolder, check_free_space, create_run_dir, load_checkpoint
+from cnnzoo.runs import RunFolder, check_free_space, create_run_dir, load_checkpoint, read_json
 from cnnzoo.tasks import for_task, task_facts, task_hint
 from cnnzoo.training_setup import LabelPlan, Pipelines, compile_model, make_pipelines, plan_labels, require_data
 from cnnzoo.train_result import TrainResult
@@ -196,6 +196,7 @@ class FitOutcome:
     interrupted: str | None
     stopped_early: bool
     nan_at: dict | None
+    first_epoch: int = 0  # epochs done before this session (a resume)
 
 
 def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, console, steps: int,
@@ -229,7 +230,7 @@ def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, cons
                       shuffle=False, class_weight=pipes.class_weight)  # the pipeline shuffles
         seconds = time.perf_counter() - started
     stopped_early = bool(early and early[0].stopped_epoch > 0)
-    return FitOutcome(history.rows, seconds, stop.signal_name, stopped_early, nan_guard.where)
+    return FitOutcome(history.rows, seconds, stop.signal_name, stopped_early, nan_guard.where, len(prior_rows))
 
 
 def _checkpoints(config: ModelConfig, run: RunFolder, stop, has_val: bool, prior_rows: list[dict]) -> list[Any]:
@@ -284,7 +285,8 @@ def _final_metrics(config, model, run: RunFolder, pipes: Pipelines, fit: FitOutc
         "best": best_row or {},
         "test": test,
         "checkpoint_evaluated": checkpoint.name if checkpoint else None,
-        "wall_seconds": round(fit.seconds, 3),
+        "wall_seconds": round(_earlier_sessions_seconds(run, fit.rows, fit.first_epoch) + fit.seconds, 3),
+        "session_seconds": round(fit.seconds, 3),
         "epoch_seconds_total": round(sum(r.get("epoch_seconds", 0.0) for r in fit.rows), 3),
         "samples_per_second": round(statistics.median(throughput), 1) if throughput else None,
         "train_samples": len(splits.x_train), "val_samples": len(splits.x_val), "test_samples": len(splits.x_test),
@@ -295,6 +297,22 @@ def _final_metrics(config, model, run: RunFolder, pipes: Pipelines, fit: FitOutc
         "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
                      "keras": keras.__version__, "cnnzoo": __version__},
     }
+
+
+def _earlier_sessions_seconds(run: RunFolder, rows: list[dict], first_epoch: int) -> float:
+    """Wall time before a resume: the last metrics.json's, plus the epoch_seconds of epochs logged after it
+    by a session that was killed before writing one. Read before this session's metrics.json replaces it."""
+    if not first_epoch:
+        return 0.0
+    try:
+        earlier = read_json(run.metrics) if run.metrics.exists() else {}
+    except RunError:
+        earlier = {}
+    seconds, counted = (earlier.get("wall_seconds"), earlier.get("epochs_completed")) if isinstance(earlier, dict) \
+        else (None, None)
+    if not (isinstance(seconds, (int, float)) and isinstance(counted, int)):
+        seconds, counted = 0.0, 0
+    return float(seconds) + sum(r.get("epoch_seconds", 0.0) for r in rows[counted:first_epoch])
 
 
 def _dataset_label(config: ModelConfig) -> str | None:

@@ -145,6 +145,11 @@ def test_plot_cli_several_regression_runs_and_one_run_with_out(tmp_path, monkeyp
     result = invoke("plot", classifier, "--out", tmp_path / "out" / "cls.png")
     assert result.exit_code == 0, result.output  # was: "metric 'mae' is in none of the histories"
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["cls-accuracy.png", "cls-loss.png"]
+    vector = invoke("plot", classifier, "--metric", "loss", "--out", tmp_path / "loss.svg")
+    assert vector.exit_code == 0 and (tmp_path / "loss.svg").read_text().lstrip().startswith("<?xml")
+    unknown = invoke("plot", classifier, "--out", tmp_path / "curves.xyz")  # was: curves-*.png, silently
+    assert unknown.exit_code == 2 and "written as .png, .svg or .pdf" in unknown.output
+    assert not list(tmp_path.glob("curves*"))
 
 
 def test_plot_run_without_history_raises(tmp_path):

@@ -50,6 +50,9 @@ def test_resume_extends_a_finished_run(tmp_path, real_data_dir):
     assert list(history["epoch"]) == [1, 2, 3, 4]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["epochs_completed"] == 4
+    # wall time counts both sessions (it was the resumed session's alone)
+    assert metrics["wall_seconds"] > metrics["session_seconds"] >= history["epoch_seconds"].iloc[2:].sum()
+    assert metrics["wall_seconds"] >= history["epoch_seconds"].sum()
     assert metrics["best_epoch"] == int(history.loc[history["val_accuracy"].idxmax(), "epoch"])
     assert "epochs: 4" in (run_dir / "config.yaml").read_text()
 
