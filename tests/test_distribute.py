@@ -188,7 +188,7 @@ BAD = [
                                                                 "task": {"type": "worker", "index": 3}})},
      "TF_CONFIG task index 3 is out of range"),
     (["--cluster", "two.yaml", "--worker-index", "0"], {}, "--cluster and --worker-index need the multi_worker"),
-    (["--distribute", "multi_worker", "--set", "train.metrics=[auc]"], {},
+    (["--distribute", "multi_worker", "--set", "train.metrics=[auc]", "--set", "train.checkpoint.monitor=val_auc"], {},
      "lenet.yaml train.metrics[0]: metric `auc` keeps state across batches"),
     (["--distribute", "multi_worker", "--tensorboard"], {}, "train.tensorboard: the TensorBoard callback"),
 ]
