@@ -301,20 +301,16 @@ def plot(run_dirs: Annotated[list[Path], typer.Argument(help="One or more run fo
              help="Output .png, .svg or .pdf instead of the run folder (several metrics: STEM-METRIC.EXT beside "
                   "it); several runs default to comparison.png in the current folder.")] = None):
     """Accuracy and loss curves of one run, or several runs overlaid."""
-    from cnnzoo.errors import RunError
-    from cnnzoo.plots import FIGURE_FORMATS, plot_run, plot_runs, recorded_default_metrics
+    from cnnzoo.plots import check_figure_path, plot_overlaid, plot_run, recorded_default_metrics
     from cnnzoo.runs import RunFolder
 
-    if out is not None and out.suffix.lower().lstrip(".") not in FIGURE_FORMATS:
-        raise RunError(f"--out {out}: a plot is written as .png, .svg or .pdf; end the file name in one of them.")
+    if out is not None:
+        check_figure_path(out)
     runs = [RunFolder.open(path) for path in run_dirs]
-    metrics = metric or recorded_default_metrics(runs)
     if len(runs) == 1 and out is None:
-        written = plot_run(runs[0], metrics=tuple(metrics))
+        written = plot_run(runs[0], metrics=tuple(metric or recorded_default_metrics(runs)))
     else:
-        base = out or Path("comparison.png")
-        written = [plot_runs(runs, m, base if len(metrics) == 1 else base.with_name(f"{base.stem}-{m}{base.suffix}"))
-                   for m in metrics]
+        written = plot_overlaid(runs, metric, out or Path("comparison.png"))
     _echo_paths(written)
 
 

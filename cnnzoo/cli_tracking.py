@@ -51,23 +51,22 @@ def runs(runs_dir: Annotated[Path, typer.Argument(help="A folder of run folders.
 @_without_tensorflow
 def compare(run_dirs: Annotated[list[Path], typer.Argument(help="Two or more run folders.")],
             metric: Annotated[Optional[list[str]], typer.Option(
-                help="Curves to overlay (default accuracy, loss).")] = None,
-            out: Annotated[Path, typer.Option(help="Curves PNG (with several metrics, <out>-<metric>.png).")]
-            = Path("comparison.png"),
+                help="Curves to overlay (default: those of accuracy, loss, mae, r2 recorded).")] = None,
+            out: Annotated[Path, typer.Option(help="Curves .png, .svg or .pdf (with several metrics, "
+                                                   "<out stem>-<metric>.<ext>).")] = Path("comparison.png"),
             json_: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False):
     """Config differences (dotted paths), metrics side by side, and the overlaid curves of several runs."""
     from cnnzoo.compare import compare_runs, render_comparison
     from cnnzoo.errors import RunError
-    from cnnzoo.plots import plot_runs
+    from cnnzoo.plots import check_figure_path, plot_overlaid
     from cnnzoo.runs import RunFolder
 
     if len(run_dirs) < 2:
         raise RunError("compare needs at least two run folders, e.g. cnnzoo compare runs/a runs/b.")
+    check_figure_path(out)
     folders = [RunFolder.open(path) for path in run_dirs]
     comparison = compare_runs(folders)
-    metrics = metric or ["accuracy", "loss"]
-    plots = [plot_runs(folders, m, out if len(metrics) == 1 else out.with_name(f"{out.stem}-{m}.png"))
-             for m in metrics]
+    plots = plot_overlaid(folders, metric, out)
     if json_:
         typer.echo(json.dumps({**comparison.to_json(), "plots": [str(p) for p in plots]}, indent=2))
         return

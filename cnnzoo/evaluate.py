@@ -26,7 +26,7 @@ def evaluate_run(run: RunFolder, *, checkpoint: str, split: str, data_dir: Path 
     from cnnzoo.training_setup import make_pipelines, plan_labels, require_data
     from cnnzoo.tta import check_tta, predict_views
 
-    config = require_data(load_config(run.config))
+    config = require_data(load_config(run.config, check_names=False))
     check_run_memory(config, what=f"evaluating {run.path}", force=force, data_dir=data_dir, inference=True)
     with out_of_memory(f"loading {checkpoint}.keras"):
         model = load_checkpoint(run.checkpoint(checkpoint))

@@ -147,7 +147,7 @@ def _export_data(source, request: ExportRequest, data_dir: Path | None) -> Expor
     from cnnzoo.builder import build_model
     from cnnzoo.config import load_config
 
-    config = load_config(source.config)
+    config = load_config(source.config, check_names=False)
     if config.data is None:
         raise RunError(f"{source.config}: has no `data:` section, so there are no samples to verify the export on.")
     float32 = dataclasses.replace(config, train=dataclasses.replace(config.train, precision="float32"))

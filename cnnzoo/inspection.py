@@ -35,7 +35,7 @@ def load_run(run_dir: Path, checkpoint: str = "best") -> LoadedRun:
     from cnnzoo.runs import read_json
 
     run = RunFolder.open(run_dir)
-    config = load_config(run.config)
+    config = load_config(run.config, check_names=False)
     model = load_checkpoint(run.checkpoint(checkpoint))
     metrics = read_json(run.metrics) if run.metrics.exists() else {}
     width = model.output_shape[-1]

@@ -128,8 +128,22 @@ def recorded_default_metrics(runs: list[RunFolder]) -> list[str]:
     return wanted
 
 
+def check_figure_path(out: Path) -> None:
+    if out.suffix.lower().lstrip(".") not in FIGURE_FORMATS:
+        raise RunError(f"--out {out}: a plot is written as .png, .svg or .pdf; end the file name in one of them.")
+
+
+def plot_overlaid(runs: list[RunFolder], metrics: list[str] | None, out: Path) -> list[Path]:
+    """``plot_runs`` for each metric (default: those recorded): ``out`` itself for one metric, else
+    ``<out stem>-<metric><suffix>`` beside it."""
+    check_figure_path(out)
+    metrics = metrics or recorded_default_metrics(runs)
+    return [plot_runs(runs, m, out if len(metrics) == 1 else out.with_name(f"{out.stem}-{m}{out.suffix}"))
+            for m in metrics]
+
+
 def plot_runs(runs: list[RunFolder], metric: str, out: Path) -> Path:
-    """Several runs' ``metric`` curves overlaid in one PNG, labelled by run folder name."""
+    """Several runs' ``metric`` curves overlaid in one figure, labelled by run folder name."""
     histories, best = {}, {}
     for run in runs:
         df = read_history(run.history)

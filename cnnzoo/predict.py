@@ -61,7 +61,7 @@ def predict_inputs(source: ModelSource, arguments: list[str], *, top_k: int, bat
     from cnnzoo.tasks import task_hint
     from cnnzoo.tta import check_tta
 
-    config = load_config(source.config)
+    config = load_config(source.config, check_names=False)
     if config.data is None:
         raise RunError(f"{source.config}: has no `data:` section, so the inputs' preprocessing is unknown.")
     # predict reads only single-label image and series datasets; an explicit train.task still counts

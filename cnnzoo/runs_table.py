@@ -189,6 +189,7 @@ def parse_filter(text: str):
         raise RunError(f"--filter {text!r}: expected KEY=VALUE (or !=, >, <, >=, <=), e.g. --filter status=finished "
                        f"or --filter test_accuracy>0.9. Keys: {', '.join(COLUMNS)} or a metric such as val_loss.")
     key, op, wanted = match.groups()
+    wanted = wanted.strip()
     if key == "status":
         check_status(wanted)
 

@@ -71,6 +71,10 @@ def init_config(name: str, dest: str | Path | None) -> Path:
     text = _standalone_text(source)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file where a folder should be, or no permission
+        raise ConfigError(f"cannot make the folder {dest.parent} ({exc.strerror or exc}).", file=str(dest),
+                          hint="Pass a FILE in a folder you can write to.") from None
+    try:
         with open(dest, "x", encoding="utf-8") as handle:
             handle.write(text)
     except FileExistsError:

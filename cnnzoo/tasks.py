@@ -15,9 +15,13 @@ REGRESSION_METRICS = ("mae", "rmse", "r2")
 
 def task_hint(train) -> str | None:
     """The task the config alone tells (train.task, else a regression loss), or None: the data decides."""
-    if train.task:
-        return train.task
-    return "regression" if (train.loss or "").lower() in REGRESSION_LOSSES else None
+    return hinted_task(train.task, train.loss)
+
+
+def hinted_task(task: str | None, loss: str | None) -> str | None:
+    if task:
+        return task
+    return "regression" if (loss or "").lower() in REGRESSION_LOSSES else None
 
 
 def task_of(train, splits) -> str:

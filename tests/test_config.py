@@ -12,6 +12,7 @@ from cnnzoo.config.options import CheckpointSpec, CosineSchedule, EarlyStoppingS
 from cnnzoo.config.source import load_document, parse_override
 from cnnzoo.errors import ConfigError
 
+REPO_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 LENET_LIKE = textwrap.dedent("""\
     name: small
     input:
@@ -370,6 +371,47 @@ def test_misspelt_loss_metric_or_monitor_is_a_located_error(tmp_path, override, 
     config = write(tmp_path, "c.yaml", LENET_LIKE)
     error = error_of(config, [override])
     assert error.path == path and message in error.message and hint in (error.hint or ""), str(error)
+
+
+@pytest.mark.parametrize("overrides, path, message", [
+    (["train.metrics=[MeanIoU]"], "train.metrics[0]", "metric 'MeanIoU' needs arguments (num_classes"),
+    (["train.metrics=[Mean]"], "train.metrics[0]", "unknown metric 'Mean'"),
+    (["train.metrics=[ce]"], "train.metrics[0]", "unknown metric 'ce'"),  # a loss alias, not a metric one
+    (["train.task=classification", "train.metrics=[accuracy, rmse]"], "train.metrics[1]", "unknown metric 'rmse'"),
+    (["train.metrics=[auc]", "train.checkpoint={mode: max}"], "train.checkpoint.monitor", None),
+    (["train.loss=mse", "train.checkpoint={monitor: val_accuracy}"], "train.checkpoint.monitor",
+     "which logs loss, mae, rmse, r2"),  # a regression run logs no accuracy
+])
+def test_names_keras_would_refuse_or_never_log(tmp_path, overrides, path, message):
+    config = write(tmp_path, "c.yaml", LENET_LIKE)
+    if message is None:  # a checkpoint mapping without monitor takes the default that the history logs
+        assert load_config(config, overrides).train.checkpoint == CheckpointSpec(monitor="val_loss", mode="max")
+        return
+    error = error_of(config, overrides)
+    assert error.path == path and message in error.message, str(error)
+
+
+def test_compile_aliases_and_a_saved_run_config_load(tmp_path):
+    config = write(tmp_path, "c.yaml", LENET_LIKE)
+    assert load_config(config, ["train.loss=ce", "train.metrics=[Acc]"]).train.loss == "ce"
+    old_run = write(tmp_path, "run/config.yaml", LENET_LIKE + "  checkpoint: {monitor: val_acc}\n")
+    with pytest.raises(ConfigError, match="monitor 'val_acc'"):
+        load_config(old_run)
+    assert load_config(old_run, check_names=False).train.checkpoint.monitor == "val_acc"  # eval, predict, export
+
+
+def test_name_checks_leave_tensorflow_unstarted():
+    """Resolving a metric builds its variables and starts TensorFlow's runtime, after which a
+    multi-worker strategy cannot be configured: the checks only look names up."""
+    import subprocess
+    import sys
+
+    probe = ("import tensorflow as tf; from cnnzoo.config import load_config; "
+             f"load_config({str(REPO_CONFIGS / 'lenet.yaml')!r}, ['train.metrics=[accuracy, auc, "
+             "top_k_categorical_accuracy]', 'train.checkpoint.monitor=val_auc']); "
+             "from tensorflow.python.eager import context; print(context.context()._context_handle is None)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip().splitlines()[-1] == "True", out.stderr[-2000:]
 
 
 def test_known_names_and_logged_monitors_pass(tmp_path):

@@ -147,6 +147,9 @@ def test_plot_cli_several_regression_runs_and_one_run_with_out(tmp_path, monkeyp
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["cls-accuracy.png", "cls-loss.png"]
     vector = invoke("plot", classifier, "--metric", "loss", "--out", tmp_path / "loss.svg")
     assert vector.exit_code == 0 and (tmp_path / "loss.svg").read_text().lstrip().startswith("<?xml")
+    compared = invoke("compare", *regressions, "--out", tmp_path / "cmp.svg")  # compare overlays the same way
+    assert compared.exit_code == 0, compared.output
+    assert sorted(p.name for p in tmp_path.glob("cmp-*")) == ["cmp-loss.svg", "cmp-mae.svg", "cmp-r2.svg"]
     unknown = invoke("plot", classifier, "--out", tmp_path / "curves.xyz")  # was: curves-*.png, silently
     assert unknown.exit_code == 2 and "written as .png, .svg or .pdf" in unknown.output
     assert not list(tmp_path.glob("curves*"))

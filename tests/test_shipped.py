@@ -97,6 +97,9 @@ def test_init_into_a_folder_path_writes_name_yaml_inside(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "new" / "folder" / "lenet.yaml").is_file() and not (tmp_path / "new" / "folder").is_file()
     assert invoke("init", "lenet5", "new").exit_code == 0 and (tmp_path / "new" / "lenet5.yaml").is_file()
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    blocked = invoke("init", "lenet", "notes.txt/")
+    assert blocked.exit_code == 2 and "cannot make the folder notes.txt" in blocked.output, blocked.output
 
 
 def test_init_merges_the_base_of_an_inheriting_config(tmp_path):

@@ -23,11 +23,14 @@ __all__ = ["load_config", "config_from_document", "parse_text", "ModelConfig", "
            "BranchNode", "BlockNode", "InputSpec", "TrainSpec"]
 
 
-def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ModelConfig:
-    return config_from_document(load_document(Path(path), overrides))
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = (), *,
+                check_names: bool = True) -> ModelConfig:
+    """``check_names=False`` for a run folder's saved config.yaml: read as it was trained, even if its
+    loss, metric or monitor names predate the checks (config/compile_names.py)."""
+    return config_from_document(load_document(Path(path), overrides), check_names=check_names)
 
 
-def config_from_document(doc: Document) -> ModelConfig:
+def config_from_document(doc: Document, check_names: bool = True) -> ModelConfig:
     resolved = copy.deepcopy(doc.data)
     for key in doc.data:
         if key not in TOP_LEVEL_KEYS:
@@ -41,7 +44,7 @@ def config_from_document(doc: Document) -> ModelConfig:
     description = doc.data.get("description") or ""
     if not isinstance(description, str):
         raise doc.error(("description",), "`description` must be text.")
-    train = dataclasses.replace(parse_train(doc), freeze=parse_freeze(doc))
+    train = dataclasses.replace(parse_train(doc, check_names), freeze=parse_freeze(doc))
     input_spec, layers, init_from = parse_input(doc), parse_model(doc), parse_init_from(doc)
     check_patterns(doc, layers, init_from, train.freeze)
     return ModelConfig(name=name, description=description, input=input_spec, layers=layers,

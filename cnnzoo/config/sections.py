@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from cnnzoo.config.compile_names import check_loss, check_metrics, check_monitor
+from cnnzoo.config.compile_names import check_loss, check_metrics, check_monitor, logged_columns
 from cnnzoo.config.data_options import DATA_KEYS, TRAIN_KEYS, data_options, train_options
 from cnnzoo.config.expand import parse_layer_list
 from cnnzoo.config.source import Document, PathKey
@@ -16,6 +16,7 @@ from cnnzoo.data.interface import DATASET_MODULES, DataSpec
 from cnnzoo.errors import quote, shown
 from cnnzoo.layers import suggest
 from cnnzoo.precision import PRECISIONS
+from cnnzoo.tasks import TASKS, hinted_task
 
 INPUT_DTYPES = ("float32", "float16", "bfloat16", "uint8", "int32", "int64")
 DATASETS = tuple(DATASET_MODULES)
@@ -123,7 +124,9 @@ def parse_data(doc: Document) -> DataSpec | None:
     )
 
 
-def parse_train(doc: Document) -> TrainSpec:
+def parse_train(doc: Document, check_names: bool = True) -> TrainSpec:
+    """The `train:` section; ``check_names=False`` skips the loss/metric/monitor name checks (a finished
+    run's saved config is read as it was trained, even if it predates them)."""
     section = Section(doc, ("train",), ("epochs", "batch_size", "optimizer", "learning_rate", "schedule",
                                         "loss", "metrics", "early_stopping", "checkpoint", "seed",
                                         "steps_per_execution", "jit_compile", "precision",
@@ -136,9 +139,7 @@ def parse_train(doc: Document) -> TrainSpec:
     if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
         raise section.error("metrics", f"`metrics` must be a list of metric names, received {metrics!r}.")
     metrics = tuple(metrics)
-    check_loss(section.doc, section.path + ("loss",), section.string("loss"))
-    check_metrics(section.doc, section.path + ("metrics",), metrics)
-    _check_monitors(section, metrics)
+    logged = _checked_names(section, metrics) if check_names else ["loss", *metrics]
     jit = section.get("jit_compile", "auto")
     if jit not in (True, False, "auto"):
         raise section.error("jit_compile", f"`jit_compile` must be true, false or auto, received {jit!r}.")
@@ -151,7 +152,7 @@ def parse_train(doc: Document) -> TrainSpec:
         loss=section.string("loss"),
         metrics=metrics,
         early_stopping=_option_group(section, "early_stopping", EarlyStoppingSpec, "early stopping"),
-        checkpoint=_option_group(section, "checkpoint", CheckpointSpec, "checkpoint") or _default_checkpoint(metrics),
+        checkpoint=_checkpoint(section, logged),
         seed=section.integer("seed", 42, 0, 2**31 - 1),
         steps_per_execution=section.integer("steps_per_execution", 1, 1, 100_000),
         jit_compile=jit,
@@ -169,18 +170,29 @@ def parse_train(doc: Document) -> TrainSpec:
     return spec
 
 
-def _check_monitors(section: Section, metrics: tuple[str, ...]) -> None:
-    """Each monitor written in the section names a history column (before its mode is inferred from it)."""
-    for key in ("checkpoint", "early_stopping", "schedule"):
+def _checked_names(section: Section, metrics: tuple[str, ...]) -> list[str]:
+    """Check the loss, metric and monitor names (config/compile_names.py); the history columns logged."""
+    loss, task = section.string("loss"), section.get("task")
+    task = hinted_task(task if task in TASKS else None, loss)
+    check_loss(section.doc, section.path + ("loss",), loss)
+    check_metrics(section.doc, section.path + ("metrics",), metrics, task)
+    logged = logged_columns(metrics, task, metrics_given="metrics" in section.values)
+    for key in ("checkpoint", "early_stopping", "schedule"):  # before parse_options infers a mode from them
         value = section.get(key)
         if isinstance(value, dict) and isinstance(value.get("monitor"), str):
-            check_monitor(section.doc, section.path + (key, "monitor"), value["monitor"], metrics)
+            check_monitor(section.doc, section.path + (key, "monitor"), value["monitor"], logged, task)
+    return logged
 
 
-def _default_checkpoint(metrics: tuple[str, ...]) -> CheckpointSpec:
-    """Validation accuracy where the history logs it, else validation loss."""
-    logged = next((name for name in ("accuracy", "acc") if name in metrics), None)
-    return CheckpointSpec(f"val_{logged}", "max") if logged else CheckpointSpec("val_loss", "min")
+def _checkpoint(section: Section, logged: list[str]) -> CheckpointSpec:
+    """train.checkpoint; without a monitor, validation accuracy where the history logs it, else validation loss."""
+    accuracy = next((name for name in ("accuracy", "acc") if name in logged), None)
+    monitor = f"val_{accuracy}" if accuracy else "val_loss"
+    values = section.mapping("checkpoint")
+    if values is None:
+        return CheckpointSpec(monitor, "max" if accuracy else "min")
+    return parse_options(section.doc, section.path + ("checkpoint",), CheckpointSpec,
+                         {"monitor": monitor, **values}, "checkpoint")
 
 
 def _distribute(section: Section) -> DistributeSpec:
