@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from cnnzoo.cli import app
 from cnnzoo.runlock import locked_run
-from cnnzoo.runs_table import list_runs
+from cnnzoo.runs_table import STATUSES, list_runs
 from tiny_runs import invoke, tiny_setup, train_tiny
 
 
@@ -66,6 +66,7 @@ def test_runs_table_lists_every_kind_of_folder(runs_dir):
     assert status["tiny-20200101-000002"] == "running"
     assert status["tiny-20200101-000003"] == "damaged"
     assert "JSONDecodeError" in rows["tiny-20200101-000003"].problem
+    assert set(status.values()) <= set(STATUSES)  # what --filter status= accepts
 
     metrics = json.loads((first / "metrics.json").read_text())
     row = rows[first.name]
@@ -78,6 +79,13 @@ def test_runs_table_lists_every_kind_of_folder(runs_dir):
     killed = rows["tiny-20200101-000001"]  # read back from history.csv alone
     assert (killed.epochs, killed.best_epoch) == (2, row.best_epoch)
     assert killed.best_value == pytest.approx(row.best_value)
+
+
+def test_every_status_from_metrics_is_filterable():
+    from cnnzoo.runs_table import _status
+
+    flags = [{}, {"interrupted": True}, {"nan_loss": {"epoch": 1}}, {"stopped_early": True}]
+    assert {_status(f) for f in flags} | {"running", "damaged"} == set(STATUSES)
 
 
 def test_runs_cli_table_sort_filter_json_and_csv(runs_dir):
