@@ -79,8 +79,11 @@ class MemoryEstimate:
 
 def estimate_training(config: ModelConfig, model: Any, *, data_dir: Path | None = None,
                       batch_size: int | None = None, with_data: bool = True) -> MemoryEstimate:
-    """A `train` run of `model` (built or unallocated) at the config's batch size."""
+    """A `train` run of `model` (built or unallocated) at ``batch_size`` (bench's synthetic batches), else at
+    the config's batch size, which no batch exceeds `data.limit` (the most samples a split keeps)."""
     batch = batch_size or config.train.batch_size
+    if batch_size is None and config.data is not None and config.data.limit:
+        batch = min(batch, config.data.limit)
     weights = weight_bytes(model)
     slots = optimizer_slots(config) * 4 * _trainable(model)
     data, notes = dataset_bytes(config, data_dir) if with_data and config.data else (0, [])

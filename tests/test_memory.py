@@ -63,6 +63,16 @@ def test_parts_of_a_small_model_by_hand():
     assert doubled["input_pipeline"] == 2 * parts["input_pipeline"]
 
 
+def test_no_batch_is_counted_larger_than_the_data_limit():
+    config = _config("input: {shape: [20]}\nmodel: {layers: [Dense: {units: 10}]}\n"
+                     "data: {dataset: mnist, limit: 200}\ntrain: {batch_size: 100000}\n")
+    model = build_model(config, allocate=False).model
+    estimate = estimate_training(config, model, with_data=False)
+    assert estimate.batch_size == 200  # was 100,000: a 29.7 GB refusal for a 200-sample run
+    assert estimate.parts == estimate_training(config, model, batch_size=200, with_data=False).parts
+    assert estimate_training(config, model, batch_size=512, with_data=False).batch_size == 512  # bench's own
+
+
 @pytest.mark.parametrize("optimizer, slots", [("sgd", 0), ("{name: sgd, momentum: 0.9}", 1), ("adam", 2),
                                               ("{name: adam, amsgrad: true}", 3), ("rmsprop", 1),
                                               ("{name: adamw, use_ema: true}", 3)])
