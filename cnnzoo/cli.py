@@ -204,7 +204,7 @@ def eval_(run_dir: RunDirArg, data_dir: DataDirOption = None,
     console.print(render_eval(result))
     plots = result.get("plots", [] if result.get("multi_label") else None)  # multi-label: no confusion matrix
     written = ([run.path / name for name in plots] if plots is not None
-               else [run.confusion_csv, run.confusion_png, run.path / "mistakes.png"])
+               else [run.confusion_csv, run.confusion_png, run.mistakes_png])
     console.print(plain(f"wrote {', '.join(map(str, [run.eval_json, *written]))}"))
 
 
@@ -301,14 +301,12 @@ def plot(run_dirs: Annotated[list[Path], typer.Argument(help="One or more run fo
              help="Output .png, .svg or .pdf instead of the run folder (several metrics: STEM-METRIC.EXT beside "
                   "it); several runs default to comparison.png in the current folder.")] = None):
     """Accuracy and loss curves of one run, or several runs overlaid."""
-    from cnnzoo.plots import check_figure_path, plot_overlaid, plot_run, recorded_default_metrics
+    from cnnzoo.plots import DEFAULT_METRICS, plot_overlaid, plot_run
     from cnnzoo.runs import RunFolder
 
-    if out is not None:
-        check_figure_path(out)
     runs = [RunFolder.open(path) for path in run_dirs]
     if len(runs) == 1 and out is None:
-        written = plot_run(runs[0], metrics=tuple(metric or recorded_default_metrics(runs)))
+        written = plot_run(runs[0], metrics=tuple(metric or DEFAULT_METRICS))
     else:
         written = plot_overlaid(runs, metric, out or Path("comparison.png"))
     _echo_paths(written)

@@ -58,12 +58,11 @@ def compare(run_dirs: Annotated[list[Path], typer.Argument(help="Two or more run
     """Config differences (dotted paths), metrics side by side, and the overlaid curves of several runs."""
     from cnnzoo.compare import compare_runs, render_comparison
     from cnnzoo.errors import RunError
-    from cnnzoo.plots import check_figure_path, plot_overlaid
+    from cnnzoo.plots import plot_overlaid
     from cnnzoo.runs import RunFolder
 
     if len(run_dirs) < 2:
         raise RunError("compare needs at least two run folders, e.g. cnnzoo compare runs/a runs/b.")
-    check_figure_path(out)
     folders = [RunFolder.open(path) for path in run_dirs]
     comparison = compare_runs(folders)
     plots = plot_overlaid(folders, metric, out)

@@ -94,7 +94,7 @@ def write_mistakes(run: RunFolder, x: np.ndarray, y_true: np.ndarray, probs: np.
     listed = [{"index": i, "true": class_names[int(y_true[i])], "predicted": class_names[p], "probability": conf}
               for i, p, conf in mistakes]
     draw_mistakes([(x[m["index"]], f"#{m['index']}: {m['predicted']} ({m['probability']:.2f})\ntrue {m['true']}")
-                   for m in listed], run.path / "mistakes.png")
+                   for m in listed], run.mistakes_png)
     return listed
 
 

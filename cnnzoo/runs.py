@@ -121,6 +121,7 @@ class RunFolder:
     loss_png = _file("loss.png")
     confusion_csv = _file("confusion_matrix.csv")
     confusion_png = _file("confusion_matrix.png")
+    mistakes_png = _file("mistakes.png")
 
     def remove_partial_files(self) -> None:
         """Delete temporary files a killed writer left behind (none of them is ever read)."""

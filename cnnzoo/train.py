@@ -308,8 +308,8 @@ def _earlier_sessions_seconds(run: RunFolder, rows: list[dict], first_epoch: int
         earlier = read_json(run.metrics) if run.metrics.exists() else {}
     except RunError:
         earlier = {}
-    seconds, counted = (earlier.get("wall_seconds"), earlier.get("epochs_completed")) if isinstance(earlier, dict) \
-        else (None, None)
+    earlier = earlier if isinstance(earlier, dict) else {}
+    seconds, counted = earlier.get("wall_seconds"), earlier.get("epochs_completed")
     if not (isinstance(seconds, (int, float)) and isinstance(counted, int)):
         seconds, counted = 0.0, 0
     return float(seconds) + sum(r.get("epoch_seconds", 0.0) for r in rows[counted:first_epoch])

@@ -44,9 +44,8 @@ def view(images: Any, axes: tuple[int, ...]) -> Any:
 
 def predict_views(model: Any, pipe: Any, tta: str) -> np.ndarray:
     """The model's outputs on ``pipe``'s inputs, averaged over the views of ``tta``."""
-    tf = import_tensorflow()  # here, not in the mapped function, which tf.data traces
     outputs = []
     for axes in VIEWS[tta]:
-        views = pipe.map(lambda x, y, axes=axes: (tf.reverse(x, axis=list(axes)), y)) if axes else pipe
+        views = pipe.map(lambda x, y, axes=axes: (view(x, axes), y)) if axes else pipe
         outputs.append(model.predict(views, verbose=0))
     return outputs[0] if len(outputs) == 1 else np.mean(outputs, axis=0)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from cnnzoo.config.compile_names import check_loss, check_metrics, check_monitor, logged_columns
+from cnnzoo.config.compile_names import (METRIC_ALIASES, check_loss, check_metrics, check_monitor,
+                                         logged_columns)
 from cnnzoo.config.data_options import DATA_KEYS, TRAIN_KEYS, data_options, train_options
 from cnnzoo.config.expand import parse_layer_list
 from cnnzoo.config.source import Document, PathKey
@@ -186,7 +187,7 @@ def _checked_names(section: Section, metrics: tuple[str, ...]) -> list[str]:
 
 def _checkpoint(section: Section, logged: list[str]) -> CheckpointSpec:
     """train.checkpoint; without a monitor, validation accuracy where the history logs it, else validation loss."""
-    accuracy = next((name for name in ("accuracy", "acc") if name in logged), None)
+    accuracy = next((name for name in METRIC_ALIASES if name in logged), None)
     monitor = f"val_{accuracy}" if accuracy else "val_loss"
     values = section.mapping("checkpoint")
     if values is None:
