@@ -1,4 +1,4 @@
-"""Train shipped configs on the real data and print their test accuracy (numbers for the README).
+"""Train shipped configs on the real data and print their test accuracy (numbers for docs/models-and-results.md).
 
     python benchmarks/accuracy.py lenet_bn cnn1d_fcn        # configs by name
     python benchmarks/accuracy.py --list                    # what each run does

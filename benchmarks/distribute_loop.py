@@ -7,7 +7,7 @@ on an MNIST subset, each side a fresh model from the same seed, timed per epoch.
 Sides (every one trains the same whole batches: each epoch's last partial batch is dropped on all of them):
 
   fit, 1 device          model.fit with no strategy: what `train.distribute: none` runs
-  custom step, 1 device  the multi_worker loop (cnnzoo/distributed_loop.py) on TensorFlow's default strategy:
+  custom step, 1 device  the multi_worker loop (cnnzoo/training/distributed_loop.py) on TensorFlow's default strategy:
                          strategy.run inside a tf.function, compute_average_loss, apply_gradients, CallbackList
   fit, mirrored x2       model.fit under MirroredStrategy over two logical CPU devices (the host CPU split
                          with tf.config.set_logical_device_configuration): what the CI test runs
@@ -66,10 +66,11 @@ def measure(side: str, config, splits, epochs: int) -> dict:
     import keras
     import tensorflow as tf
 
-    from cnnzoo.builder import build_model
-    from cnnzoo.distribute import Distribution
-    from cnnzoo.distributed_loop import DistributedLoop
-    from cnnzoo.training_setup import compile_model, make_pipelines, plan_labels
+    from cnnzoo.model.builder import build_model
+    from cnnzoo.training.distribute import Distribution
+    from cnnzoo.training.distributed_loop import DistributedLoop
+    from cnnzoo.training.labels import plan_labels
+    from cnnzoo.training.setup import compile_model, make_pipelines
 
     dist = {"fit, 1 device": Distribution("none"),
             "custom step, 1 device": Distribution("multi_worker", tf.distribute.get_strategy()),

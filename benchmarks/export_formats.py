@@ -1,4 +1,4 @@
-"""Export one run in every format and quantisation and print the README's table of the formats.
+"""Export one run in every format and quantisation and print docs/deploy.md's table of the formats.
 
     python benchmarks/export_formats.py runs/lenet-20261128-004822 [--samples 256] [--repeats 3]
 

@@ -7,7 +7,7 @@
 Each case is a plain `cnnzoo train` subprocess (one epoch on a few batches of real data, the
 final evaluation included); its peak RSS is the child's ru_maxrss from os.wait4, and the estimate
 is the one the run saved in its metrics.json (`memory_estimate_bytes`, made before any data was
-read). The ratio is estimate / measured; the README promises 0.7 to 1.3 for these cases.
+read). The ratio is estimate / measured; docs/scaling.md promises 0.7 to 1.3 for these cases.
 """
 
 from __future__ import annotations

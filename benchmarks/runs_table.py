@@ -22,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from cnnzoo.runs_table import list_runs  # noqa: E402
+from cnnzoo.runs.table import list_runs  # noqa: E402
 
 SMALL_FILES = ("config.yaml", "metrics.json", "history.csv")
 

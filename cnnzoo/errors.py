@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 
 class CnnzooError(Exception):
     """A mistake the user can fix (bad config, missing data, bad argument)."""
@@ -59,3 +61,10 @@ def shown(text: object, limit: int = 60) -> str:
     """User text to show between backticks: control characters escaped, cut to `limit` characters."""
     escaped = repr(str(text))[1:-1]
     return escaped if len(escaped) <= limit else escaped[:limit - 3] + "..."
+
+
+def suggest(name: str, candidates: list[str]) -> str | None:
+    """A 'did you mean' hint for a misspelt name, case-insensitive."""
+    lowered = {c.lower(): c for c in candidates}
+    match = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+    return f"Did you mean `{lowered[match[0]]}`?" if match else None

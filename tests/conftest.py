@@ -51,8 +51,8 @@ def build_shipped(configs_dir):
 
     def build(name: str):
         if name not in cache:
-            from cnnzoo.builder import build_model
             from cnnzoo.config import load_config
+            from cnnzoo.model.builder import build_model
 
             config = load_config(configs_dir / f"{name}.yaml")
             cache[name] = (config, build_model(config))

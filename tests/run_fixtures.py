@@ -16,8 +16,8 @@ def saved_run(folder: Path, config: Path | str, overrides: list[str] = (), seed:
     """`folder` as a run folder holding config.yaml and an untrained best.keras of `config`."""
     import keras
 
-    from cnnzoo.builder import build_model
     from cnnzoo.config import load_config
+    from cnnzoo.model.builder import build_model
 
     spec = load_config(config, list(overrides))
     keras.utils.set_random_seed(seed)

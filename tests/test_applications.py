@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnnzoo.builder import build_model
 from cnnzoo.config import load_config
 from cnnzoo.errors import ConfigError
+from cnnzoo.model.builder import build_model
 
 CONFIG = """
 name: mobilenet_flowers
@@ -38,7 +38,7 @@ def model(tmp_path_factory):
 
 
 def test_weights_null_trains_one_step_and_round_trips(model, tmp_path):
-    from cnnzoo.runs import load_checkpoint
+    from cnnzoo.runs.folder import load_checkpoint
 
     assert [layer.name for layer in model.layers] == ["input", "mobile_net_v2", "dense"]
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", run_eagerly=True)  # skip tracing

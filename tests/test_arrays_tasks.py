@@ -96,7 +96,7 @@ def test_eval_reuses_the_recorded_standardization(multiclass_run):
 
 
 def test_npy_binary_with_balanced_weights_reports_roc_auc(tmp_path):
-    from cnnzoo.regression_metrics import roc_auc
+    from cnnzoo.evaluation.regression_metrics import roc_auc
 
     x, score = features(80, 2)
     y = (score > 1.5).astype(np.int64)  # imbalanced: about 30% positive

@@ -96,8 +96,8 @@ def test_binary_output_model_gets_binary_labels():
 def test_precision_is_reported_and_policy_restored(precision):
     import keras
 
-    from cnnzoo.bench import bench_config
     from cnnzoo.config import load_config
+    from cnnzoo.training.bench import bench_config
 
     rows = bench_config(load_config(LENET), [4], steps=1, warmup=1, precision=precision, peak_gflops=1.0)
     assert rows[0]["dtype_policy"] == precision
@@ -118,7 +118,7 @@ def test_bad_option_is_a_usage_error():
 
 
 def test_matmul_peak_is_positive_and_cached():
-    from cnnzoo.bench import measure_matmul_peak
+    from cnnzoo.training.bench import measure_matmul_peak
 
     first = measure_matmul_peak()
     hits = measure_matmul_peak.cache_info().hits

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnnzoo.builder import build_model
 from cnnzoo.config import load_config
 from cnnzoo.config.options import optimizer_classes
 from cnnzoo.errors import ConfigError
+from cnnzoo.model.builder import build_model
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 SHIPPED = sorted(p.stem for p in CONFIGS.glob("*.yaml"))

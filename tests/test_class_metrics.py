@@ -7,8 +7,8 @@ import csv
 import numpy as np
 import pytest
 
-from cnnzoo.class_metrics import (averages, confusion_matrix, per_class_report, predictions_from_probs,
-                               top_k_accuracy, write_confusion_csv)
+from cnnzoo.evaluation.class_metrics import (averages, confusion_matrix, per_class_report, predictions_from_probs,
+                                             top_k_accuracy, write_confusion_csv)
 
 # Three classes, ten samples. Rows true, columns predicted:
 #            pred 0  pred 1  pred 2

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from cnnzoo.cli import app
 from cnnzoo.errors import RunError
-from cnnzoo.runs import check_free_space
+from cnnzoo.runs.folder import check_free_space
 
 REPO = Path(__file__).resolve().parent.parent
 SMALL = ["--set", "data.limit=256", "--set", "train.batch_size=64"]

@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnnzoo.builder import build_model
 from cnnzoo.config import load_config
-from cnnzoo.custom_layers import (LENET5_C3_TABLE, RBFOutput, ScaledTanh, Subsampling2D, TableConv2D,
-                                  digit_prototypes)
 from cnnzoo.errors import ConfigError
+from cnnzoo.layers.custom import LENET5_C3_TABLE, RBFOutput, ScaledTanh, Subsampling2D, TableConv2D, digit_prototypes
+from cnnzoo.model.builder import build_model
 from tiny_runs import invoke, tiny_setup, train_tiny
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -112,7 +111,7 @@ def test_lenet5_1998_trains_then_evaluates_and_reloads_from_its_checkpoint(tmp_p
     evaluated = invoke("eval", run, "--data-dir", data_dir)
     assert evaluated.exit_code == 0, evaluated.output
     assert f"{metrics['test']['accuracy']:.4f}"[:4] in evaluated.output
-    from cnnzoo.runs import load_checkpoint
+    from cnnzoo.runs.folder import load_checkpoint
 
     model = load_checkpoint(run / "best.keras")
     assert [type(layer).__name__ for layer in model.layers].count("ScaledTanh") == 6
@@ -121,7 +120,7 @@ def test_lenet5_1998_trains_then_evaluates_and_reloads_from_its_checkpoint(tmp_p
 
 
 def test_lenet5_1998_has_the_papers_parameters_layer_by_layer():
-    from cnnzoo.summary import summarize
+    from cnnzoo.model.summary import summarize
 
     config = load_config(CONFIGS / "lenet5_1998.yaml")
     rows = {row.name: row for row in summarize(config, build_model(config)).layers}

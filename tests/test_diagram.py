@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnzoo.diagram import Box, Branches, Frame, diagram_tree, write_diagram
-from cnnzoo.summary import summarize
+from cnnzoo.model.diagram import Box, Branches, Frame, diagram_tree, write_diagram
+from cnnzoo.model.summary import summarize
 from tiny_runs import invoke
 
 

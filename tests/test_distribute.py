@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from cnnzoo.cli import app
 from cnnzoo.config import load_config
 from cnnzoo.errors import ConfigError
-from cnnzoo.training_setup import LabelPlan
+from cnnzoo.training.labels import LabelPlan
 
 REPO = Path(__file__).resolve().parent.parent
 LENET = REPO / "configs" / "lenet.yaml"
@@ -219,7 +219,7 @@ def test_gpu_check_runs_in_cpu_mode(real_data_dir, tmp_path):
 
 def test_linear_scaling_multiplies_the_learning_rate_by_the_replicas():
     from cnnzoo.config import load_config
-    from cnnzoo.distribute import Distribution
+    from cnnzoo.training.distribute import Distribution
 
     config = load_config(LENET, ["train.distribute={strategy: mirrored, scale_learning_rate: linear}"])
     assert config.train.distribute.scale_learning_rate == "linear"
@@ -234,8 +234,9 @@ def test_linear_scaling_multiplies_the_learning_rate_by_the_replicas():
 def test_a_resume_on_fewer_replicas_says_what_changes(tmp_path):
     import io
 
-    from cnnzoo.distribute import Distribution, announce_distribution, epochs_in_checkpoint, report_replica_change
     from cnnzoo.terminal import console
+    from cnnzoo.training.distribute import (Distribution, announce_distribution, epochs_in_checkpoint,
+                                            report_replica_change)
 
     shown = io.StringIO()
     announce_distribution(tmp_path, Distribution("none"), 64, console(file=shown))
@@ -260,7 +261,7 @@ def test_a_resume_on_fewer_replicas_says_what_changes(tmp_path):
     (["train.label_smoothing=0.1"], LabelPlan("categorical_crossentropy", one_hot=True), "train.label_smoothing"),
 ])
 def test_the_multi_worker_loop_refuses_what_it_does_not_train_yet(override, plan, where):
-    from cnnzoo.distributed_loop import _check_plan
+    from cnnzoo.training.distributed_loop import _check_plan
 
     config = load_config(LENET, override)
     with pytest.raises(ConfigError) as caught:

@@ -108,7 +108,7 @@ def test_cnn1d_and_residual_formats(fmt, tmp_path, real_data_dir):
 
 
 def test_below_threshold_fails_and_removes_the_file(tmp_path, real_data_dir, monkeypatch):
-    from cnnzoo import export as exporting
+    from cnnzoo.deploy import export as exporting
 
     (tmp_path / "residual.yaml").write_text(RESIDUAL)
     run = saved_run(tmp_path / "run", tmp_path / "residual.yaml")

@@ -115,14 +115,14 @@ def test_defaults_may_compute_from_earlier_parameters(tmp_path):
     assert first.params["out"] == 16 and second.params["out"] == 5
     assert isinstance(first.params["expand"], Deferred)
     assert isinstance(first.children[1].args["filters"], Deferred)  # the builder knows in_channels
-    from cnnzoo.builder import build_model
+    from cnnzoo.model.builder import build_model
 
     model = build_model(load_config(path)).model
     assert [layer.filters for layer in model.layers[1:]] == [16, 2 * 6, 5, 12 * 6]
 
 
 def test_in_channels_stays_deferred_until_the_builder_resolves_it(tmp_path):
-    from cnnzoo.builder import build_model
+    from cnnzoo.model.builder import build_model
 
     path = tmp_path / "m.yaml"
     path.write_text(textwrap.dedent("""\

@@ -12,11 +12,11 @@ import pytest
 from run_fixtures import REPO, saved_run
 from typer.testing import CliRunner
 
-from cnnzoo.builder import build_model
 from cnnzoo.cli import app
 from cnnzoo.config import load_config
 from cnnzoo.errors import ConfigError
-from cnnzoo.finetune import init_weights
+from cnnzoo.model.builder import build_model
+from cnnzoo.model.finetune import init_weights
 
 SOURCE = """
 name: source

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 
 from typer.testing import CliRunner
 
-from cnnzoo.builder import build_model
 from cnnzoo.cli import app
 from cnnzoo.config import load_config
 from cnnzoo.errors import CnnzooError
+from cnnzoo.model.builder import build_model
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = {p.stem: yaml.safe_load(p.read_text()) for p in sorted((REPO / "configs").glob("*.yaml"))

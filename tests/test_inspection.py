@@ -94,8 +94,8 @@ def series_run(tmp_path_factory) -> tuple[Path, Path]:
 def _cam_mass(run: Path, region, data_dir: Path | None = None, classes=(0, 1)) -> tuple[float, float]:
     """(mean share of the heatmap inside `region` for correctly classified samples of `classes`,
     accuracy) over the run's test split."""
-    from cnnzoo import inspection
-    from cnnzoo.explain import default_cam_layer, grad_cam
+    from cnnzoo.explain import inspection
+    from cnnzoo.explain.maps import default_cam_layer, grad_cam
 
     loaded = inspection.load_run(run)
     inputs = inspection.split_inputs(loaded, "test", 10_000, data_dir)
@@ -140,8 +140,8 @@ def test_explain_command_writes_one_picture_per_input_and_a_contact_sheet(image_
 
 
 def test_filters_grid_has_the_kernels_of_the_layer(image_run, tmp_path):
-    from cnnzoo import inspection
-    from cnnzoo.explain import conv_kernels
+    from cnnzoo.explain import inspection
+    from cnnzoo.explain.maps import conv_kernels
 
     layer, kernels = conv_kernels(inspection.load_run(image_run).model, "c2", image_run)
     assert kernels.shape == (16, 3, 3, 8)  # one kernel per filter, window x input channels
@@ -151,8 +151,8 @@ def test_filters_grid_has_the_kernels_of_the_layer(image_run, tmp_path):
 
 
 def test_activations_show_every_channel_of_the_default_layers(image_run, tmp_path):
-    from cnnzoo import inspection
-    from cnnzoo.explain import default_map_layers, feature_maps
+    from cnnzoo.explain import inspection
+    from cnnzoo.explain.maps import default_map_layers, feature_maps
 
     loaded = inspection.load_run(image_run)
     assert default_map_layers(loaded.model) == ["c1", "c2", "s2", "c3"]

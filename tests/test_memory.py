@@ -1,4 +1,4 @@
-"""The memory estimate (cnnzoo.memory) and what uses it: summary without weights, refusals before
+"""The memory estimate (cnnzoo.model.memory) and what uses it: summary without weights, refusals before
 any data is read, --force, and out-of-memory errors that name the phase and keep the run resumable."""
 
 from __future__ import annotations
@@ -15,13 +15,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cnnzoo.builder import build_model
 from cnnzoo.cli import app
-from cnnzoo.config import parse_text
-from cnnzoo.config import config_from_document
+from cnnzoo.config import config_from_document, parse_text
 from cnnzoo.errors import DataError
-from cnnzoo.memory import estimate_training, optimizer_slots
-from cnnzoo.memory_guard import parse_bytes
+from cnnzoo.host_memory import parse_bytes
+from cnnzoo.model.builder import build_model
+from cnnzoo.model.memory import estimate_training, optimizer_slots
 
 REPO = Path(__file__).resolve().parent.parent
 LENET = REPO / "configs" / "lenet.yaml"
@@ -177,7 +176,7 @@ def test_force_goes_past_the_check_for_train_and_eval(tmp_path, real_data_dir):
 def test_out_of_memory_mid_epoch_keeps_a_resumable_run(tmp_path, real_data_dir, monkeypatch):
     import tensorflow as tf
 
-    from cnnzoo.callbacks import EpochSeeds
+    from cnnzoo.training.callbacks import EpochSeeds
 
     def exhausted(self, batch, logs=None):
         if self.epoch_now == 2 and batch == 1:
@@ -232,7 +231,7 @@ def test_estimate_within_30_percent_of_measured_peak(tmp_path, real_data_dir):
 def test_peak_rss_of_a_child_does_not_inherit_its_parents_peak():
     """Linux keeps ru_maxrss across exec: a child of a big process would report the parent's peak."""
     ballast = np.ones(1024**3 // 8)  # 1 GiB resident in this process before the fork
-    code = "from cnnzoo.memory_guard import peak_rss; print(peak_rss())"
+    code = "from cnnzoo.host_memory import peak_rss; print(peak_rss())"
     child_peak = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                     check=True).stdout)
     assert ballast.sum() > 0 and child_peak < 512 * 1024**2

@@ -65,8 +65,9 @@ def test_mix_and_smoothing_options_are_typed(tmp_path):
     ("", "  label_smoothing: 0.1\n  loss: sparse_categorical_crossentropy\n", "train.label_smoothing"),
 ])
 def test_soft_labels_refuse_a_sparse_loss_and_default_to_one_hot(tmp_path, data_extra, train_extra, what):
-    from cnnzoo.builder import build_model
-    from cnnzoo.training_setup import compile_model, plan_labels
+    from cnnzoo.model.builder import build_model
+    from cnnzoo.training.labels import plan_labels
+    from cnnzoo.training.setup import compile_model
 
     config = load_config(write(tmp_path, data_extra, train_extra))
     model = build_model(config).model

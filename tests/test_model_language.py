@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnzoo.builder import build_model
 from cnnzoo.config import load_config
-from cnnzoo.flops import layer_flops
-from cnnzoo.summary import summarize
+from cnnzoo.model.builder import build_model
+from cnnzoo.model.flops import layer_flops
+from cnnzoo.model.summary import summarize
 
 SE_RESNET = """\
     name: se_resnet
@@ -193,10 +193,11 @@ def test_stochastic_depth_dropout_drops_whole_samples_and_trains(tmp_path):
     assert isinstance(drop, keras.layers.Dropout)
 
 
-def test_every_model_example_in_the_readme_builds(tmp_path):
-    """The README's config examples (those that stand alone, without `base:`) build as printed."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    examples = [text for text in readme.split("```yaml\n")[1:]]
+def test_every_model_example_in_the_docs_builds(tmp_path):
+    """The config examples of README.md and docs/*.md (those that stand alone, without `base:`) build as printed."""
+    repo = Path(__file__).resolve().parent.parent
+    pages = [repo / "README.md", *sorted((repo / "docs").glob("*.md"))]
+    examples = [text for page in pages for text in page.read_text().split("```yaml\n")[1:]]
     examples = [text.split("```")[0] for text in examples]
     standalone = [text for text in examples if "\nmodel:" in text and "base:" not in text]
     assert any("in_channels" in text and "when:" in text and "residual: auto" in text for text in standalone)

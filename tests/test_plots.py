@@ -13,9 +13,9 @@ from data_fixtures import assert_drawn_png
 from tiny_runs import invoke
 
 from cnnzoo.errors import RunError
-from cnnzoo.plots import (available_metrics, plot_confusion_matrix, plot_metric, plot_run, plot_runs,
-                          recorded_default_metrics)
-from cnnzoo.runs import HistoryWriter, RunFolder
+from cnnzoo.runs.folder import HistoryWriter, RunFolder
+from cnnzoo.runs.plots import (available_metrics, plot_confusion_matrix, plot_metric, plot_run, plot_runs,
+                               recorded_default_metrics)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -92,7 +92,7 @@ def test_plot_run_skips_metrics_not_in_history_and_works_without_metrics_json(tm
 
 
 def test_best_epoch_fallback_and_metrics_json():
-    from cnnzoo.plots import _best_epoch
+    from cnnzoo.runs.plots import _best_epoch
 
     assert _best_epoch(history(20)) == 15  # argmin val_loss
     assert _best_epoch(history(20).drop(columns=["val_loss"])) == 20  # argmax val_accuracy
@@ -100,7 +100,7 @@ def test_best_epoch_fallback_and_metrics_json():
 
 
 def test_best_epoch_prefers_metrics_json(tmp_path):
-    from cnnzoo.plots import _best_epoch
+    from cnnzoo.runs.plots import _best_epoch
 
     path = tmp_path / "metrics.json"
     path.write_text('{"best_epoch": 7}')

@@ -44,7 +44,7 @@ def test_auto_is_bfloat16_only_where_the_cpu_has_it():
 def test_mixed_build_keeps_parameters_and_a_float32_output(policy):
     import keras
 
-    from cnnzoo.builder import build_model
+    from cnnzoo.model.builder import build_model
 
     plain = build_model(load_config(LENET)).model
     mixed = build_model(load_config(LENET, [f"train.precision={policy}"])).model

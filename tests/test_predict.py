@@ -42,9 +42,9 @@ def eval_probabilities(run: Path, data_dir: Path) -> tuple[np.ndarray, list[str]
     """What `cnnzoo eval` predicts on the run's test split, through its own pipeline."""
     from cnnzoo import data as datasets
     from cnnzoo.config import load_config
-    from cnnzoo.predict import class_probabilities
-    from cnnzoo.runs import load_checkpoint
-    from cnnzoo.train import make_pipelines, plan_labels
+    from cnnzoo.deploy.predict import class_probabilities
+    from cnnzoo.runs.folder import load_checkpoint
+    from cnnzoo.training.fit import make_pipelines, plan_labels
 
     config = load_config(run / "config.yaml")
     model = load_checkpoint(run / "best.keras")

@@ -104,7 +104,7 @@ def test_killed_run_is_usable_and_resumes_without_gaps(sig, tmp_path, real_data_
 def test_replayed_early_stopping_matches_an_uninterrupted_one():
     import keras
 
-    from cnnzoo.callbacks import ReplayedEarlyStopping
+    from cnnzoo.training.callbacks import ReplayedEarlyStopping
 
     rows = [{"epoch": e + 1, "val_loss": v} for e, v in enumerate([0.9, 0.7, 0.8, 0.75, 0.72])]
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cnnzoo.errors import RunError
 from cnnzoo.atomic import atomic_save, atomic_write_bytes, atomic_write_json, atomic_write_text
-from cnnzoo.runs import HistoryWriter, RunFolder, create_run_dir, read_history, read_json
+from cnnzoo.errors import RunError
+from cnnzoo.runs.folder import HistoryWriter, RunFolder, create_run_dir, read_history, read_json
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
@@ -125,12 +125,12 @@ def test_create_run_dir_in_unwritable_directory_raises_run_error(tmp_path):
 
 def test_create_run_dir_when_the_write_probe_fails(tmp_path, monkeypatch):
     """The same check when running as root, where chmod does not stop writes."""
-    import cnnzoo.runs
+    import cnnzoo.runs.folder
 
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(cnnzoo.runs.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(cnnzoo.runs.folder.tempfile, "mkstemp", refuse)
     with pytest.raises(RunError, match="not writable.*Permission denied.*--runs-dir"):
         create_run_dir(tmp_path, "lenet", now=NOW)
     assert list(tmp_path.iterdir()) == []

@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cnnzoo.cli import app
-from cnnzoo.runlock import locked_run
-from cnnzoo.runs_table import STATUSES, list_runs
+from cnnzoo.runs.lock import locked_run
+from cnnzoo.runs.table import STATUSES, list_runs
 from tiny_runs import invoke, tiny_setup, train_tiny
 
 
@@ -82,7 +82,7 @@ def test_runs_table_lists_every_kind_of_folder(runs_dir):
 
 
 def test_every_status_from_metrics_is_filterable():
-    from cnnzoo.runs_table import _status
+    from cnnzoo.runs.table import _status
 
     flags = [{}, {"interrupted": True}, {"nan_loss": {"epoch": 1}}, {"stopped_early": True}]
     assert {_status(f) for f in flags} | {"running", "damaged"} == set(STATUSES)

@@ -1,4 +1,4 @@
-"""The JSON Schema of the config format: shipped configs and README examples pass a standard validator,
+"""The JSON Schema of the config format: shipped configs and the docs' examples pass a standard validator,
 broken configs fail it, and the shipped schema file is what `cnnzoo schema` generates."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cnnzoo.config.schema import SCHEMA_LINE, schema_text
 from cnnzoo.config.source import load_document
-from cnnzoo.schema import SCHEMA_LINE, schema_text
 from tiny_runs import invoke
 
 jsonschema = pytest.importorskip("jsonschema")
@@ -57,14 +57,16 @@ def test_shipped_configs_name_the_schema_and_pass_it(validator, path):
     assert errors(validator, load_document(path).data) == []  # with its base merged
 
 
-def readme_examples() -> list[dict]:
-    blocks = re.findall(r"```yaml\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+def docs_examples() -> list[dict]:
+    """The config examples (```yaml blocks with `model` or `base`) of README.md and every docs/*.md."""
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    blocks = [block for page in pages for block in re.findall(r"```yaml\n(.*?)```", page.read_text(), re.S)]
     configs = [yaml.safe_load(block) for block in blocks]
     return [c for c in configs if isinstance(c, dict) and ("model" in c or "base" in c)]
 
 
-def test_readme_examples_pass_the_schema(validator):
-    examples = readme_examples()
+def test_docs_examples_pass_the_schema(validator):
+    examples = docs_examples()
     assert len(examples) >= 10
     for example in examples:
         assert errors(validator, example) == [], example.get("name")

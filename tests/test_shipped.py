@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from cnnzoo.config.shipped import shipped_dir, shipped_names
 from cnnzoo.config.source import load_document
-from cnnzoo.shipped import shipped_dir, shipped_names
 from tiny_runs import TINY_CONFIG, invoke
 
 REPO = Path(__file__).resolve().parent.parent
@@ -130,7 +130,7 @@ def test_a_non_editable_install_has_the_configs(tmp_path):
     assert expected <= set(zipfile.ZipFile(wheel).namelist())
     subprocess.run([*pip, "install", "--no-deps", "--target", str(tmp_path / "site"), str(wheel)],
                    check=True, capture_output=True, timeout=300)
-    probe = subprocess.run([sys.executable, "-c", "from cnnzoo.shipped import resolve_config; "
+    probe = subprocess.run([sys.executable, "-c", "from cnnzoo.config.shipped import resolve_config; "
                             "print(resolve_config('vgg16').path)"], cwd=tmp_path, capture_output=True, text=True,
                            env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"}, check=True)
     assert probe.stdout.strip() == str(tmp_path / "site" / "cnnzoo" / "configs" / "vgg16.yaml")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from cnnzoo.builder import build_model
 from cnnzoo.config import load_config
-from cnnzoo.summary import render_summary, summarize
+from cnnzoo.model.builder import build_model
+from cnnzoo.model.summary import render_summary, summarize
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 SHIPPED = sorted(p.stem for p in CONFIGS.glob("*.yaml"))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnzoo.sweep_space import make_trials, parse_grid, parse_sample, trial_name
+from cnnzoo.training.sweep_space import make_trials, parse_grid, parse_sample, trial_name
 from tiny_runs import invoke, tiny_setup
 
 GRID = ["--grid", "train.learning_rate=[0.01,0.001]", "--grid", "train.batch_size=[8,16]", "--set", "train.epochs=1"]

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from cnnzoo.tracking import prune_events
+from cnnzoo.training.tracking import prune_events
 from tiny_runs import invoke, tiny_setup, train_tiny
 
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")

@@ -100,8 +100,8 @@ def test_metrics_agree_with_fresh_evaluate_of_best_checkpoint(tmp_path, real_dat
 
 
 def test_resolved_config_rebuilds_the_same_model(tmp_path, real_data_dir):
-    from cnnzoo.builder import build_model
     from cnnzoo.config import load_config
+    from cnnzoo.model.builder import build_model
 
     run_dir = _train("lenet", tmp_path / "runs", real_data_dir, [*CASES["lenet"], "--seed", "7"], epochs=1)
     original = build_model(load_config(REPO / "configs" / "lenet.yaml", ["data.limit=384"])).model

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from cnnzoo.cli import app
 from cnnzoo.errors import RunError
-from cnnzoo.tta import check_tta
+from cnnzoo.evaluation.tta import check_tta
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -73,7 +73,7 @@ def test_flip_view_mirrors_the_width_axis():
     import keras
     import tensorflow as tf
 
-    from cnnzoo.tta import predict_views
+    from cnnzoo.evaluation.tta import predict_views
 
     inputs = keras.Input((2, 4, 1))
     first_row = keras.layers.Lambda(lambda x: x[:, 0, :, 0])(inputs)  # not mirror-invariant
@@ -90,7 +90,7 @@ def test_flip_views_trace_without_autograph_warnings(capfd, caplog):
     import keras
     import tensorflow as tf
 
-    from cnnzoo.tta import predict_views
+    from cnnzoo.evaluation.tta import predict_views
 
     model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(2)])
     pipe = tf.data.Dataset.from_tensor_slices((np.ones((2, 4, 4, 1), "float32"), np.zeros(2))).batch(2)

@@ -13,8 +13,7 @@ from cnnzoo.config.finetune import check_patterns, parse_freeze, parse_init_from
 from cnnzoo.config.sections import parse_data, parse_input, parse_train
 from cnnzoo.config.source import Document, load_document, parse_text
 from cnnzoo.config.spec import BlockNode, BranchNode, InputSpec, LayerNode, ModelConfig, Node, TrainSpec
-from cnnzoo.errors import quote, shown
-from cnnzoo.layers import suggest
+from cnnzoo.errors import quote, shown, suggest
 
 TOP_LEVEL_KEYS = ("name", "description", "input", "model", "data", "train")
 RUN_NAME = re.compile(r"[^\W_][\w.-]{0,63}")  # names a folder: never hidden (.x), dash-led (-rf) or ..

@@ -16,9 +16,8 @@ import inspect
 from typing import Any
 
 from cnnzoo.config.source import Document, PathKey
-from cnnzoo.errors import quote
-from cnnzoo.layers import suggest
-from cnnzoo.tasks import REGRESSION_METRICS
+from cnnzoo.config.tasks import REGRESSION_METRICS
+from cnnzoo.errors import quote, suggest
 
 LOSS_ALIASES = ("crossentropy", "ce")  # model.compile picks the crossentropy for the labels
 METRIC_ALIASES = ("accuracy", "acc")  # model.compile picks the accuracy for the labels
@@ -45,7 +44,7 @@ def check_metrics(doc: Document, path: PathKey, names: tuple[str, ...], task: st
 
 def logged_columns(metrics: tuple[str, ...], task: str | None, metrics_given: bool) -> list[str]:
     """The training-history columns (without val_) a run logs: loss and each metric as written; a
-    regression run logs mae, rmse, r2 in place of the default accuracy (cnnzoo.tasks.compile_metrics)."""
+    regression run logs mae, rmse, r2 in place of the default accuracy (cnnzoo.training.labels.compile_metrics)."""
     if task != "regression":
         return list(dict.fromkeys(["loss", *metrics]))
     named = [m for m in metrics if m not in REGRESSION_METRICS] if metrics_given else []

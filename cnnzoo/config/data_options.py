@@ -5,17 +5,25 @@ the data when it is read."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from cnnzoo.class_weights import ClassWeightSpec
+from cnnzoo.config.tasks import TASKS
 from cnnzoo.errors import quote
-from cnnzoo.tasks import TASKS
 
 DATA_KEYS = ("train_path", "test_path", "features", "target", "header", "standardize", "missing", "fold", "split")
 TRAIN_KEYS = ("task", "class_weight", "folds")
 MISSING = ("error", "zero", "interpolate")
 FILE_SOURCES = ("csv", "npz", "npy")
 ALL_BUT_TARGET = "all_but_target"
+
+
+@dataclass(frozen=True)
+class ClassWeightSpec:
+    """mode: balanced or mapping; entries: (class name or index, weight, file, line) as written."""
+
+    mode: str
+    entries: tuple[tuple, ...] = ()
 
 
 def data_options(section) -> dict[str, Any]:

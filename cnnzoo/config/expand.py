@@ -19,11 +19,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnnzoo import layers as layer_registry
 from cnnzoo.config import expr
-from cnnzoo.config.expr import IN_CHANNELS, REPEAT_INDEX, Deferred, ExprError
+from cnnzoo.config.expr import Deferred, ExprError, IN_CHANNELS, REPEAT_INDEX
 from cnnzoo.config.source import Document, PathKey, format_path
 from cnnzoo.config.spec import BlockNode, BranchNode, LayerNode, Node, Where
+from cnnzoo.errors import suggest
+from cnnzoo.layers import registry as layer_registry
 
 ENTRY_META_KEYS = ("repeat", "name", "when", "residual", "trainable")
 BRANCH_KEYS = ("branches", "merge", "repeat", "name", "when", "residual", "trainable")
@@ -78,7 +79,7 @@ def parse_model(doc: Document) -> list[Node]:
 def _check_keys(doc: Document, path: PathKey, mapping: dict, allowed: tuple[str, ...]) -> None:
     for key in mapping:
         if key not in allowed:
-            hint = layer_registry.suggest(str(key), list(allowed))
+            hint = suggest(str(key), list(allowed))
             raise doc.error(path + (key,), f"unknown key `{key}` (allowed: {', '.join(allowed)}).", hint=hint)
 
 
@@ -234,8 +235,8 @@ class _Expander:
         return LayerNode(kind, args, scope.prefix + name if name else scope.unique(_snake(kind)), arg_where)
 
     def make_application(self, args: dict, path: PathKey, scope: _Scope, where: Where) -> LayerNode:
-        """A keras.applications model as one entry (see cnnzoo.applications)."""
-        from cnnzoo.applications import check_application
+        """A keras.applications model as one entry (see cnnzoo.layers.applications)."""
+        from cnnzoo.layers.applications import check_application
 
         origins = {key: self.doc.origin(path + (key,)) for key in args}
         where = Where(where.file, where.line, format_path(path), where.via,
@@ -262,7 +263,7 @@ class _Expander:
                               key="branches")
         if merge not in layer_registry.MERGE_MODES:
             raise where.error(f"unknown merge {merge!r}; use one of {', '.join(layer_registry.MERGE_MODES)}.",
-                              hint=layer_registry.suggest(str(merge), list(layer_registry.MERGE_MODES)), key="merge")
+                              hint=suggest(str(merge), list(layer_registry.MERGE_MODES)), key="merge")
         name = self.static(entry.get("name"), where, "name") or scope.unique("branches")
         if entry.get("name"):
             name = scope.prefix + str(name)
@@ -292,7 +293,7 @@ class _Expander:
         expression of the parameters before it, or of `$in_channels`)."""
         for key in args:
             if key not in block.params:
-                hint = layer_registry.suggest(str(key), list(block.params))
+                hint = suggest(str(key), list(block.params))
                 raise where.error(f"block `{block.name}` has no parameter `{key}` "
                                   f"(its parameters: {', '.join(block.params) or 'none'}).", hint=hint, key=str(key))
         missing = [k for k, v in block.params.items() if v is REQUIRED and k not in args]
@@ -344,7 +345,7 @@ class _Expander:
         if name not in scope.params:
             defined = [*scope.params, *BUILT_IN]
             raise where.error(f"undefined block parameter `${name}` (defined: {', '.join('$' + p for p in defined)}).",
-                              hint=layer_registry.suggest(name, list(scope.params)))
+                              hint=suggest(name, list(scope.params)))
 
 
 def when_error(value: Any) -> tuple[str, str]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from cnnzoo.config.source import Document, PathKey
 from cnnzoo.config.spec import BlockNode, BranchNode, InitSpec, LayerNode, Node
-from cnnzoo.layers import suggest
+from cnnzoo.errors import suggest
 
 INIT_KEYS = ("path", "layers", "skip_mismatch")
 

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from cnnzoo.config.source import Document, PathKey
-from cnnzoo.errors import quote
-from cnnzoo.layers import suggest
+from cnnzoo.errors import quote, suggest
 
 MODES = ("auto", "min", "max")
 METRIC_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
@@ -232,7 +231,7 @@ STRATEGIES = ("none", "mirrored", "multi_worker")
 
 @dataclass(frozen=True)
 class DistributeSpec:
-    """`train.distribute`: the tf.distribute strategy (cnnzoo/distribute.py). `devices` narrows `mirrored`
+    """`train.distribute`: the tf.distribute strategy (cnnzoo/training/distribute.py). `devices` narrows `mirrored`
     to some local devices; `timeout_seconds` bounds a wait on another worker in `multi_worker`."""
 
     strategy: str = option("none", "choice", choices=STRATEGIES)

@@ -5,19 +5,17 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from cnnzoo.config.compile_names import (METRIC_ALIASES, check_loss, check_metrics, check_monitor,
-                                         logged_columns)
+from cnnzoo.config.compile_names import METRIC_ALIASES, check_loss, check_metrics, check_monitor, logged_columns
 from cnnzoo.config.data_options import DATA_KEYS, TRAIN_KEYS, data_options, train_options
 from cnnzoo.config.expand import parse_layer_list
+from cnnzoo.config.options import (CheckpointSpec, DistributeSpec, EarlyStoppingSpec, MLflowSpec, MixSpec, SCHEDULES,
+                                   STRATEGIES, Schedule, TensorBoardSpec, check_optimizer, parse_options)
 from cnnzoo.config.source import Document, PathKey
-from cnnzoo.config.options import (SCHEDULES, STRATEGIES, CheckpointSpec, DistributeSpec, EarlyStoppingSpec,
-                                   MixSpec, MLflowSpec, Schedule, TensorBoardSpec, check_optimizer, parse_options)
 from cnnzoo.config.spec import InputSpec, TrainSpec
+from cnnzoo.config.tasks import TASKS, hinted_task
 from cnnzoo.data.interface import DATASET_MODULES, DataSpec
-from cnnzoo.errors import quote, shown
-from cnnzoo.layers import suggest
+from cnnzoo.errors import quote, shown, suggest
 from cnnzoo.precision import PRECISIONS
-from cnnzoo.tasks import TASKS, hinted_task
 
 INPUT_DTYPES = ("float32", "float16", "bfloat16", "uint8", "int32", "int64")
 DATASETS = tuple(DATASET_MODULES)

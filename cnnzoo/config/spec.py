@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from cnnzoo.config.options import (CheckpointSpec, ConstantSchedule, DistributeSpec, EarlyStoppingSpec,
-                                   Schedule)
+from cnnzoo.config.options import CheckpointSpec, ConstantSchedule, DistributeSpec, EarlyStoppingSpec, Schedule
 from cnnzoo.data.interface import DataSpec
 from cnnzoo.errors import ConfigError
 
@@ -100,9 +99,9 @@ class TrainSpec:
     mlflow: Any = None  # MLflowSpec when train.mlflow is set
     freeze: tuple[str, ...] = ()  # glob patterns of layer names made non-trainable
     distribute: DistributeSpec = field(default_factory=DistributeSpec)
-    task: str | None = None  # classification or regression; None: inferred (cnnzoo.tasks)
+    task: str | None = None  # classification or regression; None: inferred (cnnzoo.training.labels)
     class_weight: Any = None  # ClassWeightSpec when train.class_weight is set
-    folds: int | None = None  # cross-validation folds (cnnzoo.folds)
+    folds: int | None = None  # cross-validation folds (cnnzoo.training.folds)
     label_smoothing: float = 0.0  # > 0 needs one-hot labels (categorical_crossentropy)
 
 

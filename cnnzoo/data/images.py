@@ -143,7 +143,7 @@ def fit_images(x: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
 
 def _check_fits(count: int, shape: tuple[int, int, int], what: str) -> None:
     """Refuse an array of `count` uint8 images of `shape` that cannot fit, before it is allocated."""
-    from cnnzoo.memory_guard import check_allocation
+    from cnnzoo.host_memory import check_allocation
 
     height, width, channels = shape
     check_allocation(count * height * width * channels, f"{what} ({height}x{width}x{channels})")

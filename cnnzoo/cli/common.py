@@ -1,0 +1,87 @@
+"""What every command shares: the common options and arguments, turning user errors into one paragraph and
+exit code 2, the shipped-config lookup and path printing. Nothing here imports TensorFlow."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+SetOption = Annotated[Optional[list[str]], typer.Option(
+    "--set", help="Override a config value: dotted.path=value (YAML-typed), repeatable.")]
+
+DataDirOption = Annotated[Optional[Path], typer.Option(
+    "--data-dir", help="Folder with datasets (else $CNNZOO_DATA_DIR, then ~/.keras/datasets, then download).")]
+
+ConfigArg = Annotated[Path, typer.Argument(
+    help="A YAML config, e.g. configs/lenet.yaml, or the name of a shipped one (lenet; see `cnnzoo configs`).")]
+
+RunDirArg = Annotated[Path, typer.Argument(help="A run folder, e.g. runs/lenet-20260101-120000.")]
+
+ForceOption = Annotated[bool, typer.Option(
+    "--force", help="Go on even when the memory estimate exceeds the memory available.")]
+
+TtaOption = Annotated[str, typer.Option(
+    "--tta", help="Test-time augmentation: none, or flip (average with the mirrored image).")]
+
+
+
+def user_errors(command, needs_tensorflow: bool = True):
+    """Turn CnnzooError into a clean message and exit code 2: never a traceback for a user mistake."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from cnnzoo.errors import CnnzooError
+        from cnnzoo.host_memory import out_of_memory
+
+        try:
+            from cnnzoo.tensorflow_import import import_tensorflow
+
+            with out_of_memory(f"running `cnnzoo {command.__name__.rstrip('_')}`"):  # where no phase said more
+                if needs_tensorflow:
+                    import_tensorflow()
+                return command(*args, **kwargs)
+        except CnnzooError as exc:
+            from cnnzoo.terminal import plain, printable  # user text: no markup, no control characters
+
+            try:
+                stderr().print(f"[bold red]error:[/] {plain(exc)}", highlight=False, markup=True, soft_wrap=True)
+            except MemoryError:  # too little memory left even for rich: plain text still fits
+                sys.stderr.write(f"error: {printable(exc)}\n")
+            if getattr(exc, "exit_now", False):  # skip interpreter teardown (see distribute.WorkerLost)
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(exc.exit_code)
+            raise typer.Exit(exc.exit_code) from None
+    return wrapper
+
+
+def without_tensorflow(command):
+    """user_errors for commands that only read files (runs, compare, configs): they start in well under a second."""
+    return user_errors(command, needs_tensorflow=False)
+
+
+def config_path(arg: Path) -> Path:
+    """``arg`` when it exists, else the shipped config of that name (`cnnzoo train lenet`); says which."""
+    from cnnzoo.config.shipped import resolve_config
+
+    choice = resolve_config(arg)
+    if choice.shipped:
+        stderr().print(f"using the shipped config {choice.path}", highlight=False, soft_wrap=True)
+    return choice.path
+
+
+def stderr():
+    from cnnzoo.terminal import console
+
+    return console(stderr=True)
+
+
+def echo_paths(paths) -> None:
+    from cnnzoo.terminal import printable
+
+    for path in paths:
+        typer.echo(printable(path))

@@ -1,0 +1,95 @@
+"""The commands that take a trained run elsewhere: `cnnzoo predict`, `cnnzoo export`."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cnnzoo.cli.common import DataDirOption, TtaOption, stderr, user_errors
+
+
+@user_errors
+def predict(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .keras file (with --config).")],
+            inputs: Annotated[list[str], typer.Argument(
+                help="Image files, folders (recursive) or glob patterns; for 1D runs .tsv/.csv (UCR layout) or .npy.")],
+            checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+            config: Annotated[Optional[Path], typer.Option(
+                "--config", help="The config of a .keras file (default: config.yaml beside it).")] = None,
+            top_k: Annotated[int, typer.Option("--top-k", min=1, help="Classes shown per input.")] = 3,
+            batch_size: Annotated[Optional[int], typer.Option(
+                "--batch-size", min=1, help="Inputs per batch (default: train.batch_size).")] = None,
+            json_: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
+            csv_: Annotated[Optional[Path], typer.Option("--csv", help="Also write the predictions as CSV.")] = None,
+            data_dir: DataDirOption = None, tta: TtaOption = "none"):
+    """Classify new files with a run's checkpoint, prepared exactly as its training data was.
+
+    Exit code 0: all inputs predicted; 1: some failed; 2: none could be read."""
+    from rich.console import Console
+
+    from cnnzoo.data import resolve_data_dir
+    from cnnzoo.deploy.predict import model_source, predict_inputs, predictions_csv, render_predictions, report_outcome
+    from cnnzoo.errors import RunError
+    from cnnzoo.evaluation.tta import check_tta_name
+
+    if checkpoint not in ("best", "last"):
+        raise RunError("--checkpoint must be best or last.")
+    check_tta_name(tta)
+    source = model_source(run_dir, checkpoint, config)
+    result = predict_inputs(source, inputs, top_k=top_k, batch_size=batch_size,
+                            data_dir=resolve_data_dir(data_dir), tta=tta)
+    shown = max((len(e["top"]) for e in result.entries if "top" in e), default=top_k)
+    if json_:
+        typer.echo(json.dumps(result.entries, indent=2))
+    elif result.succeeded:
+        Console().print(render_predictions(result, shown))
+    if csv_ is not None:
+        predictions_csv(result, csv_, shown)
+    report_outcome(result, stderr())
+    raise typer.Exit(result.exit_code)
+
+
+ExportFormat = Enum("ExportFormat", {name: name for name in ("savedmodel", "tflite", "onnx", "keras")}, type=str)
+
+
+Quantize = Enum("Quantize", {name: name for name in ("none", "float16", "dynamic", "int8")}, type=str)
+
+
+@user_errors
+def export(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .keras file (with --config).")],
+           format_: Annotated[ExportFormat, typer.Option("--format", help="What to write.")],
+           quantize: Annotated[Quantize, typer.Option(help="TFLite only: float16, dynamic-range or int8 "
+                                                           "(calibrated on the run's training samples).")]
+           = Quantize.none,
+           out: Annotated[Optional[Path], typer.Option(
+               help="Output file (a folder for savedmodel); default RUN_DIR/export/<format>[-<quantize>]/.")] = None,
+           with_preprocessing: Annotated[bool, typer.Option(
+               "--with-preprocessing", help="Take raw uint8 images of the training size; scaling is in the graph.")]
+           = False,
+           checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+           config: Annotated[Optional[Path], typer.Option(
+               "--config", help="The config of a .keras file (default: config.yaml beside it).")] = None,
+           samples: Annotated[int, typer.Option(min=1, help="Test samples the export is verified on.")] = 256,
+           json_: Annotated[bool, typer.Option("--json", help="Print export.json instead of a table.")] = False,
+           data_dir: DataDirOption = None):
+    """Export a run's checkpoint (float32 graph) and verify it in its own runtime against the Keras model.
+
+    Exit code 1 (file removed) when top-1 agreement is below 100% (float32) or 99% (quantised)."""
+    from rich.console import Console
+
+    from cnnzoo.data import resolve_data_dir
+    from cnnzoo.deploy.export import ExportRequest, export_run, render_export
+    from cnnzoo.deploy.predict import model_source
+    from cnnzoo.errors import RunError
+
+    if checkpoint not in ("best", "last"):
+        raise RunError("--checkpoint must be best or last.")
+    request = ExportRequest(format_.value, quantize.value, out, with_preprocessing, samples)
+    report = export_run(model_source(run_dir, checkpoint, config), request, data_dir=resolve_data_dir(data_dir))
+    if json_:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        Console().print(render_export(report))

@@ -1,0 +1,121 @@
+"""`cnnzoo eval`: metrics of a run's checkpoint on a split, per-class report and confusion matrix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnzoo.atomic import atomic_write_json
+from cnnzoo.errors import RunError
+from cnnzoo.host_memory import out_of_memory
+from cnnzoo.model.memory_guard import check_run_memory
+from cnnzoo.runs.folder import RunFolder, load_checkpoint
+
+
+def evaluate_run(run: RunFolder, *, checkpoint: str, split: str, data_dir: Path | None,
+                 force: bool = False, tta: str = "none") -> dict[str, Any]:
+    from cnnzoo import data as datasets
+    from cnnzoo.config import load_config
+    from cnnzoo.config.tasks import task_hint
+    from cnnzoo.data import standardize
+    from cnnzoo.evaluation.class_metrics import (averages, confusion_matrix, per_class_report, predictions_from_probs,
+                                                 top_k_accuracy, write_confusion_csv)
+    from cnnzoo.evaluation.task_reports import binary_auc, task_result
+    from cnnzoo.evaluation.tta import check_tta, predict_views
+    from cnnzoo.runs.plots import plot_confusion_matrix
+    from cnnzoo.training.labels import plan_labels
+    from cnnzoo.training.setup import make_pipelines, require_data
+
+    config = require_data(load_config(run.config, check_names=False))
+    check_run_memory(config, what=f"evaluating {run.path}", force=force, data_dir=data_dir, inference=True)
+    with out_of_memory(f"loading {checkpoint}.keras"):
+        model = load_checkpoint(run.checkpoint(checkpoint))
+    with out_of_memory("loading data"):
+        splits = datasets.load_dataset(config.data, input_shape=config.input.shape, data_dir=data_dir,
+                                       seed=config.train.seed, task=task_hint(config.train),
+                                       standardization=standardize.recorded(run.path))
+    plan = plan_labels(config, model, splits.num_classes, splits)
+    check_tta(tta, config.input.shape, plan.task, plan.multi_label, run.path)
+    pipes = make_pipelines(config, splits, plan)
+    pipe, y_true = (pipes.test, splits.y_test) if split == "test" else (pipes.val, splits.y_val)
+    if pipe is None:
+        raise RunError(f"{run.path}: the {split} split of this run is empty; nothing to evaluate.")
+    with out_of_memory(f"evaluating on the {split} split"):
+        scores = {k: float(v) for k, v in model.evaluate(pipe, verbose=0, return_dict=True).items()}
+        probs = predict_views(model, pipe, tta)
+    base = {"run": run.name, "checkpoint": checkpoint, "split": split, "samples": int(len(y_true)), "metrics": scores}
+    if tta != "none":  # metrics come from the averaged probabilities; Keras' single-view ones are kept aside
+        base |= {"tta": tta, "single_view": scores,
+                 "metrics": {"accuracy": float(np.mean(predictions_from_probs(probs) == np.asarray(y_true)))}}
+    special = task_result(run, plan, splits, np.asarray(y_true), probs, base)
+    if special is not None:
+        atomic_write_json(run.eval_json, special)
+        return special
+    y_pred = predictions_from_probs(probs)
+    cm = confusion_matrix(y_true, y_pred, splits.num_classes)
+    result = {
+        **base, "averages": averages(cm),
+        "per_class": per_class_report(cm, splits.class_names),
+        "class_names": splits.class_names, "confusion_matrix": cm.tolist(),
+    }
+    auc = binary_auc(probs, np.asarray(y_true)) if splits.num_classes == 2 else None
+    if auc is not None:  # None when the split holds one class only
+        result["metrics"]["roc_auc"] = auc
+    if splits.num_classes > 5:
+        result["metrics"]["top_5_accuracy"] = top_k_accuracy(np.asarray(y_true), probs, 5)
+    x_split = splits.x_test if split == "test" else splits.x_val
+    result["mistakes"] = write_mistakes(run, x_split, np.asarray(y_true), probs, splits.class_names)
+    write_confusion_csv(cm, splits.class_names, run.confusion_csv)
+    plot_confusion_matrix(cm, splits.class_names, run.confusion_png)
+    atomic_write_json(run.eval_json, result)
+    return result
+
+
+MISTAKES_SHOWN = 24
+
+
+def confident_mistakes(y_true: np.ndarray, probs: np.ndarray, count: int = MISTAKES_SHOWN) -> list[tuple[int, int, float]]:
+    """(index, predicted class, its probability) of misclassified samples, most confident first."""
+    from cnnzoo.evaluation.class_metrics import predictions_from_probs
+
+    predicted = predictions_from_probs(probs)
+    confidence = probs.max(axis=-1) if probs.shape[-1] > 1 else np.where(predicted == 1, probs[:, 0], 1 - probs[:, 0])
+    wrong = np.flatnonzero(predicted != y_true)
+    ranked = wrong[np.argsort(-confidence[wrong], kind="stable")][:count]
+    return [(int(i), int(predicted[i]), float(confidence[i])) for i in ranked]
+
+
+def write_mistakes(run: RunFolder, x: np.ndarray, y_true: np.ndarray, probs: np.ndarray,
+                   class_names: list[str]) -> list[dict]:
+    """mistakes.png of the most confident mistakes; the same list for eval.json."""
+    from cnnzoo.runs.pictures import draw_mistakes
+
+    mistakes = confident_mistakes(y_true, probs)
+    listed = [{"index": i, "true": class_names[int(y_true[i])], "predicted": class_names[p], "probability": conf}
+              for i, p, conf in mistakes]
+    draw_mistakes([(x[m["index"]], f"#{m['index']}: {m['predicted']} ({m['probability']:.2f})\ntrue {m['true']}")
+                   for m in listed], run.mistakes_png)
+    return listed
+
+
+def render_eval(result: dict[str, Any]):
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    from cnnzoo.terminal import plain
+
+    views = f", {result['tta']} test-time augmentation" if result.get("tta") else ""
+    table = Table(title=f"{plain(result['run'])}: {result['checkpoint']} checkpoint on {result['split']} "
+                        f"({result['samples']} samples{views})", title_justify="left")
+    for header in ("class", "precision", "recall", "f1", "support"):
+        table.add_column(header, justify="left" if header == "class" else "right")
+    for row in result.get("per_class", []):
+        table.add_row(plain(row["name"]), f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
+                      str(row["support"]))
+    lines = ["  ".join(f"{k} {v:.4f}" for k, v in result["metrics"].items())]
+    if "single_view" in result:
+        lines.append("single view: " + "  ".join(f"{k} {v:.4f}" for k, v in result["single_view"].items()))
+    return Group(table, Text("\n".join(lines)))

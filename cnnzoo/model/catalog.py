@@ -1,0 +1,91 @@
+"""The shipped configs as `cnnzoo configs` lists them: name, description, dataset and parameter count
+(the model is built to count, so this lives with the model; cached by config content and Keras version)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from cnnzoo.config.shipped import shipped_dir, shipped_names
+from cnnzoo.errors import CnnzooError
+
+
+@dataclass(frozen=True)
+class ShippedInfo:
+    name: str
+    description: str
+    dataset: str
+    params: int | None
+    path: Path
+
+
+def describe_shipped(on_build=None) -> list[ShippedInfo]:
+    """One entry per shipped config. Parameter counts need the model built (seconds for VGG16), so they
+    are cached by config content and Keras version in the cnnzoo cache folder; ``on_build(name)``
+    is called before each model that has to be built."""
+    import hashlib
+
+    import keras
+    import yaml
+
+    from cnnzoo.config import config_from_document
+    from cnnzoo.config.source import load_document
+
+    cache = _ParamCache()
+    infos = []
+    for name in shipped_names():
+        path = shipped_dir() / f"{name}.yaml"
+        doc = load_document(path)
+        key = hashlib.sha256((yaml.safe_dump(doc.data) + keras.__version__).encode()).hexdigest()
+        config = config_from_document(doc)
+        params = cache.get(name, key)
+        if params is None:
+            if on_build is not None:
+                on_build(name)
+            params = cache.put(name, key, _count_params(config))
+        data = config.data
+        dataset = "/".join(filter(None, (data.dataset, data.name))) if data else ""
+        infos.append(ShippedInfo(name, config.description.strip().splitlines()[0] if config.description else "",
+                                 dataset, params, path))
+    return infos
+
+
+def _count_params(config) -> int:
+    import keras
+
+    from cnnzoo.model.builder import build_model
+
+    with keras.StatelessScope():  # shapes only: Keras defers initialising the weights
+        return build_model(config).model.count_params()
+
+
+class _ParamCache:
+    """name -> (config hash, parameter count) in <cache>/shipped-params.json; a bad file is ignored."""
+
+    def __init__(self):
+        import json
+
+        from cnnzoo.data.locate import array_cache_dir
+
+        self.path = array_cache_dir(None) / "shipped-params.json"
+        try:
+            self.entries = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.entries = {}
+        if not isinstance(self.entries, dict):
+            self.entries = {}
+
+    def get(self, name: str, key: str) -> int | None:
+        entry = self.entries.get(name)
+        return entry.get("params") if isinstance(entry, dict) and entry.get("key") == key else None
+
+    def put(self, name: str, key: str, params: int) -> int:
+        from cnnzoo.atomic import atomic_write_json
+
+        self.entries[name] = {"key": key, "params": params}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(self.path, self.entries)
+        except (OSError, CnnzooError):  # a read-only cache folder only costs the next listing its speed
+            pass
+        return params

@@ -1,0 +1,261 @@
+"""The run folder: naming, its files, reading a run back. Every file in it is written with
+cnnzoo.atomic, so a kill at any moment leaves each file either old or new."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from cnnzoo.atomic import atomic_write_text
+from cnnzoo.errors import RunError
+
+CHECKPOINTS = ("best", "last")
+
+
+# --- creating a run folder -----------------------------------------------------------------------
+
+def _check_writable(runs_dir: Path) -> None:
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise RunError(f"{runs_dir}: the runs directory is a file, not a directory. "
+                       f"Move the file away or pass --runs-dir with a directory you can write to.")
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(
+            f"{runs_dir}: cannot create the runs directory ({exc.strerror or exc}). Create it yourself, "
+            f"fix its permissions, or pass --runs-dir with a directory you can write to.") from exc
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".cnnzoo-write-test-", dir=runs_dir)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise RunError(
+            f"{runs_dir}: the runs directory is not writable ({exc.strerror or exc}). Fix its permissions "
+            f"(e.g. chmod u+w {runs_dir}) or pass --runs-dir with a directory you can write to.") from exc
+
+
+def check_free_space(runs_dir: Path | str, needed: int) -> None:
+    """Before any data is loaded: ``runs_dir`` is a writable directory with ``needed`` bytes free."""
+    runs_dir = Path(runs_dir)
+    _check_writable(runs_dir)
+    free = shutil.disk_usage(runs_dir).free
+    if free < needed:
+        raise RunError(f"{runs_dir}: only {free / 2**20:,.0f} MiB free, but this run's checkpoints need about "
+                       f"{needed / 2**20:,.0f} MiB. Free disk space or pass --runs-dir on a larger disk.")
+
+
+def create_run_dir(runs_dir: Path | str, name: str, now: datetime | None = None) -> Path:
+    """Create and return ``runs_dir/<name>-<UTC YYYYmmdd-HHMMSS>[-N]/``; never reuses a folder."""
+    runs_dir = Path(runs_dir)
+    _check_writable(runs_dir)
+    now = now or datetime.now(timezone.utc)
+    if now.tzinfo is not None:
+        now = now.astimezone(timezone.utc)
+    base = f"{name}-{now:%Y%m%d-%H%M%S}"
+    for n in range(1, 10_000):
+        path = runs_dir / (base if n == 1 else f"{base}-{n}")
+        try:
+            path.mkdir(exist_ok=False)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise RunError(f"{path}: cannot create the run folder ({exc.strerror or exc}). "
+                           f"Pass --runs-dir with a directory you can write to.") from exc
+        return path
+    raise RunError(f"{runs_dir}: too many run folders named {base}-N; remove old runs or rename the config.")
+
+
+# --- reading a run back --------------------------------------------------------------------------
+
+def _file(filename: str) -> property:
+    return property(lambda self: self.path / filename, doc=f"Path of {filename} in this run folder.")
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """Paths of the files in one run folder."""
+
+    path: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "path", Path(self.path))
+
+    @classmethod
+    def open(cls, path: Path | str) -> "RunFolder":
+        """An existing run folder; RunError unless ``path`` is a directory holding config.yaml."""
+        path = Path(path)
+        if not path.exists():
+            raise RunError(f"{path}: no such run folder. Pass a folder created by `cnnzoo train`, "
+                           f"e.g. runs/<config>-<YYYYmmdd-HHMMSS>.")
+        if not path.is_dir():
+            raise RunError(f"{path}: is a file, not a run folder. Pass the folder created by "
+                           f"`cnnzoo train`, e.g. runs/<config>-<YYYYmmdd-HHMMSS>.")
+        run = cls(path)
+        if not run.config.is_file():
+            raise RunError(f"{path}: is not a cnnzoo run folder (it has no config.yaml). Pass a folder "
+                           f"created by `cnnzoo train`, e.g. runs/<config>-<YYYYmmdd-HHMMSS>.")
+        return run
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    config = _file("config.yaml")
+    history = _file("history.csv")
+    best = _file("best.keras")
+    last = _file("last.keras")
+    metrics = _file("metrics.json")
+    summary = _file("summary.txt")
+    eval_json = _file("eval.json")
+    accuracy_png = _file("accuracy.png")
+    loss_png = _file("loss.png")
+    confusion_csv = _file("confusion_matrix.csv")
+    confusion_png = _file("confusion_matrix.png")
+    mistakes_png = _file("mistakes.png")
+
+    def remove_partial_files(self) -> None:
+        """Delete temporary files a killed writer left behind (none of them is ever read)."""
+        for path in self.path.glob(".*.tmp*"):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+    def checkpoint(self, which: str) -> Path:
+        """Path of the ``best`` or ``last`` checkpoint; RunError if unknown or missing."""
+        if which not in CHECKPOINTS:
+            raise RunError(f"{self.path}: unknown checkpoint {which!r}; expected one of {', '.join(CHECKPOINTS)}.")
+        path = self.path / f"{which}.keras"
+        if path.is_file():
+            return path
+        present = [c for c in CHECKPOINTS if (self.path / f"{c}.keras").is_file()]
+        there = (f"This run has only {', '.join(f'{c}.keras' for c in present)}; use --checkpoint {present[0]}."
+                 if present else "This run has no checkpoint at all (training may have stopped before "
+                                 "the first epoch ended); train it again.")
+        raise RunError(f"{path}: the {which} checkpoint is missing. {there}")
+
+
+def read_json(path: Path | str) -> Any:
+    """Parse a JSON file of a run folder; RunError if missing or corrupt."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RunError(f"{path}: file is missing. The run may be incomplete; "
+                       f"re-run the command that writes it.") from None
+    except OSError as exc:
+        raise RunError(f"{path}: cannot read file ({exc.strerror or exc}).") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RunError(f"{path}: is not valid JSON (line {exc.lineno}: {exc.msg}). The file is corrupt; "
+                       f"delete it and re-run the command that writes it.") from exc
+
+
+def load_checkpoint(path: Path | str, into: Any = None) -> Any:
+    """A saved .keras model, or its weights (and optimizer state) loaded into `into`, a model of the
+    same network; RunError instead of a Keras traceback when the file is truncated or corrupt."""
+    import keras
+
+    import cnnzoo.layers.applications  # noqa: F401  (registers the Application entry's preprocessing layer)
+    import cnnzoo.layers.custom  # noqa: F401  (registers cnnzoo's own layers, e.g. LeNet-5's RBFOutput)
+
+    path = Path(path)
+    try:
+        if not zipfile.is_zipfile(path):  # Keras would call a truncated archive "file not found"
+            raise ValueError("it is not a complete .keras (zip) archive")
+        if into is not None:
+            into.load_weights(path)
+            return into
+        return keras.models.load_model(path)
+    except Exception as exc:  # zipfile, h5py, JSON and Keras errors all mean "this file is damaged"
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise RunError(f"{path}: cannot load this checkpoint ({reason}). cnnzoo renames a checkpoint into "
+                       f"place only once it is complete, so the file was damaged afterwards; use the run's "
+                       f"other checkpoint (--checkpoint best|last) or train the run again.") from None
+
+
+# --- history CSV ---------------------------------------------------------------------------------
+
+class HistoryWriter:
+    """One CSV row per epoch; the whole file is rewritten atomically on each append."""
+
+    def __init__(self, path: Path | str, resume: bool = False):
+        self.path = Path(path)
+        self.rows: list[dict] = []
+        if resume and self.path.exists():
+            self.rows = read_history(self.path, allow_empty=True).to_dict("records")
+
+    @property
+    def columns(self) -> list[str]:
+        seen = {"epoch": None}
+        for row in self.rows:
+            seen.update(dict.fromkeys(row))
+        return list(seen)
+
+    def append(self, row: dict) -> None:
+        """Add one epoch's values and rewrite the file."""
+        self.rows.append(dict(row))
+        self._write()
+
+    def keep(self, epochs: int) -> None:
+        """Drop the rows after the first ``epochs`` and rewrite the file."""
+        self.rows = self.rows[:epochs]
+        self._write()
+
+    def _write(self) -> None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=self.columns, restval="", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        atomic_write_text(self.path, buffer.getvalue())
+
+
+def read_history(path: Path | str, allow_empty: bool = False):
+    """The history CSV as a DataFrame with an ``epoch`` column; RunError if missing, corrupt or
+    (unless ``allow_empty``) without any epoch rows."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise RunError(f"{path}: history file is missing. The run may have stopped before its first "
+                       f"epoch ended; train it again.")
+    try:
+        df = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise RunError(f"{path}: history file is empty; the run recorded no epochs. Train it again.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
+        raise RunError(f"{path}: history file cannot be parsed as CSV ({exc}). "
+                       f"It is corrupt; train the run again.") from exc
+    if "epoch" not in df.columns:
+        raise RunError(f"{path}: history file has no 'epoch' column (columns: {', '.join(map(str, df.columns))}). "
+                       f"It is not a cnnzoo history; train the run again.")
+    _check_history_values(path, df)
+    if df.empty and not allow_empty:
+        raise RunError(f"{path}: history file has a header but no epochs; the run stopped before its first "
+                       f"epoch ended. Train it again.")
+    return df
+
+
+def _check_history_values(path: Path, df) -> None:
+    """Epochs numbered 1, 2, ... and numbers in every other column (empty cells allowed)."""
+    import pandas as pd
+
+    for column in df.columns:
+        values = pd.to_numeric(df[column], errors="coerce")
+        bad = values.isna() & df[column].notna()
+        if bad.any():
+            row = int(bad.idxmax()) + 2  # 1-based, after the header
+            raise RunError(f"{path}:{row}: column {column!r} holds {df[column][bad].iloc[0]!r}, not a number. "
+                           f"The history is corrupt; restore it or train the run again.")
+    if list(df["epoch"]) != list(range(1, len(df) + 1)):
+        raise RunError(f"{path}: epochs are {list(df['epoch'])[:10]}, not 1, 2, 3, ... in order. The history "
+                       f"is corrupt; restore it or train the run again.")

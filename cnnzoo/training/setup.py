@@ -1,0 +1,84 @@
+"""What train, resume, eval and bench share before a model meets data: checking the config has data,
+compiling with the config's optimizer, and the tf.data pipelines (how labels are fed: training.labels)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cnnzoo.config.options import optimizer_classes
+from cnnzoo.config.spec import ModelConfig
+from cnnzoo.errors import ConfigError
+from cnnzoo.training.labels import LabelPlan, compile_metrics
+
+
+def require_data(config: ModelConfig) -> ModelConfig:
+    """The config, if it says what to train on (a run folder's config.yaml may have been edited)."""
+    if config.data is None:
+        raise ConfigError("the config has no `data:` section, so there is nothing to train or evaluate on.",
+                          file=config.file, path="data", hint="Add e.g. `data: {dataset: mnist}`.")
+    return config
+
+
+def compile_model(model: Any, config: ModelConfig, plan: LabelPlan) -> None:
+    args = dict(config.train.optimizer_args)
+    if config.train.learning_rate is not None:
+        args["learning_rate"] = config.train.learning_rate
+    # validated plain values only, passed to the class itself: nothing is deserialised
+    optimizer = optimizer_classes()[config.train.optimizer.lower()](**args)
+    try:
+        model.compile(optimizer=optimizer, loss=_loss(plan.loss, config.train.label_smoothing),
+                      metrics=compile_metrics(config, plan),
+                      steps_per_execution=config.train.steps_per_execution,
+                      jit_compile=config.train.jit_compile)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"Keras rejected the training setup: {str(exc).splitlines()[0]}",
+                          file=config.file, path="train", hint="Check train.loss and train.metrics.") from None
+
+
+def _loss(name: str, label_smoothing: float) -> Any:
+    if not label_smoothing:
+        return name
+    import keras
+
+    return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+
+
+@dataclass
+class Pipelines:
+    train: Any
+    val: Any | None
+    test: Any | None
+    class_weight: dict[int, float] | None = None  # train.class_weight resolved for Keras' fit
+
+
+def make_pipelines(config: ModelConfig, splits, plan: LabelPlan, first_epoch: int = 0,
+                   drop_remainder: bool = False) -> Pipelines:
+    """Validation and test passes, and the endless training stream from epoch ``first_epoch`` on."""
+    from cnnzoo import data as datasets
+    from cnnzoo.data.mixing import make_mixer
+    from cnnzoo.layers.registry import create_layer
+
+    scale = datasets.default_scale(config.data)
+    augment = _augmenter([create_layer(n) for n in config.data.augment]) if config.data.augment else None
+    mix = make_mixer(config.data.mix, config.train.seed) if plan.one_hot else None
+    common = dict(batch_size=config.train.batch_size, num_classes=max(splits.num_classes, 1), one_hot=plan.one_hot,
+                  scale=scale, seed=config.train.seed)
+
+    def pipe(x, y, train=False):
+        if len(x) == 0:
+            return None
+        return datasets.make_pipeline(x, y, shuffle=train, augment=augment if train else None,
+                                      first_epoch=first_epoch, drop_remainder=drop_remainder and train,
+                                      mix=mix if train else None, **common)
+
+    from cnnzoo.training.class_weights import fit_class_weight
+
+    return Pipelines(pipe(splits.x_train, splits.y_train, train=True), pipe(splits.x_val, splits.y_val),
+                     pipe(splits.x_test, splits.y_test), fit_class_weight(config, splits, plan))
+
+
+def _augmenter(layers: list[Any]) -> Any:
+    import keras
+
+    return keras.Sequential(layers, name="augment")
