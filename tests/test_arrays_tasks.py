@@ -75,9 +75,9 @@ def test_new_inputs_are_standardized_with_the_recorded_numbers(multiclass_run, t
     stats = json.loads((run / "standardize.json").read_text())
     x = x_train[:5]
     expected = (x - np.array(stats["mean"])) / np.array(stats["std"])
-    assert np.allclose(for_new_inputs(x, spec, run), expected, atol=1e-5)
+    assert np.allclose(for_new_inputs(x, spec, run / "standardize.json"), expected, atol=1e-5)
     with pytest.raises(RunError, match="standardize.json is missing"):
-        for_new_inputs(x, spec, tmp_path)
+        for_new_inputs(x, spec, tmp_path / "standardize.json")
 
 
 def test_eval_reuses_the_recorded_standardization(multiclass_run):

@@ -82,10 +82,10 @@ def test_runs_table_lists_every_kind_of_folder(runs_dir):
 
 
 def test_every_status_from_metrics_is_filterable():
-    from cnnzoo.runs.table import _status
+    from cnnzoo.runs.record import RunRecord
 
-    flags = [{}, {"interrupted": True}, {"nan_loss": {"epoch": 1}}, {"stopped_early": True}]
-    assert {_status(f) for f in flags} | {"running", "damaged"} == set(STATUSES)
+    flags = [{}, {"interrupted": "SIGINT"}, {"nan_loss": {"epoch": 1}}, {"stopped_early": True}]
+    assert {RunRecord.from_json(f).status for f in flags} | {"running", "damaged"} == set(STATUSES)
 
 
 def test_runs_cli_table_sort_filter_json_and_csv(runs_dir):

@@ -35,7 +35,7 @@ def explain(run_dir: RunDirArg, inputs: Annotated[Optional[list[Path]], typer.Ar
     loaded = inspection.load_run(run_dir, checkpoint.value)
     given = inspection.file_inputs(loaded, inputs) if inputs else inspection.split_inputs(
         loaded, split.value, limit, resolve_data_dir(data_dir))
-    written = inspection.explain(loaded, given, layer=layer, class_name=class_, out_dir=out or loaded.run.path / "pictures")
+    written = inspection.explain(loaded, given, layer=layer, class_name=class_, out_dir=out or loaded.run.pictures)
     echo_paths(written)
 
 
@@ -49,7 +49,7 @@ def filters(run_dir: RunDirArg, layer: LayerOption = None, out: OutOption = None
 
     loaded = inspection.load_run(run_dir, checkpoint.value)
     conv, kernels = conv_kernels(loaded.model, layer, loaded.run.path)
-    folder = out or loaded.run.path / "pictures"
+    folder = out or loaded.run.pictures
     echo_paths([draw_filters(conv.name, kernels, folder / f"filters-{conv.name}.png")])
 
 
@@ -71,6 +71,6 @@ def activations(run_dir: RunDirArg, inputs: Annotated[Optional[list[Path]], type
     given = inspection.file_inputs(loaded, inputs[:1]) if inputs else inspection.split_inputs(
         loaded, split.value, 1, resolve_data_dir(data_dir))
     names = layer or default_map_layers(loaded.model)
-    folder = out or loaded.run.path / "pictures"
+    folder = out or loaded.run.pictures
     echo_paths([draw_feature_maps(chosen.name, maps, folder / f"activations-{chosen.name}.png")
                  for chosen, maps in feature_maps(loaded.model, names, given.x, loaded.run.path)])

@@ -13,8 +13,6 @@ import numpy as np
 from cnnzoo.atomic import atomic_write_json
 from cnnzoo.data.interface import DatasetSplits
 
-FILE = "standardize.json"
-
 
 def fit(x: np.ndarray) -> dict:
     """{"mean", "std"} over every axis but the last (features or channels); std 0 becomes 1."""
@@ -30,28 +28,29 @@ def apply(splits: DatasetSplits, stats: dict | None) -> DatasetSplits:
                    x_test=transform(splits.x_test, stats), standardization=stats)
 
 
-def record(run_path: Path, splits: DatasetSplits) -> None:
-    """standardize.json in the run folder, when the run standardizes its inputs."""
+def record(path: Path, splits: DatasetSplits) -> None:
+    """The statistics written to ``path`` (a run's standardize.json), when the run standardizes its inputs."""
     if splits.standardization is not None:
-        atomic_write_json(run_path / FILE, splits.standardization)
+        atomic_write_json(path, splits.standardization)
 
 
-def recorded(run_path: Path) -> dict | None:
-    path = Path(run_path) / FILE
+def recorded(path: Path) -> dict | None:
+    path = Path(path)
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def for_new_inputs(x: np.ndarray, spec, run_path: Path) -> np.ndarray:
+def for_new_inputs(x: np.ndarray, spec, path: Path) -> np.ndarray:
     """New inputs (predict, explain) standardized with the run's recorded numbers when it trained with
-    `data.standardize: true`; unchanged otherwise."""
+    `data.standardize: true` (``path``: its standardize.json); unchanged otherwise."""
     if spec is None or not spec.standardize:
         return x
-    stats = recorded(run_path)
+    stats = recorded(path)
     if stats is None:
         from cnnzoo.errors import RunError
 
-        raise RunError(f"{run_path}: the run trained with data.standardize: true, but {FILE} is missing, so new "
-                       f"inputs cannot be prepared as its training data was. Restore the file from the run folder.")
+        path = Path(path)
+        raise RunError(f"{path.parent}: the run trained with data.standardize: true, but {path.name} is missing, so "
+                       f"new inputs cannot be prepared as its training data was. Restore the file from the run folder.")
     return transform(x, stats)
 
 

@@ -24,7 +24,7 @@ from cnnzoo.atomic import atomic_write_json
 from cnnzoo.deploy import runtimes
 from cnnzoo.errors import CnnzooError, RunError
 from cnnzoo.evaluation.class_metrics import predictions_from_probs
-from cnnzoo.runs.folder import load_checkpoint
+from cnnzoo.runs.folder import CONFIG_YAML, EXPORT_JSON, load_checkpoint
 
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 # top-1 agreement with the Keras model that an export must reach
@@ -63,7 +63,7 @@ def _write_savedmodel(data: ExportData, path: Path, quantize: str) -> None:
 
 def _write_keras(data: ExportData, path: Path, quantize: str) -> None:
     data.model.save(path)
-    shutil.copyfile(data.config_file, path.parent / "config.yaml")
+    shutil.copyfile(data.config_file, path.parent / CONFIG_YAML)
 
 
 def _write_onnx(data: ExportData, path: Path, quantize: str) -> None:
@@ -117,13 +117,13 @@ def export_run(source, request: ExportRequest, *, data_dir: Path | None) -> dict
     path.parent.mkdir(parents=True, exist_ok=True)
     fmt.write(data, path, request.quantize)
     report = _verify(data, path, fmt, request)
-    atomic_write_json(path.parent / "export.json", report)
+    atomic_write_json(path.parent / EXPORT_JSON, report)
     if not report["passed"]:
         _remove(path)
         raise ExportMismatch(f"{path}: the {request.format} export agrees with the Keras model on "
                              f"{report['agreement']:.2%} of {report['samples']} test samples, below the "
                              f"{report['threshold']:.0%} required for --quantize {request.quantize}; the file was "
-                             f"removed (details in {path.parent / 'export.json'}).")
+                             f"removed (details in {path.parent / EXPORT_JSON}).")
     return report
 
 

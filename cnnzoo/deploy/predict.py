@@ -16,7 +16,7 @@ from cnnzoo.atomic import atomic_write_text
 from cnnzoo.data import standardize
 from cnnzoo.data.inputs import Example, Failure, read_inputs
 from cnnzoo.errors import RunError
-from cnnzoo.runs.folder import RunFolder, load_checkpoint
+from cnnzoo.runs.folder import CONFIG_YAML, RunFolder, load_checkpoint
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class ModelSource:
 def model_source(path: Path, checkpoint: str, config: Path | None) -> ModelSource:
     """A run folder's best/last checkpoint, or a `.keras` file with `--config` (else the config.yaml beside it)."""
     if path.is_file() and path.suffix == ".keras":
-        config = config or path.parent / "config.yaml"
+        config = config or path.parent / CONFIG_YAML
         if not config.is_file():
             raise RunError(f"{path}: a .keras file needs the config it was trained with, to prepare inputs the "
                            f"same way; pass --config CONFIG (no {config} found).")
@@ -71,7 +71,7 @@ def predict_inputs(source: ModelSource, arguments: list[str], *, top_k: int, bat
     items = read_inputs(arguments, config.data.dataset, config.input.shape, progress=progress)
     examples = [item for item in items if isinstance(item, Example)]
     started = time.perf_counter()
-    prepare = partial(standardize.for_new_inputs, spec=config.data, run_path=source.checkpoint.parent)
+    prepare = partial(standardize.for_new_inputs, spec=config.data, path=RunFolder(source.checkpoint.parent).standardize)
     probs = _run(model, examples, prepare, datasets.default_scale(config.data), batch_size or config.train.batch_size,
                  len(names), progress, tta)
     seconds = time.perf_counter() - started

@@ -35,7 +35,7 @@ def evaluate_run(run: RunFolder, *, checkpoint: str, split: str, data_dir: Path 
     with out_of_memory("loading data"):
         splits = datasets.load_dataset(config.data, input_shape=config.input.shape, data_dir=data_dir,
                                        seed=config.train.seed, task=task_hint(config.train),
-                                       standardization=standardize.recorded(run.path))
+                                       standardization=standardize.recorded(run.standardize))
     plan = plan_labels(config, model, splits.num_classes, splits)
     check_tta(tta, config.input.shape, plan.task, plan.multi_label, run.path)
     pipes = make_pipelines(config, splits, plan)

@@ -11,8 +11,6 @@ import numpy as np
 from cnnzoo.evaluation.class_metrics import confusion_matrix
 from cnnzoo.evaluation.regression_metrics import regression_scores, roc_auc
 
-SCATTER_PNG = "predicted_vs_true.png"
-RESIDUALS_PNG = "residuals.png"
 
 
 def task_result(run, plan, splits, y_true: np.ndarray, outputs: np.ndarray, base: dict[str, Any]) -> dict | None:
@@ -29,9 +27,9 @@ def _regression(run, y_true: np.ndarray, outputs: np.ndarray, base: dict) -> dic
 
     predicted = np.asarray(outputs, np.float64).reshape(np.asarray(y_true).shape)
     base["metrics"].update(regression_scores(y_true, predicted))
-    plot_scatter(y_true, predicted, run.path / SCATTER_PNG)
-    plot_residuals(y_true, predicted, run.path / RESIDUALS_PNG)
-    return {**base, "task": "regression", "plots": [SCATTER_PNG, RESIDUALS_PNG]}
+    plot_scatter(y_true, predicted, run.scatter_png)
+    plot_residuals(y_true, predicted, run.residuals_png)
+    return {**base, "task": "regression", "plots": [run.scatter_png.name, run.residuals_png.name]}
 
 
 def _multi_label(y_true: np.ndarray, outputs: np.ndarray, class_names: list[str], base: dict) -> dict:

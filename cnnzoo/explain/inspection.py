@@ -32,14 +32,14 @@ class LoadedRun:
 
 def load_run(run_dir: Path, checkpoint: str = "best") -> LoadedRun:
     from cnnzoo.config import load_config
-    from cnnzoo.runs.folder import read_json
+    from cnnzoo.runs.record import RunRecord
 
     run = RunFolder.open(run_dir)
     config = load_config(run.config, check_names=False)
     model = load_checkpoint(run.checkpoint(checkpoint))
-    metrics = read_json(run.metrics) if run.metrics.exists() else {}
+    record = RunRecord.read(run.metrics) if run.metrics.exists() else RunRecord()
     width = model.output_shape[-1]
-    names = metrics.get("class_names") or [str(i) for i in range(max(width, 2))]
+    names = record.class_names or [str(i) for i in range(max(width, 2))]
     return LoadedRun(run, config, model, list(names))
 
 
@@ -74,7 +74,7 @@ def file_inputs(loaded: LoadedRun, paths: list[Path]) -> Inputs:
     from cnnzoo.data.standardize import for_new_inputs
 
     x = np.stack([example.array for example in read])
-    prepared = _scaled(for_new_inputs(x, config.data, loaded.run.path), config)
+    prepared = _scaled(for_new_inputs(x, config.data, loaded.run.standardize), config)
     return Inputs(prepared, x, [Path(example.name).name for example in read], [None] * len(read))
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from cnnzoo.config.spec import InitSpec
 from cnnzoo.errors import ConfigError
+from cnnzoo.runs.folder import RunFolder
 
 LOADED, NEW, SKIPPED = "loaded", "new", "skipped"
 
@@ -47,7 +48,8 @@ def resolve_source(spec: InitSpec) -> Path:
     matches = sorted(glob.glob(spec.path)) if set("*?[") & set(spec.path) else [spec.path]
     path = Path(matches[-1]) if matches else None
     if path is not None and path.is_dir():
-        path = next((path / f for f in ("best.keras", "last.keras") if (path / f).is_file()), None) or path
+        run = RunFolder(path)
+        path = next((f for f in (run.best, run.last) if f.is_file()), None) or path
     if path is None or not path.is_file():
         raise _error(spec, f"{spec.path}: no such run folder, .keras or .weights.h5 file"
                            + (" (a run folder needs best.keras or last.keras)" if path and path.is_dir() else "") + ".",

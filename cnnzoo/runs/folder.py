@@ -20,6 +20,10 @@ from cnnzoo.atomic import atomic_write_text
 from cnnzoo.errors import RunError
 
 CHECKPOINTS = ("best", "last")
+# every file name cnnzoo writes into a run folder (or a sweep folder, or beside an export) is here
+CONFIG_YAML, HISTORY_CSV, METRICS_JSON = "config.yaml", "history.csv", "metrics.json"
+SWEEP_JSON, SWEEP_CSV = "sweep.json", "sweep.csv"  # a sweep folder: its search, its ranking
+EXPORT_JSON = "export.json"  # beside an exported file: its verification report
 
 
 # --- creating a run folder -----------------------------------------------------------------------
@@ -110,11 +114,11 @@ class RunFolder:
     def name(self) -> str:
         return self.path.name
 
-    config = _file("config.yaml")
-    history = _file("history.csv")
+    config = _file(CONFIG_YAML)
+    history = _file(HISTORY_CSV)
     best = _file("best.keras")
     last = _file("last.keras")
-    metrics = _file("metrics.json")
+    metrics = _file(METRICS_JSON)  # the run record (runs.record.RunRecord)
     summary = _file("summary.txt")
     eval_json = _file("eval.json")
     accuracy_png = _file("accuracy.png")
@@ -122,6 +126,24 @@ class RunFolder:
     confusion_csv = _file("confusion_matrix.csv")
     confusion_png = _file("confusion_matrix.png")
     mistakes_png = _file("mistakes.png")
+    scatter_png = _file("predicted_vs_true.png")  # regression reports
+    residuals_png = _file("residuals.png")
+    standardize = _file("standardize.json")  # data.standardize: the training split's statistics
+    init_from = _file("init_from.json")  # model.init_from: which layers were copied from where
+    distribute_json = _file("distribute.json")  # train.distribute: the replicas of each session
+    mlflow_json = _file("mlflow.json")  # the MLflow run this run logs to
+    cv_csv = _file("cv.csv")  # --folds: one row per fold, and the summary
+    cv_json = _file("cv.json")
+    pictures = _file("pictures")  # explain, filters, activations
+    tensorboard = _file("tensorboard")
+
+    def fold(self, index: int) -> "RunFolder":
+        """The run folder of fold ``index`` of a cross-validation run."""
+        return RunFolder(self.path / f"fold-{index}")
+
+    def is_run(self) -> bool:
+        """A folder holding config.yaml: a run folder, finished or not."""
+        return self.path.is_dir() and self.config.is_file()
 
     def remove_partial_files(self) -> None:
         """Delete temporary files a killed writer left behind (none of them is ever read)."""

@@ -13,7 +13,8 @@ import numpy as np  # noqa: E402
 
 from cnnzoo.atomic import atomic_save  # noqa: E402
 from cnnzoo.errors import RunError  # noqa: E402
-from cnnzoo.runs.folder import RunFolder, read_history, read_json  # noqa: E402
+from cnnzoo.runs.folder import RunFolder, read_history  # noqa: E402
+from cnnzoo.runs.record import RunRecord  # noqa: E402
 
 NOT_METRICS = {"epoch", "learning_rate", "lr", "epoch_seconds"}
 DEFAULT_METRICS = ("accuracy", "loss", "mae", "r2")  # those a history has are plotted
@@ -48,8 +49,8 @@ def _best_epoch(df, metrics_json: Path | None = None) -> int | None:
     """metrics.json ``best_epoch`` if present, else the epoch of min val_loss / max val_accuracy."""
     if metrics_json is not None and metrics_json.exists():
         try:
-            best = read_json(metrics_json).get("best_epoch")
-        except (RunError, AttributeError):
+            best = RunRecord.read(metrics_json).best_epoch
+        except RunError:
             best = None
         if best is not None:
             return int(best)

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from cnnzoo.errors import RunError, suggest
+from cnnzoo.runs.folder import SWEEP_JSON, RunFolder
 from cnnzoo.runs.lock import is_locked
+from cnnzoo.runs.record import RunRecord
 from cnnzoo.terminal import plain
 
 COLUMNS = ("name", "config", "dataset", "status", "epochs", "best_epoch", "monitor", "best_value",
@@ -75,27 +77,23 @@ def list_runs(runs_dir: Path | str) -> list[RunRow]:
                        f"(default: runs).")
     rows = []
     for child in sorted(runs_dir.iterdir()):
-        if _is_run(child):
+        if RunFolder(child).is_run():
             rows.append(read_row(child))
-        elif (child / "sweep.json").is_file():
+        elif (child / SWEEP_JSON).is_file():
             rows += [read_row(trial, name=f"{child.name}/{trial.name}") for trial in sorted(child.iterdir())
-                     if _is_run(trial)]
+                     if RunFolder(trial).is_run()]
     return rows
-
-
-def _is_run(path: Path) -> bool:
-    return path.is_dir() and (path / "config.yaml").is_file()
 
 
 def read_row(path: Path, name: str | None = None) -> RunRow:
     """The row of one run folder; a damaged folder gives a row with ``status='damaged'`` and ``problem``."""
     row = RunRow(path=path, name=name or path.name, date=_date(path))
     try:
-        metrics = _metrics_if_current(path)
-        if metrics is not None:
-            _fill_from_metrics(row, metrics)
+        record = _record_if_current(RunFolder(path))
+        if record is not None:
+            _fill_from_record(row, record)
         else:
-            _fill_from_history(row, path / "history.csv")
+            _fill_from_history(row, RunFolder(path).history)
     except (ValueError, TypeError, KeyError, AttributeError, OSError, csv.Error) as exc:
         row.status, row.problem = "damaged", f"{type(exc).__name__}: {exc}"[:120]
     if is_locked(path):  # a train or resume process holds the folder, whatever its files say so far
@@ -103,38 +101,25 @@ def read_row(path: Path, name: str | None = None) -> RunRow:
     return row
 
 
-def _metrics_if_current(path: Path) -> dict | None:
-    """metrics.json, unless a resumed run has written history since (then it is stale)."""
-    metrics_path, history_path = path / "metrics.json", path / "history.csv"
-    if not metrics_path.is_file():
+def _record_if_current(run: RunFolder) -> RunRecord | None:
+    """The run's record, unless a resumed run has written history since (then it is stale)."""
+    if not run.metrics.is_file():
         return None
-    if history_path.is_file() and history_path.stat().st_mtime > metrics_path.stat().st_mtime + 1:
+    if run.history.is_file() and run.history.stat().st_mtime > run.metrics.stat().st_mtime + 1:
         return None
-    data = json.loads(metrics_path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict):
-        raise ValueError("metrics.json does not hold a JSON object")
-    return data
+    return RunRecord.from_json(json.loads(run.metrics.read_text(encoding="utf-8")))
 
 
-def _fill_from_metrics(row: RunRow, metrics: dict) -> None:
-    best, test = metrics.get("best") or {}, metrics.get("test") or {}
-    row.config, row.dataset = metrics.get("config"), metrics.get("dataset")
-    row.status = _status(metrics)
-    row.epochs, row.best_epoch = metrics["epochs_completed"], metrics.get("best_epoch")
-    row.monitor = metrics.get("monitor") or _default_monitor(best)
+def _fill_from_record(row: RunRow, record: RunRecord) -> None:
+    best, test = record.best, record.test
+    row.config, row.dataset, row.status = record.config, record.dataset, record.status
+    row.epochs, row.best_epoch = record.epochs_completed, record.best_epoch
+    row.monitor = record.monitor or _default_monitor(best)
     row.best_value = best.get(row.monitor)
     row.test_accuracy = test.get("accuracy")
-    row.params, row.precision = metrics.get("params"), metrics.get("precision")
-    row.wall_seconds, row.samples_per_second = metrics.get("wall_seconds"), metrics.get("samples_per_second")
+    row.params, row.precision = record.params, record.precision
+    row.wall_seconds, row.samples_per_second = record.wall_seconds, record.samples_per_second
     row.metrics = {**{k: v for k, v in best.items() if k != "epoch"}, **{f"test_{k}": v for k, v in test.items()}}
-
-
-def _status(metrics: dict) -> str:
-    if metrics.get("interrupted"):
-        return "interrupted"
-    if metrics.get("nan_loss"):
-        return "nan loss"
-    return "stopped early" if metrics.get("stopped_early") else "finished"
 
 
 def _fill_from_history(row: RunRow, history: Path) -> None:
@@ -173,7 +158,7 @@ def _date(path: Path) -> str | None:
     match = _STAMP.search(path.name)
     try:
         when = (datetime.strptime(match.group(1), "%Y%m%d-%H%M%S") if match
-                else datetime.fromtimestamp((path / "config.yaml").stat().st_mtime, timezone.utc))
+                else datetime.fromtimestamp(RunFolder(path).config.stat().st_mtime, timezone.utc))
     except (ValueError, OSError):
         return None
     return when.strftime("%Y-%m-%d %H:%M:%S")

@@ -29,6 +29,7 @@ import yaml
 from cnnzoo.config.options import DistributeSpec
 from cnnzoo.config.spec import ModelConfig
 from cnnzoo.errors import CnnzooError, ConfigError, RunError, quote
+from cnnzoo.runs.folder import RunFolder
 
 ADDRESS = re.compile(r"[A-Za-z0-9_.\-]{1,253}:[0-9]{1,5}")
 MAX_CLUSTER_BYTES = 64 * 1024
@@ -287,9 +288,6 @@ def lost_worker_message(exc: Exception, dist: Distribution, timeout: int) -> str
             "RUN_DIR` and the same --cluster.")
 
 
-RECORD = "distribute.json"
-
-
 def announce_distribution(run_dir: Path, dist: Distribution, batch_size: int, console, *, first_epoch: int = 0,
                           optimizer_steps: int = 0) -> None:
     """Print the strategy, replicas and per-replica batch; keep them in distribute.json (a resume compares),
@@ -297,14 +295,14 @@ def announce_distribution(run_dir: Path, dist: Distribution, batch_size: int, co
     from cnnzoo.atomic import atomic_write_json
 
     console.print(dist.describe(batch_size), highlight=False)
-    atomic_write_json(Path(run_dir) / RECORD, {**dist.record(batch_size), "first_epoch": first_epoch,
+    atomic_write_json(RunFolder(run_dir).distribute_json, {**dist.record(batch_size), "first_epoch": first_epoch,
                                                "optimizer_steps": optimizer_steps})
 
 
 def report_replica_change(run_dir: Path, dist: Distribution, batch_size: int, console) -> None:
     """On resume: say what a different number of replicas changes (the split of each batch only)."""
     try:
-        before = json.loads((Path(run_dir) / RECORD).read_text(encoding="utf-8"))
+        before = json.loads((RunFolder(run_dir).distribute_json).read_text(encoding="utf-8"))
         replicas, strategy = int(before["replicas"]), str(before["strategy"])
     except (OSError, ValueError, KeyError, TypeError):
         replicas, strategy = 1, "none"  # runs from before train.distribute trained on one device
@@ -325,7 +323,7 @@ def epochs_in_checkpoint(run_dir: Path, optimizer_steps: int, samples: int, batc
     per epoch: multi_worker drops each epoch's partial batch, the other strategies keep it, so a run
     resumed under another strategy counts each session its own way."""
     try:
-        record = json.loads((Path(run_dir) / RECORD).read_text(encoding="utf-8"))
+        record = json.loads((RunFolder(run_dir).distribute_json).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         record = {}
     record = record if isinstance(record, dict) else {}

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from cnnzoo import __version__
-from cnnzoo.atomic import atomic_write_json, atomic_write_text
+from cnnzoo.atomic import atomic_write_text
 from cnnzoo.config.options import CheckpointSpec
 from cnnzoo.config.spec import ModelConfig
 from cnnzoo.config.tasks import task_hint
@@ -25,8 +25,9 @@ from cnnzoo.model.finetune import init_weights, report_init
 from cnnzoo.model.memory import optimizer_slots
 from cnnzoo.model.memory_guard import check_run_memory
 from cnnzoo.precision import dtype_policy, resolve_precision
-from cnnzoo.runs.folder import RunFolder, check_free_space, create_run_dir, load_checkpoint, read_json
+from cnnzoo.runs.folder import RunFolder, check_free_space, create_run_dir, load_checkpoint
 from cnnzoo.runs.lock import locked_run
+from cnnzoo.runs.record import RunRecord
 from cnnzoo.training.callbacks import PhaseTracker
 from cnnzoo.training.distribute import Distribution, announce_distribution, epochs_in_checkpoint, report_replica_change
 from cnnzoo.training.labels import LabelPlan, for_task, plan_labels, task_facts
@@ -64,7 +65,7 @@ def _start_run(config: ModelConfig, dist: Distribution, *, data_dir: Path | None
     with locked_run(run.path):
         _write_run_header(run, config, built)
         if initialized is not None:
-            report_init(initialized, config.init_from, run.path / "init_from.json", console)
+            report_init(initialized, config.init_from, run.init_from, console)
         compile_model(built.model, config, plan)
         return _train_and_report(run, config, built.model, splits, plan, console, prior_rows=[], estimate=estimate,
                                  dist=dist)
@@ -176,16 +177,16 @@ def _train_and_report(run: RunFolder, config: ModelConfig, model: Any, splits, p
     fit = _fit(runner, config, pipes, run, console, dist.steps_per_epoch(len(splits.x_train),
                                                                         config.train.batch_size), prior_rows)
     with out_of_memory("evaluating the best checkpoint on the test split", _resume_hint(run)):
-        metrics = _final_metrics(config, model, run, pipes, fit, plan, splits, runner)
-    metrics.update(memory_estimate_bytes=estimate.total, memory_parts=estimate.parts, peak_rss_bytes=peak_rss(),
-                   distribute=dist.record(config.train.batch_size))
-    metrics.update(task_facts(run.path, model, plan, splits, pipes))
-    atomic_write_json(run.metrics, metrics)
+        record = _final_record(config, model, run, pipes, fit, plan, splits, runner)
+    record = dataclasses.replace(record, memory_estimate_bytes=estimate.total, memory_parts=estimate.parts,
+                                 peak_rss_bytes=peak_rss(), distribute=dist.record(config.train.batch_size),
+                                 **task_facts(run, model, plan, splits, pipes))
+    record.write(run.metrics)
     _plot(run)
     from cnnzoo.training.tracking import finish_tracking
 
-    finish_tracking(config, run, metrics)
-    return TrainResult.from_metrics(run, metrics)
+    finish_tracking(config, run, record)
+    return TrainResult(run, record)
 
 
 def _resume_hint(run: RunFolder) -> str:
@@ -264,7 +265,8 @@ def monitored(metric: str, has_val: bool) -> str:
     return metric if has_val else metric.removeprefix("val_")
 
 
-def _final_metrics(config, model, run: RunFolder, pipes: Pipelines, fit: FitOutcome, plan, splits, runner) -> dict:
+def _final_record(config, model, run: RunFolder, pipes: Pipelines, fit: FitOutcome, plan, splits,
+                  runner) -> RunRecord:
     import keras
     import tensorflow as tf
 
@@ -276,30 +278,30 @@ def _final_metrics(config, model, run: RunFolder, pipes: Pipelines, fit: FitOutc
         test = {k: float(v) for k, v in runner.evaluate(pipes.test, verbose=0, return_dict=True).items()}
     throughput = [len(splits.x_train) / r["epoch_seconds"] for r in fit.rows[1:] or fit.rows
                   if r.get("epoch_seconds", 0) > 0]
-    return {
-        "config": config.name,
-        "dataset": _dataset_label(config),
-        "monitor": monitored(config.train.checkpoint.monitor, pipes.val is not None),
-        "epochs_completed": len(fit.rows),
-        "interrupted": fit.interrupted,
-        "stopped_early": fit.stopped_early,
-        "nan_loss": fit.nan_at,
-        "best_epoch": best_row["epoch"] if best_row else None,
-        "best": best_row or {},
-        "test": test,
-        "checkpoint_evaluated": checkpoint.name if checkpoint else None,
-        "wall_seconds": round(_earlier_sessions_seconds(run, fit.rows, fit.first_epoch) + fit.seconds, 3),
-        "session_seconds": round(fit.seconds, 3),
-        "epoch_seconds_total": round(sum(r.get("epoch_seconds", 0.0) for r in fit.rows), 3),
-        "samples_per_second": round(statistics.median(throughput), 1) if throughput else None,
-        "train_samples": len(splits.x_train), "val_samples": len(splits.x_val), "test_samples": len(splits.x_test),
-        "class_names": list(splits.class_names),
-        "params": model.count_params(),
-        "precision": model.dtype_policy.name,
-        "loss": plan.loss,
-        "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
-                     "keras": keras.__version__, "cnnzoo": __version__},
-    }
+    return RunRecord(
+        config=config.name,
+        dataset=_dataset_label(config),
+        monitor=monitored(config.train.checkpoint.monitor, pipes.val is not None),
+        epochs_completed=len(fit.rows),
+        interrupted=fit.interrupted,
+        stopped_early=fit.stopped_early,
+        nan_loss=fit.nan_at,
+        best_epoch=best_row["epoch"] if best_row else None,
+        best=best_row or {},
+        test=test,
+        checkpoint_evaluated=checkpoint.name if checkpoint else None,
+        wall_seconds=round(_earlier_sessions_seconds(run, fit.rows, fit.first_epoch) + fit.seconds, 3),
+        session_seconds=round(fit.seconds, 3),
+        epoch_seconds_total=round(sum(r.get("epoch_seconds", 0.0) for r in fit.rows), 3),
+        samples_per_second=round(statistics.median(throughput), 1) if throughput else None,
+        train_samples=len(splits.x_train), val_samples=len(splits.x_val), test_samples=len(splits.x_test),
+        class_names=list(splits.class_names),
+        params=model.count_params(),
+        precision=model.dtype_policy.name,
+        loss=plan.loss,
+        versions={"python": platform.python_version(), "tensorflow": tf.__version__,
+                  "keras": keras.__version__, "cnnzoo": __version__},
+    )
 
 
 def _earlier_sessions_seconds(run: RunFolder, rows: list[dict], first_epoch: int) -> float:
@@ -308,13 +310,10 @@ def _earlier_sessions_seconds(run: RunFolder, rows: list[dict], first_epoch: int
     if not first_epoch:
         return 0.0
     try:
-        earlier = read_json(run.metrics) if run.metrics.exists() else {}
+        earlier = RunRecord.read(run.metrics) if run.metrics.exists() else RunRecord()
     except RunError:
-        earlier = {}
-    earlier = earlier if isinstance(earlier, dict) else {}
-    seconds, counted = earlier.get("wall_seconds"), earlier.get("epochs_completed")
-    if not (isinstance(seconds, (int, float)) and isinstance(counted, int)):
-        seconds, counted = 0.0, 0
+        earlier = RunRecord()
+    seconds, counted = (earlier.wall_seconds, earlier.epochs_completed) if earlier.wall_seconds is not None else (0.0, 0)
     return float(seconds) + sum(r.get("epoch_seconds", 0.0) for r in rows[counted:first_epoch])
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,7 @@ import yaml
 from cnnzoo.atomic import atomic_write_json, atomic_write_text
 from cnnzoo.errors import RunError
 from cnnzoo.runs.folder import RunFolder, create_run_dir
-
-CV_CSV, CV_JSON = "cv.csv", "cv.json"
+from cnnzoo.runs.record import RunRecord
 
 
 @dataclass
@@ -41,7 +39,8 @@ class CVResult:
         for key, stats in self.summary.items():
             table.add_row(key, f"{stats['mean']:.4f}", f"{stats['std']:.4f}")
         console.print(table)
-        console.print(f"run folder: [bold]{plain(self.run.path)}[/] ({CV_CSV}, {CV_JSON}, fold-1 ... fold-{len(self.rows)})")
+        console.print(f"run folder: [bold]{plain(self.run.path)}[/] ({self.run.cv_csv.name}, "
+                      f"{self.run.cv_json.name}, fold-1 ... fold-{len(self.rows)})")
 
 
 def folds_of(config) -> int | None:
@@ -59,7 +58,7 @@ def train_folds(config, folds: int, *, data_dir: Path | None, runs_dir: Path, co
 
 
 def is_cv_run(path: Path) -> bool:
-    return (Path(path) / "fold-1").is_dir() or _parent_folds(Path(path)) is not None
+    return RunFolder(path).fold(1).path.is_dir() or _parent_folds(Path(path)) is not None
 
 
 def resume_folds(path: Path, *, epochs: int | None, data_dir: Path | None, console, force: bool) -> CVResult:
@@ -73,7 +72,7 @@ def resume_folds(path: Path, *, epochs: int | None, data_dir: Path | None, conso
 
 def _parent_folds(path: Path) -> int | None:
     try:
-        data = yaml.safe_load((path / "config.yaml").read_text())
+        data = yaml.safe_load(RunFolder(path).config.read_text())
     except (OSError, yaml.YAMLError):
         return None
     folds = (data.get("train") or {}).get("folds") if isinstance(data, dict) else None
@@ -84,46 +83,46 @@ def _run_folds(parent: RunFolder, folds: int, *, epochs, data_dir, console, forc
     rows = []
     for i in range(1, folds + 1):
         console.print(f"[bold]fold {i}/{folds}[/]", highlight=False)
-        metrics = _one_fold(parent, i, folds, epochs, data_dir, console, force)
-        if metrics.get("interrupted"):
-            return CVResult(parent, rows, {}, metrics["interrupted"])
-        rows.append(_row(i, metrics))
+        record = _one_fold(parent, i, folds, epochs, data_dir, console, force)
+        if record.interrupted:
+            return CVResult(parent, rows, {}, record.interrupted)
+        rows.append(_row(i, record))
     summary = summarize(rows)
     _write(parent, rows, summary)
     return CVResult(parent, rows, summary, None)
 
 
-def _one_fold(parent: RunFolder, i: int, folds: int, epochs, data_dir, console, force) -> dict:
+def _one_fold(parent: RunFolder, i: int, folds: int, epochs, data_dir, console, force) -> RunRecord:
     from cnnzoo.config import load_config
     from cnnzoo.training.fit import resume_run, train_run
 
-    folder = parent.path / f"fold-{i}"
+    folder = parent.fold(i)
     overrides = [f"data.fold=[{i}, {folds}]"] + ([f"train.epochs={epochs}"] if epochs else [])
     config = load_config(parent.config, overrides)
     done = _finished(folder, config.train.epochs)
     if done is not None:
         console.print(f"fold {i}/{folds} is complete; kept", highlight=False)
         return done
-    if (folder / "config.yaml").is_file() and (folder / "history.csv").is_file():
-        return resume_run(folder, epochs=epochs, data_dir=data_dir, console=console, force=force).metrics
-    folder.mkdir(exist_ok=True)
+    if folder.config.is_file() and folder.history.is_file():
+        return resume_run(folder.path, epochs=epochs, data_dir=data_dir, console=console, force=force).record
+    folder.path.mkdir(exist_ok=True)
     return train_run(config, data_dir=data_dir, runs_dir=parent.path, console=console, force=force,
-                     run_path=folder).metrics
+                     run_path=folder.path).record
 
 
-def _finished(folder: Path, epochs: int) -> dict | None:
+def _finished(folder: RunFolder, epochs: int) -> RunRecord | None:
     try:
-        metrics = json.loads((folder / "metrics.json").read_text())
-    except (OSError, ValueError):
+        record = RunRecord.read(folder.metrics)
+    except RunError:
         return None
-    complete = metrics.get("epochs_completed", 0) >= epochs or metrics.get("stopped_early") or metrics.get("nan_loss")
-    return metrics if complete and not metrics.get("interrupted") else None
+    complete = record.epochs_completed >= epochs or record.stopped_early or record.nan_loss
+    return record if complete and not record.interrupted else None
 
 
-def _row(i: int, metrics: dict) -> dict[str, Any]:
-    best = {k: v for k, v in (metrics.get("best") or {}).items() if k.startswith("val_")}
-    test = {f"test_{k}": v for k, v in (metrics.get("test") or {}).items()}
-    return {"fold": i, "best_epoch": metrics.get("best_epoch"), **best, **test}
+def _row(i: int, record: RunRecord) -> dict[str, Any]:
+    best = {k: v for k, v in record.best.items() if k.startswith("val_")}
+    test = {f"test_{k}": v for k, v in record.test.items()}
+    return {"fold": i, "best_epoch": record.best_epoch, **best, **test}
 
 
 def summarize(rows: list[dict]) -> dict[str, dict[str, float]]:
@@ -144,5 +143,5 @@ def _write(parent: RunFolder, rows: list[dict], summary: dict) -> None:
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write_text(parent.path / CV_CSV, buffer.getvalue())
-    atomic_write_json(parent.path / CV_JSON, {"folds": len(rows), "summary": summary, "rows": rows})
+    atomic_write_text(parent.cv_csv, buffer.getvalue())
+    atomic_write_json(parent.cv_json, {"folds": len(rows), "summary": summary, "rows": rows})

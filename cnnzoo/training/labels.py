@@ -138,16 +138,12 @@ def learned_weights(model: Any, limit: int = 16) -> dict[str, list] | None:
     return {variable.path: variable.numpy().ravel().tolist() for variable in model.weights}
 
 
-def task_facts(run_path, model: Any, plan, splits, pipes) -> dict[str, Any]:
-    """What metrics.json records beyond the shared keys: the task, class weights, a small model's weights;
-    the run's standardization goes to standardize.json beside it."""
+def task_facts(run, model: Any, plan, splits, pipes) -> dict[str, Any]:
+    """What the run record holds beyond the shared keys: the task, class weights, a small model's weights;
+    the run's standardization goes to its standardize.json."""
     from cnnzoo.data import standardize
     from cnnzoo.training.class_weights import recorded
 
-    standardize.record(run_path, splits)
-    facts = {"task": plan.task, "multi_label": plan.multi_label,
-             "class_weight": recorded(pipes.class_weight, splits.class_names)}
-    weights = learned_weights(model)
-    if weights is not None:
-        facts["learned_weights"] = weights
-    return facts
+    standardize.record(run.standardize, splits)
+    return {"task": plan.task, "multi_label": plan.multi_label, "learned_weights": learned_weights(model),
+            "class_weight": recorded(pipes.class_weight, splits.class_names)}

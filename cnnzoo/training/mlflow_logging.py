@@ -17,8 +17,7 @@ import keras
 from cnnzoo.atomic import atomic_write_json
 from cnnzoo.errors import ConfigError
 from cnnzoo.runs.folder import RunFolder, read_json
-
-RECORD = "mlflow.json"
+from cnnzoo.runs.record import RunRecord
 SKIPPED_ARTIFACTS = (".keras",)
 
 
@@ -59,7 +58,7 @@ def start_run(mlflow, config, run: RunFolder) -> None:
         if spec.tracking_uri.startswith("file:") or "://" not in spec.tracking_uri:
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # the config asks for a file store
         mlflow.set_tracking_uri(spec.tracking_uri)
-    record = run.path / RECORD
+    record = run.mlflow_json
     if record.exists():
         mlflow.start_run(run_id=read_json(record)["run_id"])
         return
@@ -76,14 +75,14 @@ def _param_key(path: str) -> str:
     return path.replace("[", ".").replace("]", "")
 
 
-def finish(config, run: RunFolder, metrics: dict) -> None:
+def finish(config, run: RunFolder, record: RunRecord) -> None:
     """After metrics.json and the plots are written: test metrics, artifacts, and the run's end status."""
     mlflow = _mlflow(config)
     if mlflow.active_run() is None:
         return
-    mlflow.log_metrics({f"test_{k}": float(v) for k, v in (metrics.get("test") or {}).items()})
+    mlflow.log_metrics({f"test_{k}": float(v) for k, v in record.test.items()})
     if config.train.mlflow.log_artifacts:
         for path in sorted(run.path.iterdir()):
             if path.is_file() and not path.name.startswith(".") and path.suffix not in SKIPPED_ARTIFACTS:
                 mlflow.log_artifact(str(path))
-    mlflow.end_run(status="KILLED" if metrics.get("interrupted") else "FINISHED")
+    mlflow.end_run(status="KILLED" if record.interrupted else "FINISHED")

@@ -16,7 +16,7 @@ from typing import Any
 
 from cnnzoo.atomic import atomic_write_json, atomic_write_text
 from cnnzoo.errors import RunError
-from cnnzoo.runs.folder import read_json
+from cnnzoo.runs.folder import SWEEP_CSV, SWEEP_JSON, RunFolder, read_json
 from cnnzoo.runs.table import history_rows, read_row, seconds_text
 from cnnzoo.training.sweep_space import Param, SweepError, Trial
 
@@ -54,7 +54,7 @@ class TrialResult:
 
 def prepare(sweep: Sweep) -> None:
     """Create the sweep folder and sweep.json, or check that an existing one holds this same search."""
-    record = sweep.folder / "sweep.json"
+    record = sweep.folder / SWEEP_JSON
     if record.exists():
         saved = read_json(record)
         if {k: saved.get(k) for k in sweep.identity()} != sweep.identity():
@@ -68,7 +68,7 @@ def prepare(sweep: Sweep) -> None:
 
 def trial_folder(sweep: Sweep, trial: Trial) -> Path | None:
     """The run folder of ``trial`` (``<trial name>-<timestamp>``), if it was started."""
-    found = [p for p in sorted(sweep.folder.glob(f"{trial.name}-2*")) if (p / "config.yaml").is_file()]
+    found = [p for p in sorted(sweep.folder.glob(f"{trial.name}-2*")) if RunFolder(p).is_run()]
     return found[-1] if found else None
 
 
@@ -105,7 +105,7 @@ def run_sweep(sweep: Sweep, *, data_dir: Path | None, budget_minutes: float | No
             keras.backend.clear_session()
         _record(sweep, result, outcome.run.path)
         write_csv(sweep, results)
-        if outcome.metrics["interrupted"]:
+        if outcome.interrupted:
             break
     write_csv(sweep, results)
     return results
@@ -122,7 +122,7 @@ def trial_value(folder: Path, row, metric: str, mode: str) -> float | None:
     if metric.startswith("test_"):
         return row.value(metric)
     try:
-        values = [r[metric] for r in history_rows(folder / "history.csv") if r.get(metric) is not None]
+        values = [r[metric] for r in history_rows(RunFolder(folder).history) if r.get(metric) is not None]
     except (OSError, ValueError):
         return None
     values = [v for v in values if v == v]
@@ -148,7 +148,7 @@ def write_csv(sweep: Sweep, results: list[TrialResult]) -> Path:
                          *(_cell(getattr(row, k, None)) for k in ("best_epoch", "test_accuracy", "epochs",
                                                                     "wall_seconds")),
                          result.run or "", result.note])
-    return atomic_write_text(sweep.folder / "sweep.csv", buffer.getvalue())
+    return atomic_write_text(sweep.folder / SWEEP_CSV, buffer.getvalue())
 
 
 def _cell(value: Any) -> str:

@@ -12,12 +12,7 @@ import keras
 
 from cnnzoo.atomic import atomic_save
 from cnnzoo.runs.folder import RunFolder
-
-TENSORBOARD_DIR = "tensorboard"
-
-
-def tensorboard_dir(run: RunFolder) -> Path:
-    return run.path / TENSORBOARD_DIR
+from cnnzoo.runs.record import RunRecord
 
 
 class EpochTensorBoard(keras.callbacks.TensorBoard):
@@ -40,7 +35,7 @@ def tracking_callbacks(config, run: RunFolder, stop, prior_rows: list[dict]) -> 
     callbacks = []
     spec = config.train.tensorboard
     if spec is not None:
-        log_dir = tensorboard_dir(run)
+        log_dir = run.tensorboard
         if prior_rows:
             prune_events(log_dir, keep_epochs=len(prior_rows))
         callbacks.append(EpochTensorBoard(
@@ -93,9 +88,9 @@ def _write_records(tmp: Path, records: list[bytes]) -> None:
             writer.write(record)
 
 
-def finish_tracking(config, run: RunFolder, metrics: dict) -> None:
+def finish_tracking(config, run: RunFolder, record: RunRecord) -> None:
     """After the run's files are written: MLflow's test metrics and artifacts (nothing for TensorBoard)."""
     if config.train.mlflow is not None:
         from cnnzoo.training.mlflow_logging import finish
 
-        finish(config, run, metrics)
+        finish(config, run, record)

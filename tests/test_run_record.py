@@ -1,0 +1,77 @@
+"""RunRecord (cnnzoo.runs.record): the one reader and writer of metrics.json, with a version and tolerant
+reading of older runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from cnnzoo.errors import RunError
+from cnnzoo.runs.folder import RunFolder
+from cnnzoo.runs.record import VERSION, RunRecord
+from cnnzoo.runs.table import read_row
+from tiny_runs import tiny_setup, train_tiny
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("record")
+    config, data_dir = tiny_setup(root)
+    return RunFolder(train_tiny(config, root / "runs", data_dir, "--epochs", "1"))
+
+
+def test_a_trained_run_writes_a_versioned_record_that_reads_back_equal(trained):
+    data = json.loads(trained.metrics.read_text())
+    assert data["version"] == VERSION
+    assert list(data)[:4] == ["config", "dataset", "monitor", "epochs_completed"]  # the file's key order
+    record = RunRecord.read(trained.metrics)
+    assert record.to_json() == data
+    assert (record.config, record.epochs_completed, record.status) == ("tiny", 1, "finished")
+    assert record.test["accuracy"] == pytest.approx(data["test"]["accuracy"])
+    assert record.class_names == [str(i) for i in range(10)]
+
+
+def test_a_record_of_an_older_cnnzoo_reads_with_defaults_and_keeps_unknown_keys(tmp_path):
+    old = {"config": "lenet", "epochs_completed": 3, "best": {"val_accuracy": 0.9}, "test": None,
+           "from_the_future": {"x": 1}}
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps(old))
+    record = RunRecord.read(path)
+    assert (record.version, record.test, record.interrupted, record.best_epoch) == (1, {}, None, None)
+    assert record.extra == {"from_the_future": {"x": 1}}
+    record.write(path)
+    assert json.loads(path.read_text())["from_the_future"] == {"x": 1}
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"epochs_completed": "three"}', "`epochs_completed` holds str"),
+    ('{"best": [1, 2]}', "`best` holds list"),
+    ('{"stopped_early": 1}', "`stopped_early` holds int"),
+    ("[1, 2]", "does not hold a JSON object"),
+    ('{"config": "tiny", "epo', "is not valid JSON"),
+])
+def test_a_damaged_record_is_a_run_error_naming_the_file(tmp_path, content, message):
+    path = tmp_path / "metrics.json"
+    path.write_text(content)
+    with pytest.raises(RunError, match=message) as raised:
+        RunRecord.read(path)
+    assert str(path) in str(raised.value)
+
+
+def test_a_mistyped_record_makes_the_runs_table_row_damaged(trained, tmp_path):
+    copy = tmp_path / trained.name
+    copy.mkdir()
+    for name in ("config.yaml", "history.csv"):
+        (copy / name).write_bytes((trained.path / name).read_bytes())
+    data = json.loads(trained.metrics.read_text())
+    (copy / "metrics.json").write_text(json.dumps({**data, "wall_seconds": "fast"}))
+    row = read_row(copy)
+    assert row.status == "damaged" and "wall_seconds" in row.problem
+
+
+def test_ints_count_as_floats_and_statuses_follow_the_flags():
+    record = RunRecord.from_json({"wall_seconds": 3, "nan_loss": {"epoch": 2, "step": 5}})
+    assert record.wall_seconds == 3 and record.status == "nan loss"
+    assert dataclasses.replace(record, nan_loss=None, interrupted="SIGTERM").status == "interrupted"
