@@ -8,11 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cnnzoo.config.tasks import TASKS
 from cnnzoo.errors import quote
 
-DATA_KEYS = ("train_path", "test_path", "features", "target", "header", "standardize", "missing", "fold", "split")
-TRAIN_KEYS = ("task", "class_weight", "folds")
 MISSING = ("error", "zero", "interpolate")
 FILE_SOURCES = ("csv", "npz", "npy")
 ALL_BUT_TARGET = "all_but_target"
@@ -40,21 +37,14 @@ def data_options(section) -> dict[str, Any]:
         raise section.error("name", "a tfds dataset needs `name`, a TensorFlow Datasets name, e.g. `name: mnist`.")
     if section.get("test_path") and not section.get("train_path"):
         raise section.error("test_path", "`test_path` needs `train_path` beside it.")
-    header = section.get("header", "auto")
+    header = section.get("header", section.declared_default("header"))
     if header not in (True, False, "auto"):
         raise section.error("header", f"`header` must be true, false or auto, received {quote(header)}.")
-    return dict(train_path=section.string("train_path"), test_path=section.string("test_path"),
-                features=_columns(section, "features", ALL_BUT_TARGET, allow_all=True),
+    return dict(train_path=section.value("train_path"), test_path=section.value("test_path"),
+                features=_columns(section, "features", section.declared_default("features"), allow_all=True),
                 target=_columns(section, "target", None), header=header,
-                standardize=_flag(section, "standardize"), missing=section.choice("missing", "error", MISSING),
+                standardize=section.value("standardize"), missing=section.value("missing"),
                 fold=_fold(section), split=_splits(section))
-
-
-def _flag(section, key: str) -> bool:
-    value = section.get(key, False)
-    if not isinstance(value, bool):
-        raise section.error(key, f"`{key}` must be true or false, received {quote(value)}.")
-    return value
 
 
 def _columns(section, key: str, default: Any, allow_all: bool = False) -> Any:
@@ -102,8 +92,7 @@ def _splits(section) -> tuple[str, str] | None:
 
 def train_options(section) -> dict[str, Any]:
     """TrainSpec keyword arguments of `task`, `class_weight` and `folds`."""
-    return dict(task=section.choice("task", None, TASKS), class_weight=_class_weight(section),
-                folds=section.integer("folds", None, 2, 100))
+    return dict(task=section.value("task"), class_weight=_class_weight(section), folds=section.value("folds"))
 
 
 def _class_weight(section) -> ClassWeightSpec | None:

@@ -28,7 +28,8 @@ _HIGHER_IS_BETTER = ("accuracy", "acc", "auc", "precision", "recall", "f1", "fbe
 
 @dataclass(frozen=True)
 class Check:
-    """What one option accepts: int, number, bool, a metric name or one of `choices`."""
+    """What one option accepts: int, number, bool, a string (text: 1 to 1000 characters), a metric name,
+    device names or one of `choices`."""
 
     kind: str
     low: float | None = None
@@ -46,6 +47,8 @@ class Check:
             return value in self.choices
         if self.kind == "text":
             return isinstance(value, str) and 0 < len(value) <= 1000
+        if self.kind == "string":
+            return isinstance(value, str)
         if self.kind == "devices":
             return isinstance(value, list) and 0 < len(value) <= 1024 and all(
                 isinstance(v, str) and DEVICE_NAME.fullmatch(v) for v in value)
@@ -63,7 +66,7 @@ class Check:
             return "a metric name such as val_loss or val_accuracy"
         if self.kind == "choice":
             return "one of " + ", ".join(self.choices)
-        if self.kind == "text":
+        if self.kind in ("text", "string"):
             return "a string"
         if self.kind == "devices":
             return "a list of device names such as [GPU:0, GPU:1]"
@@ -75,6 +78,18 @@ class Check:
         left, right = "(" if self.open_low else "[", ")" if self.open_high else "]"
         return f"{noun} in {left}{_bound(self.low)}, {_bound(self.high)}{right}"
 
+    def json_schema(self) -> dict:
+        """The JSON Schema of what this check accepts (devices: config/keys.py)."""
+        if self.kind in ("bool", "text", "string", "metric", "choice"):
+            return {"bool": {"type": "boolean"}, "text": {"type": "string"}, "string": {"type": "string"},
+                    "metric": {"type": "string"}, "choice": {"enum": list(self.choices)}}[self.kind]
+        schema: dict = {"type": "integer" if self.kind == "int" else "number"}
+        if self.low is not None:
+            schema["exclusiveMinimum" if self.open_low else "minimum"] = self.low
+        if self.high is not None:
+            schema["exclusiveMaximum" if self.open_high else "maximum"] = self.high
+        return schema
+
 
 def _bound(value: float | None) -> str:
     return "inf" if value is None else f"{value:g}"
@@ -83,7 +98,7 @@ def _bound(value: float | None) -> str:
 def option(default: Any, kind: str, low: float | None = None, high: float | None = None, *,
            open_low: bool = False, open_high: bool = False, choices: tuple[str, ...] = ()) -> Any:
     """A dataclass field with its default and the Check its value must pass (kind: int, number, bool,
-    metric, choice, text or devices)."""
+    metric, choice, text, string or devices)."""
     return dataclasses.field(default=default, metadata={
         "check": Check(kind, low, high, open_low, open_high, choices)})
 
@@ -256,6 +271,17 @@ def optimizer_classes() -> dict[str, type]:
     return {name.lower(): obj for name in dir(keras.optimizers)
             if inspect.isclass(obj := getattr(keras.optimizers, name))
             and issubclass(obj, keras.optimizers.Optimizer) and name not in _REFUSED_OPTIMIZERS}
+
+
+def base_learning_rate(train) -> float:
+    """The learning rate training starts from, before any schedule or replica scaling: train.learning_rate,
+    else the optimizer mapping's learning_rate, else the optimizer's own default (Adam 0.001, SGD 0.01):
+    what the compiled optimizer uses, so a schedule and the distributed scaling start where it does."""
+    rate = train.learning_rate or train.optimizer_args.get("learning_rate")
+    if rate:
+        return float(rate)
+    parameter = inspect.signature(optimizer_classes()[train.optimizer.lower()].__init__).parameters["learning_rate"]
+    return float(parameter.default)
 
 
 def check_optimizer(doc: Document, name: str, args: dict) -> type:

@@ -1,7 +1,8 @@
 """`cnnzoo schema`: a JSON Schema (draft-07) of the config format, for yaml-language-server / VS Code.
 
 Generated from the same registries the validator uses: every usable `keras.layers` class with the
-arguments of its real constructor (types where cnnzoo checks them), the sections' keys and choices.
+arguments of its real constructor (types where cnnzoo checks them), and the sections' keys with their
+types, bounds, defaults and descriptions as config/keys.py declares them.
 The schema is a typing aid for editors; `cnnzoo summary` remains the full check (shapes, block
 parameters, exactly one layer per entry). One convention the schema adds: a name in a layer list that
 starts with a lowercase letter is taken for a block (Keras layer names are capitalised).
@@ -12,13 +13,10 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from cnnzoo.config import data_options, sections
+from cnnzoo.config import keys
 from cnnzoo.config.expand import BLOCK_KEYS, MAX_REPEAT
-from cnnzoo.config.options import (CheckpointSpec, DEVICE_NAME, DistributeSpec, EarlyStoppingSpec, MLflowSpec, MixSpec,
-                                   SCHEDULES, STRATEGIES, TensorBoardSpec, option_checks)
-from cnnzoo.config.tasks import TASKS
-from cnnzoo.layers import registry as registry
-from cnnzoo.precision import PRECISIONS
+from cnnzoo.config.keys import mapping
+from cnnzoo.layers import registry
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
 SCHEMA_FILE = "cnnzoo.schema.json"  # shipped next to the configs, which name it on their first line
@@ -51,112 +49,31 @@ def build_schema() -> dict[str, Any]:
             "base": {"type": "string", "description": "a config file this one extends (path relative to this file)"},
             "name": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_.-]*$", "description": "names the run folder"},
             "description": {"type": "string"},
-            "input": _input(), "model": _model(), "data": _data(), "train": _train(),
+            "input": _section(keys.INPUT, "the model's input"), "model": _model(),
+            "data": _section(keys.DATA, "the dataset and how it is split, scaled and augmented"),
+            "train": _section(keys.TRAIN, "how the model is trained"),
         },
         "definitions": definitions,
     }
 
 
-def _input() -> dict:
-    shape = {"type": "array", "minItems": 1, "maxItems": 4, "items": {"type": "integer", "minimum": 1}}
-    return _mapping({"shape": shape, "dtype": {"enum": list(sections.INPUT_DTYPES)}},
-                    description="input shape without the batch axis, e.g. [28, 28, 1]")
+def _section(declared: tuple[keys.Key, ...], description: str | None = None) -> dict:
+    """A section's schema, generated from the key declarations the validator checks against."""
+    return mapping({key.name: key.json_schema() for key in declared}, description=description)
 
 
 def _model() -> dict:
     kinds = {"params": {"type": ["array", "object"]}, "layers": {"$ref": "#/definitions/layers"},
              "description": {"type": "string"}}
-    block = _mapping({key: kinds[key] for key in BLOCK_KEYS}, required=["layers"])
+    block = mapping({key: kinds[key] for key in BLOCK_KEYS}, required=["layers"])
     blocks = {"type": "object", "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
               "additionalProperties": block, "description": "reusable groups of entries, used like a layer"}
     patterns = {"type": "array", "items": {"type": "string"}}
-    init_from = {"anyOf": [{"type": "string"}, _mapping({"path": {"type": "string"}, "layers": patterns,
-                                                         "skip_mismatch": {"type": "boolean"}}, required=["path"])],
+    init_from = {"anyOf": [{"type": "string"}, mapping({"path": {"type": "string"}, "layers": patterns,
+                                                        "skip_mismatch": {"type": "boolean"}}, required=["path"])],
                  "description": "a run folder, .keras or .weights.h5 file whose weights are copied by layer name"}
-    return _mapping({"layers": {"$ref": "#/definitions/layers", "minItems": 1}, "blocks": blocks,
-                     "init_from": init_from})
-
-
-def _data() -> dict:
-    split = {"type": "number", "minimum": 0, "maximum": 0.9}
-    return _mapping({"dataset": {"enum": list(sections.DATASETS)}, "name": {"type": "string"},
-                     "path": {"type": "string"}, "validation_split": split, "test_split": split,
-                     "limit": {"type": "integer", "minimum": 1}, "scale": {"type": "number", "exclusiveMinimum": 0},
-                     "augment": {"$ref": "#/definitions/layers"}, "mix": _switch(MixSpec),
-                     **_table_keys()})
-
-
-def _table_keys() -> dict:
-    """The keys of csv, npz, npy and tfds sources, standardization and missing values."""
-    column = {"anyOf": [{"type": "string"}, {"type": "integer", "minimum": 0}]}
-    columns = {"anyOf": [column, {"type": "array", "minItems": 1, "items": column}],
-               "description": "column name(s), 0-based indices or a range \"first..last\""}
-    return {"train_path": {"type": "string"}, "test_path": {"type": "string"},
-            "features": {"anyOf": [{"enum": ["all_but_target"]}, columns]}, "target": columns,
-            "header": {"enum": [True, False, "auto"]}, "standardize": {"type": "boolean"},
-            "missing": {"enum": list(data_options.MISSING)},
-            "fold": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 2, "maxItems": 2,
-                     "description": "[i, K]: fold i of K is the validation split (written by --folds)"},
-            "split": _mapping({"train": {"type": "string"}, "test": {"type": "string"}},
-                              description="tfds split names")}
-
-
-def _train() -> dict:
-    positive = {"type": "integer", "minimum": 1}
-    schedule_names = list(SCHEDULES)
-    options = {name: schema for cls in SCHEDULES.values() for name, schema in _options(cls).items()}
-    schedule = {"anyOf": [{"enum": schedule_names}, {"type": "object", "required": ["name"], "properties": {
-        "name": {"enum": schedule_names}, **options}, "additionalProperties": False}]}
-    optimizer = {"anyOf": [{"type": "string"}, {"type": "object", "required": ["name"],
-                                                  "properties": {"name": {"type": "string"}}}]}
-    return _mapping({
-        "epochs": positive, "batch_size": positive, "optimizer": optimizer,
-        "learning_rate": {"type": "number", "exclusiveMinimum": 0}, "schedule": schedule,
-        "loss": {"type": "string"}, "metrics": {"type": ["string", "array"], "items": {"type": "string"}},
-        "early_stopping": _switch(EarlyStoppingSpec), "checkpoint": _switch(CheckpointSpec),
-        "seed": {"type": "integer", "minimum": 0}, "steps_per_execution": positive,
-        "jit_compile": {"enum": [True, False, "auto"]}, "precision": {"enum": list(PRECISIONS)},
-        "tensorboard": _switch(TensorBoardSpec), "mlflow": _switch(MLflowSpec),
-        "freeze": {"type": "array", "items": {"type": "string"}, "description": "glob patterns of layer names"},
-        "distribute": {"anyOf": [{"enum": list(STRATEGIES)}, _mapping(_options(DistributeSpec))]},
-        "task": {"enum": list(TASKS)}, "folds": {"type": "integer", "minimum": 2, "maximum": 100},
-        "class_weight": {"anyOf": [{"enum": ["balanced"]}, {"type": "object", "additionalProperties": {
-            "type": "number", "minimum": 0}}], "description": "balanced, or class name or index -> weight"},
-        "label_smoothing": {"type": "number", "minimum": 0, "maximum": 0.5},
-    })
-
-
-def _options(cls: type) -> dict[str, dict]:
-    """JSON schemas of a typed option class's options, from the same Checks the validator applies."""
-    return {name: _check_schema(check) for name, check in option_checks(cls).items()}
-
-
-def _check_schema(check) -> dict:
-    if check.kind == "devices":
-        return {"type": "array", "items": {"type": "string", "pattern": DEVICE_NAME.pattern}}
-    if check.kind in ("bool", "text", "metric", "choice"):
-        return {"bool": {"type": "boolean"}, "text": {"type": "string"}, "metric": {"type": "string"},
-                "choice": {"enum": list(check.choices)}}[check.kind]
-    schema: dict = {"type": "integer" if check.kind == "int" else "number"}
-    if check.low is not None:
-        schema["exclusiveMinimum" if check.open_low else "minimum"] = check.low
-    if check.high is not None:
-        schema["exclusiveMaximum" if check.open_high else "maximum"] = check.high
-    return schema
-
-
-def _switch(cls: type) -> dict:
-    """true/false, or a mapping of the option class's keys, typed."""
-    return {"anyOf": [{"type": "boolean"}, _mapping(_options(cls))]}
-
-
-def _mapping(properties: dict, required: list[str] | None = None, description: str | None = None) -> dict:
-    schema = {"type": "object", "properties": properties, "additionalProperties": False}
-    if required:
-        schema["required"] = required
-    if description:
-        schema["description"] = description
-    return schema
+    return mapping({"layers": {"$ref": "#/definitions/layers", "minItems": 1}, "blocks": blocks,
+                    "init_from": init_from})
 
 
 def _entry(layer_names: list[str]) -> dict:

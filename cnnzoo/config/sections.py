@@ -1,4 +1,5 @@
-"""The `input:`, `data:` and `train:` sections, validated into spec objects."""
+"""The `input:`, `data:` and `train:` sections, validated into spec objects against the keys declared in
+config/keys.py (names, types, bounds and defaults written once)."""
 
 from __future__ import annotations
 
@@ -6,26 +7,26 @@ import dataclasses
 from typing import Any
 
 from cnnzoo.config.compile_names import METRIC_ALIASES, check_loss, check_metrics, check_monitor, logged_columns
-from cnnzoo.config.data_options import DATA_KEYS, TRAIN_KEYS, data_options, train_options
+from cnnzoo.config import keys
+from cnnzoo.config.data_options import data_options, train_options
 from cnnzoo.config.expand import parse_layer_list
 from cnnzoo.config.options import (CheckpointSpec, DistributeSpec, EarlyStoppingSpec, MLflowSpec, MixSpec, SCHEDULES,
                                    STRATEGIES, Schedule, TensorBoardSpec, check_optimizer, parse_options)
 from cnnzoo.config.source import Document, PathKey
 from cnnzoo.config.spec import InputSpec, TrainSpec
 from cnnzoo.config.tasks import TASKS, hinted_task
-from cnnzoo.data.interface import DATASET_MODULES, DataSpec
+from cnnzoo.config.keys import Key
+from cnnzoo.data.interface import DataSpec
 from cnnzoo.errors import quote, shown, suggest
-from cnnzoo.precision import PRECISIONS
-
-INPUT_DTYPES = ("float32", "float16", "bfloat16", "uint8", "int32", "int64")
-DATASETS = tuple(DATASET_MODULES)
 
 
 class Section:
     """Typed access to one mapping of the document, with errors that point into it."""
 
-    def __init__(self, doc: Document, path: PathKey, allowed: tuple[str, ...], required: bool = False):
+    def __init__(self, doc: Document, path: PathKey, declared: tuple[Key, ...], required: bool = False):
         self.doc, self.path = doc, path
+        self.keys = keys.by_name(declared)
+        allowed = tuple(self.keys)
         value = doc.data.get(path[0]) if len(path) == 1 else None
         if value is None and required:
             raise doc.error(path, f"section `{path[-1]}` is required.")
@@ -42,6 +43,23 @@ class Section:
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.values.get(key, default)
+
+    def value(self, name: str) -> Any:
+        """A scalar key, checked against its declaration (type, bounds, default)."""
+        key = self.keys[name]
+        check = key.check
+        if check.kind == "int":
+            return self.integer(name, key.default, check.low, check.high)
+        if check.kind == "number":
+            return self.number(name, key.default, check.low, check.high, open_low=check.open_low)
+        if check.kind == "choice":
+            return self.choice(name, key.default, check.choices)
+        if check.kind == "bool":
+            return self.flag(name, key.default)
+        return self.string(name, key.default)
+
+    def declared_default(self, name: str) -> Any:
+        return keys.default(tuple(self.keys.values()), name)
 
     def integer(self, key: str, default: int | None, low: int = 1, high: int = 10**9) -> int | None:
         value = self.values.get(key, default)
@@ -69,6 +87,12 @@ class Section:
                              hint=suggest(str(value), list(choices)))
         return value
 
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.values.get(key, default)
+        if not isinstance(value, bool):
+            raise self.error(key, f"`{key}` must be true or false, received {quote(value)}.")
+        return value
+
     def string(self, key: str, default: str | None = None) -> str | None:
         value = self.values.get(key, default)
         if value is not None and not isinstance(value, str):
@@ -88,36 +112,33 @@ class Section:
 
 
 def parse_input(doc: Document) -> InputSpec:
-    section = Section(doc, ("input",), ("shape", "dtype"), required=True)
+    section = Section(doc, ("input",), keys.INPUT, required=True)
     shape = section.get("shape")
     if (not isinstance(shape, list) or not shape or len(shape) > 4
-            or not all(isinstance(d, int) and not isinstance(d, bool) and 0 < d <= 100_000 for d in shape)):
+            or not all(isinstance(d, int) and not isinstance(d, bool) and 0 < d <= keys.MAX_DIMENSION for d in shape)):
         raise section.error("shape", f"`input.shape` must be a list of 1 to 4 positive integers "
                             f"(e.g. [28, 28, 1]), received {shape!r}.")
-    dtype = section.choice("dtype", "float32", INPUT_DTYPES)
+    dtype = section.value("dtype")
     return InputSpec(tuple(shape), dtype)
 
 
 def parse_data(doc: Document) -> DataSpec | None:
     if doc.data.get("data") is None:
         return None
-    section = Section(doc, ("data",), ("dataset", "name", "path", "validation_split", "test_split",
-                                       "limit", "scale", "augment", "mix", *DATA_KEYS))
-    dataset = section.choice("dataset", None, DATASETS)
+    section = Section(doc, ("data",), keys.DATA)
+    dataset = section.value("dataset")
     if dataset is None:
-        raise section.error("dataset", f"`data.dataset` is required: one of {', '.join(DATASETS)}.")
-    name = section.string("name")
+        raise section.error("dataset", f"`data.dataset` is required: one of {', '.join(keys.DATASETS)}.")
+    name = section.value("name")
     if dataset == "ucr" and not name:
         raise section.error("name", "a UCR dataset needs `name`, e.g. `name: FordA`.")
     if dataset == "image_folder" and not section.get("path"):
         raise section.error("path", "an image_folder dataset needs `path:` (a folder with one sub-folder per class).")
     augment = parse_layer_list(doc, ("data", "augment"), section.get("augment"))
     return DataSpec(
-        dataset=dataset, name=name, path=section.string("path"),
-        validation_split=section.number("validation_split", 0.2, 0.0, 0.9),
-        test_split=section.number("test_split", 0.2, 0.0, 0.9),
-        limit=section.integer("limit", None),
-        scale=section.number("scale", None, 0.0, 1e6, open_low=True),
+        dataset=dataset, name=name, path=section.value("path"),
+        validation_split=section.value("validation_split"), test_split=section.value("test_split"),
+        limit=section.value("limit"), scale=section.value("scale"),
         augment=tuple(augment), **data_options(section),
         mix=_option_group(section, "mix", MixSpec, "data.mix"),
     )
@@ -126,40 +147,36 @@ def parse_data(doc: Document) -> DataSpec | None:
 def parse_train(doc: Document, check_names: bool = True) -> TrainSpec:
     """The `train:` section; ``check_names=False`` skips the loss/metric/monitor name checks (a finished
     run's saved config is read as it was trained, even if it predates them)."""
-    section = Section(doc, ("train",), ("epochs", "batch_size", "optimizer", "learning_rate", "schedule",
-                                        "loss", "metrics", "early_stopping", "checkpoint", "seed",
-                                        "steps_per_execution", "jit_compile", "precision",
-                                        "tensorboard", "mlflow", "freeze", "distribute", "label_smoothing",
-                                        *TRAIN_KEYS))
+    section = Section(doc, ("train",), keys.TRAIN)
     optimizer, optimizer_args = _optimizer(section)
-    metrics = section.get("metrics", ["accuracy"])
+    metrics = section.get("metrics", section.declared_default("metrics"))
     if isinstance(metrics, str):
         metrics = [metrics]
     if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
         raise section.error("metrics", f"`metrics` must be a list of metric names, received {metrics!r}.")
     metrics = tuple(metrics)
     logged = _checked_names(section, metrics) if check_names else ["loss", *metrics]
-    jit = section.get("jit_compile", "auto")
+    jit = section.get("jit_compile", section.declared_default("jit_compile"))
     if jit not in (True, False, "auto"):
         raise section.error("jit_compile", f"`jit_compile` must be true, false or auto, received {jit!r}.")
     spec = TrainSpec(
-        epochs=section.integer("epochs", 10, 1, 100_000),
-        batch_size=section.integer("batch_size", 32, 1, 1_000_000),
+        epochs=section.value("epochs"),
+        batch_size=section.value("batch_size"),
         optimizer=optimizer, optimizer_args=optimizer_args,
-        learning_rate=section.number("learning_rate", None, 0.0, 100.0, open_low=True),
+        learning_rate=section.value("learning_rate"),
         schedule=_schedule(section),
-        loss=section.string("loss"),
+        loss=section.value("loss"),
         metrics=metrics,
         early_stopping=_option_group(section, "early_stopping", EarlyStoppingSpec, "early stopping"),
         checkpoint=_checkpoint(section, logged),
-        seed=section.integer("seed", 42, 0, 2**31 - 1),
-        steps_per_execution=section.integer("steps_per_execution", 1, 1, 100_000),
+        seed=section.value("seed"),
+        steps_per_execution=section.value("steps_per_execution"),
         jit_compile=jit,
-        precision=_precision(section),
+        precision=section.value("precision"),
         tensorboard=_option_group(section, "tensorboard", TensorBoardSpec, "tensorboard"),
         mlflow=_option_group(section, "mlflow", MLflowSpec, "mlflow"),
         distribute=_distribute(section),
-        label_smoothing=section.number("label_smoothing", 0.0, 0.0, 0.5),
+        label_smoothing=section.value("label_smoothing"),
         **train_options(section),
     )
     if spec.folds and spec.distribute.strategy != "none":
@@ -208,16 +225,8 @@ def _distribute(section: Section) -> DistributeSpec:
     return dataclasses.replace(spec, devices=tuple(spec.devices))
 
 
-def _precision(section: Section) -> str:
-    value = section.get("precision", "float32")
-    if value not in PRECISIONS:
-        raise section.error("precision", f"`precision` must be one of {', '.join(PRECISIONS)}, received {value!r}.",
-                            hint=suggest(str(value), list(PRECISIONS)))
-    return value
-
-
 def _optimizer(section: Section) -> tuple[str, dict]:
-    value = section.get("optimizer", "adam")
+    value = section.get("optimizer", section.declared_default("optimizer"))
     if isinstance(value, str):
         name, args = value, {}
     elif isinstance(value, dict) and isinstance(value.get("name"), str):
@@ -235,7 +244,7 @@ def _option_group(section: Section, key: str, cls: type, what: str):
 
 
 def _schedule(section: Section) -> Schedule:
-    value = section.get("schedule", "constant")
+    value = section.get("schedule", section.declared_default("schedule"))
     if isinstance(value, str):
         value = {"name": value}
     if not isinstance(value, dict):

@@ -26,7 +26,7 @@ from typing import Any, Iterator
 
 import yaml
 
-from cnnzoo.config.options import DistributeSpec
+from cnnzoo.config.options import DistributeSpec, base_learning_rate
 from cnnzoo.config.spec import ModelConfig
 from cnnzoo.errors import CnnzooError, ConfigError, RunError, quote
 from cnnzoo.runs.folder import RunFolder
@@ -89,7 +89,7 @@ class Distribution:
         if self.scale_learning_rate != "linear" or self.replicas == 1:
             return config
         train = config.train
-        base = train.learning_rate or train.optimizer_args.get("learning_rate") or _default_rate(train.optimizer)
+        base = base_learning_rate(train)
         return dataclasses.replace(config, train=dataclasses.replace(train, learning_rate=base * self.replicas))
 
     def console(self, console):
@@ -122,15 +122,6 @@ class Distribution:
             copy = Path(scratch) / Path(run_dir).name
             shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("*.lock", ".lock*"))
             yield copy
-
-
-def _default_rate(optimizer: str) -> float:
-    import inspect
-
-    from cnnzoo.config.options import optimizer_classes
-
-    default = inspect.signature(optimizer_classes()[optimizer.lower()].__init__).parameters["learning_rate"].default
-    return float(default)
 
 
 def make_distribution(config: ModelConfig, *, cluster: Path | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from cnnzoo.config.options import ConstantSchedule, PlateauSchedule, StepSchedule
+from cnnzoo.config.options import ConstantSchedule, PlateauSchedule, StepSchedule, base_learning_rate
 from cnnzoo.config.spec import TrainSpec
 
 
@@ -27,7 +27,7 @@ def schedule_callbacks(train: TrainSpec, has_val: bool, prior_rows: list[dict] =
 
 def epoch_rate(train: TrainSpec):
     """learning rate as a function of the 0-based epoch, for the step and cosine schedules."""
-    base = train.learning_rate or train.optimizer_args.get("learning_rate", 0.001)
+    base = base_learning_rate(train)
     schedule = train.schedule
     if isinstance(schedule, StepSchedule):
         return lambda epoch, lr=None: base * schedule.drop ** (epoch // schedule.every)
