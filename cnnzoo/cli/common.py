@@ -6,10 +6,15 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+
+from cnnzoo.errors import RunError
+from cnnzoo.evaluation import SPLITS
+from cnnzoo.runs.folder import CHECKPOINTS
 
 SetOption = Annotated[Optional[list[str]], typer.Option(
     "--set", help="Override a config value: dotted.path=value (YAML-typed), repeatable.")]
@@ -25,6 +30,8 @@ RunDirArg = Annotated[Path, typer.Argument(help="A run folder, e.g. runs/lenet-2
 ForceOption = Annotated[bool, typer.Option(
     "--force", help="Go on even when the memory estimate exceeds the memory available.")]
 
+CheckpointOption = Annotated[str, typer.Option("--checkpoint", help=" or ".join(CHECKPOINTS) + ".")]
+SplitOption = Annotated[str, typer.Option("--split", help=" or ".join(SPLITS) + ".")]
 TtaOption = Annotated[str, typer.Option(
     "--tta", help="Test-time augmentation: none, or flip (average with the mirrored image).")]
 
@@ -85,3 +92,16 @@ def echo_paths(paths) -> None:
 
     for path in paths:
         typer.echo(printable(path))
+
+
+def choices(name: str, names: tuple[str, ...]) -> type:
+    """A Typer choice type of a registry's names (its --help lists them)."""
+    return Enum(name, {value: value for value in names}, type=str)
+
+
+def check_choice(option: str, value: str, names: tuple[str, ...]) -> str:
+    """``value`` when it is one of ``names``, else one error paragraph naming the option and the choices."""
+    if value not in names:
+        allowed = " or ".join(names) if len(names) == 2 else "one of " + ", ".join(names)
+        raise RunError(f"{option} must be {allowed} (got {value!r}).")
+    return value

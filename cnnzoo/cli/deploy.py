@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from cnnzoo.cli.common import DataDirOption, TtaOption, stderr, user_errors
+from cnnzoo.cli.common import CheckpointOption, DataDirOption, TtaOption, check_choice, choices, stderr, user_errors
+from cnnzoo.deploy.formats import EXPORT_FORMATS, QUANTIZATIONS
+from cnnzoo.runs.folder import CHECKPOINTS
 
 
 @user_errors
 def predict(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .keras file (with --config).")],
             inputs: Annotated[list[str], typer.Argument(
                 help="Image files, folders (recursive) or glob patterns; for 1D runs .tsv/.csv (UCR layout) or .npy.")],
-            checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+            checkpoint: CheckpointOption = "best",
             config: Annotated[Optional[Path], typer.Option(
                 "--config", help="The config of a .keras file (default: config.yaml beside it).")] = None,
             top_k: Annotated[int, typer.Option("--top-k", min=1, help="Classes shown per input.")] = 3,
@@ -32,11 +33,9 @@ def predict(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .ke
 
     from cnnzoo.data import resolve_data_dir
     from cnnzoo.deploy.predict import model_source, predict_inputs, predictions_csv, render_predictions, report_outcome
-    from cnnzoo.errors import RunError
     from cnnzoo.evaluation.tta import check_tta_name
 
-    if checkpoint not in ("best", "last"):
-        raise RunError("--checkpoint must be best or last.")
+    check_choice("--checkpoint", checkpoint, CHECKPOINTS)
     check_tta_name(tta)
     source = model_source(run_dir, checkpoint, config)
     result = predict_inputs(source, inputs, top_k=top_k, batch_size=batch_size,
@@ -52,10 +51,10 @@ def predict(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .ke
     raise typer.Exit(result.exit_code)
 
 
-ExportFormat = Enum("ExportFormat", {name: name for name in ("savedmodel", "tflite", "onnx", "keras")}, type=str)
+ExportFormat = choices("ExportFormat", EXPORT_FORMATS)
 
 
-Quantize = Enum("Quantize", {name: name for name in ("none", "float16", "dynamic", "int8")}, type=str)
+Quantize = choices("Quantize", QUANTIZATIONS)
 
 
 @user_errors
@@ -69,7 +68,7 @@ def export(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .ker
            with_preprocessing: Annotated[bool, typer.Option(
                "--with-preprocessing", help="Take raw uint8 images of the training size; scaling is in the graph.")]
            = False,
-           checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+           checkpoint: CheckpointOption = "best",
            config: Annotated[Optional[Path], typer.Option(
                "--config", help="The config of a .keras file (default: config.yaml beside it).")] = None,
            samples: Annotated[int, typer.Option(min=1, help="Test samples the export is verified on.")] = 256,
@@ -83,10 +82,8 @@ def export(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .ker
     from cnnzoo.data import resolve_data_dir
     from cnnzoo.deploy.export import ExportRequest, export_run, render_export
     from cnnzoo.deploy.predict import model_source
-    from cnnzoo.errors import RunError
 
-    if checkpoint not in ("best", "last"):
-        raise RunError("--checkpoint must be best or last.")
+    check_choice("--checkpoint", checkpoint, CHECKPOINTS)
     request = ExportRequest(format_.value, quantize.value, out, with_preprocessing, samples)
     report = export_run(model_source(run_dir, checkpoint, config), request, data_dir=resolve_data_dir(data_dir))
     if json_:

@@ -8,28 +8,27 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnnzoo.cli.common import DataDirOption, ForceOption, RunDirArg, TtaOption, echo_paths, user_errors
+from cnnzoo.cli.common import (CheckpointOption, DataDirOption, ForceOption, RunDirArg, SplitOption, TtaOption,
+                               check_choice, echo_paths, user_errors)
+from cnnzoo.evaluation import SPLITS
+from cnnzoo.runs.folder import CHECKPOINTS
 
 
 @user_errors
 def eval_(run_dir: RunDirArg, data_dir: DataDirOption = None,
-          checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
-          split: Annotated[str, typer.Option(help="test or val.")] = "test",
+          checkpoint: CheckpointOption = "best", split: SplitOption = "test",
           json_: Annotated[bool, typer.Option("--json", help="Print eval.json instead of tables.")] = False,
           tta: TtaOption = "none",
           force: ForceOption = False):
     """Loss, accuracy, per-class precision/recall/F1 and confusion matrix of a run's checkpoint."""
     from cnnzoo.data import resolve_data_dir
-    from cnnzoo.errors import RunError
     from cnnzoo.evaluation.evaluate import evaluate_run, render_eval
     from cnnzoo.evaluation.tta import check_tta_name
     from cnnzoo.runs.folder import RunFolder
     from cnnzoo.terminal import console as make_console, plain
 
-    if checkpoint not in ("best", "last"):
-        raise RunError(f"--checkpoint must be best or last (got {checkpoint!r}).")
-    if split not in ("test", "val"):
-        raise RunError(f"--split must be test or val (got {split!r}).")
+    check_choice("--checkpoint", checkpoint, CHECKPOINTS)
+    check_choice("--split", split, SPLITS)
     check_tta_name(tta)
     run = RunFolder.open(run_dir)
     result = evaluate_run(run, checkpoint=checkpoint, split=split, data_dir=resolve_data_dir(data_dir), force=force,

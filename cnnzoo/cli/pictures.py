@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from cnnzoo.cli.common import DataDirOption, RunDirArg, echo_paths, user_errors
+from cnnzoo.cli.common import DataDirOption, RunDirArg, choices, echo_paths, user_errors
+from cnnzoo.evaluation import SPLITS
+from cnnzoo.runs.folder import CHECKPOINTS
 
-Checkpoint = Enum("Checkpoint", {name: name for name in ("best", "last")}, type=str)
-Split = Enum("Split", {name: name for name in ("test", "val")}, type=str)
+Checkpoint = choices("Checkpoint", CHECKPOINTS)
+Split = choices("Split", SPLITS)
 LayerOption = Annotated[Optional[str], typer.Option(
     "--layer", help="A layer name as `cnnzoo summary --expand` prints it (default: see the command).")]
 OutOption = Annotated[Optional[Path], typer.Option("--out", help="Folder for the PNGs (default: RUN_DIR/pictures).")]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,7 +10,8 @@ import typer
 
 from cnnzoo.precision import PRECISIONS, mixed_policy
 
-from cnnzoo.cli.common import ConfigArg, DataDirOption, ForceOption, SetOption, config_path, stderr, user_errors
+from cnnzoo.cli.common import (ConfigArg, DataDirOption, ForceOption, SetOption, choices, config_path, stderr,
+                               user_errors)
 
 
 @user_errors
@@ -57,8 +57,8 @@ def train(config: Annotated[Optional[Path], typer.Argument(help="A YAML config, 
           tensorboard: Annotated[bool, typer.Option(
               "--tensorboard", help="Log to RUN/tensorboard/ (same as train.tensorboard: true).")] = False,
           distribute: Annotated[Optional[str], typer.Option(
-              "--distribute", help="none, mirrored or multi_worker: replaces train.distribute (docs/scaling.md: Scaling "
-                                   "out).")] = None,
+              "--distribute", help="none, mirrored or multi_worker: replaces train.distribute (docs/scaling.md)."
+          )] = None,
           cluster: Annotated[Optional[Path], typer.Option(
               "--cluster", help="multi_worker: a YAML file `workers: \\[host:port, ...]` (else TF_CONFIG).")]
           = None,  # \\[: a literal bracket, not rich markup
@@ -104,7 +104,7 @@ def _render_train(result, console) -> None:
         raise typer.Exit(130)
 
 
-Precision = Enum("Precision", {name: name for name in PRECISIONS}, type=str)
+Precision = choices("Precision", PRECISIONS)
 
 
 @user_errors

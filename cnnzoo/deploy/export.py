@@ -22,11 +22,11 @@ import numpy as np
 
 from cnnzoo.atomic import atomic_write_json
 from cnnzoo.deploy import runtimes
+from cnnzoo.deploy.formats import QUANTIZATIONS
 from cnnzoo.errors import CnnzooError, RunError
 from cnnzoo.evaluation.class_metrics import predictions_from_probs
 from cnnzoo.runs.folder import CONFIG_YAML, EXPORT_JSON, load_checkpoint
 
-QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 # top-1 agreement with the Keras model that an export must reach
 THRESHOLDS = {"none": 1.0, "float16": 0.99, "dynamic": 0.99, "int8": 0.99}
 CALIBRATION_SAMPLES = 300
