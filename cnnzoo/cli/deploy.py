@@ -29,7 +29,7 @@ def predict(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .ke
     """Classify new files with a run's checkpoint, prepared exactly as its training data was.
 
     Exit code 0: all inputs predicted; 1: some failed; 2: none could be read."""
-    from rich.console import Console
+    from cnnzoo.terminal import console
 
     from cnnzoo.data import resolve_data_dir
     from cnnzoo.deploy.predict import model_source, predict_inputs, predictions_csv, render_predictions, report_outcome
@@ -44,7 +44,7 @@ def predict(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .ke
     if json_:
         typer.echo(json.dumps(result.entries, indent=2))
     elif result.succeeded:
-        Console().print(render_predictions(result, shown))
+        console().print(render_predictions(result, shown))
     if csv_ is not None:
         predictions_csv(result, csv_, shown)
     report_outcome(result, stderr())
@@ -77,7 +77,7 @@ def export(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .ker
     """Export a run's checkpoint (float32 graph) and verify it in its own runtime against the Keras model.
 
     Exit code 1 (file removed) when top-1 agreement is below 100% (float32) or 99% (quantised)."""
-    from rich.console import Console
+    from cnnzoo.terminal import console
 
     from cnnzoo.data import resolve_data_dir
     from cnnzoo.deploy.export import ExportRequest, export_run, render_export
@@ -89,4 +89,4 @@ def export(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .ker
     if json_:
         typer.echo(json.dumps(report, indent=2))
     else:
-        Console().print(render_export(report))
+        console().print(render_export(report))

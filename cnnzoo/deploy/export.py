@@ -26,6 +26,7 @@ from cnnzoo.deploy.formats import QUANTIZATIONS
 from cnnzoo.errors import CnnzooError, RunError
 from cnnzoo.evaluation.class_metrics import predictions_from_probs
 from cnnzoo.runs.folder import CONFIG_YAML, EXPORT_JSON, load_checkpoint
+from cnnzoo.terminal import plain
 
 # top-1 agreement with the Keras model that an export must reach
 THRESHOLDS = {"none": 1.0, "float16": 0.99, "dynamic": 0.99, "int8": 0.99}
@@ -214,10 +215,11 @@ def _size(path: Path) -> int:
 def render_export(report: dict[str, Any]):
     from rich.table import Table
 
-    table = Table(title=f"{report['file']} ({report['runtime']})", title_justify="left")
+    table = Table(title=f"{plain(report['file'])} ({report['runtime']})", title_justify="left")
     table.add_column("check")
     table.add_column("value", justify="right")
-    table.add_row("top-1 agreement", f"{report['agreement']:.2%} of {report['samples']} (needs {report['threshold']:.0%})")
+    table.add_row("top-1 agreement",
+                  f"{report['agreement']:.2%} of {report['samples']} (needs {report['threshold']:.0%})")
     table.add_row("max |probability difference|", f"{report['max_abs_diff']:.2e}")
     table.add_row("file size", f"{report['size_bytes'] / 2**20:,.2f} MiB")
     table.add_row("latency per sample", f"{report['latency_ms_per_sample']:.3f} ms")

@@ -17,6 +17,7 @@ from cnnzoo.data import standardize
 from cnnzoo.data.inputs import Example, Failure, read_inputs
 from cnnzoo.errors import RunError
 from cnnzoo.runs.folder import CONFIG_YAML, RunFolder, load_checkpoint
+from cnnzoo.terminal import plain
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ def top_classes(probs: np.ndarray, names: list[str], k: int) -> list[list[dict[s
 
 
 def render_predictions(result: PredictResult, top_k: int):
+    """The predictions as a table; file and class names are data, shown as text, never as markup."""
     from rich.table import Table
 
     table = Table(title=f"{result.succeeded} input(s) predicted", title_justify="left")
@@ -128,18 +130,16 @@ def render_predictions(result: PredictResult, top_k: int):
         table.add_column(f"top {rank}" if top_k > 1 else "class")
     for entry in result.entries:
         if "top" in entry:
-            cells = [f"{t['class']} ({t['probability']:.3f})" for t in entry["top"]]
-            table.add_row(entry["file"], *cells)
+            cells = [f"{plain(t['class'])} ({t['probability']:.3f})" for t in entry["top"]]
+            table.add_row(plain(entry["file"]), *cells)
     return table
 
 
 def report_outcome(result: PredictResult, err) -> None:
     """On stderr: each input that failed, then what was predicted, how fast and with which views."""
-    from rich.markup import escape
-
     for entry in result.entries:
         if "error" in entry:
-            err.print(f"[bold red]error:[/] {escape(entry['file'])}: {escape(entry['error'])}", highlight=False,
+            err.print(f"[bold red]error:[/] {plain(entry['file'])}: {plain(entry['error'])}", highlight=False,
                       soft_wrap=True)
     rate = result.succeeded / result.seconds if result.seconds > 0 else 0.0
     views = f", {result.tta} test-time augmentation" if result.tta != "none" else ""
