@@ -6,6 +6,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from cnnzoo.tensorflow_import import import_tensorflow
+
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}
 
@@ -33,8 +35,6 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
 
 
 def _trains_on_cpu() -> bool:
-    from cnnzoo.tensorflow_import import import_tensorflow
-
     return not import_tensorflow().config.list_physical_devices("GPU")
 
 

@@ -67,6 +67,15 @@ def test_validator_and_schema_agree_at_every_declared_bound(tmp_path, validator,
     assert _schema_errors(validator, section, name, outside), f"the schema accepts {section}.{name}={outside}"
 
 
+@pytest.mark.parametrize("section, name", [(s, k.name) for s, declared in SECTIONS.items() for k in declared
+                                           if not k.nullable])
+def test_a_key_that_takes_no_null_is_refused_by_both(tmp_path, validator, section, name):
+    with pytest.raises(ConfigError) as refused:
+        _load(tmp_path, section, name, "null")
+    assert refused.value.path == f"{section}.{name}" and "received None" in str(refused.value)
+    assert _schema_errors(validator, section, name, None)
+
+
 def test_the_schema_lists_exactly_the_declared_keys():
     properties = build_schema()["properties"]
     for section, declared in {"input": keys.INPUT, **SECTIONS}.items():

@@ -47,8 +47,9 @@ def test_a_record_of_an_older_cnnzoo_reads_with_defaults_and_keeps_unknown_keys(
 
 @pytest.mark.parametrize("content, message", [
     ('{"epochs_completed": "three"}', "`epochs_completed` holds str"),
-    ('{"best": [1, 2]}', "`best` holds list"),
-    ('{"stopped_early": 1}', "`stopped_early` holds int"),
+    ('{"config": "tiny", "wall_seconds": 3.5}', "`epochs_completed` is missing"),  # every cnnzoo wrote it
+    ('{"epochs_completed": 1, "best": [1, 2]}', "`best` holds list"),
+    ('{"epochs_completed": 1, "stopped_early": 1}', "`stopped_early` holds int"),
     ("[1, 2]", "does not hold a JSON object"),
     ('{"config": "tiny", "epo', "is not valid JSON"),
 ])
@@ -72,6 +73,6 @@ def test_a_mistyped_record_makes_the_runs_table_row_damaged(trained, tmp_path):
 
 
 def test_ints_count_as_floats_and_statuses_follow_the_flags():
-    record = RunRecord.from_json({"wall_seconds": 3, "nan_loss": {"epoch": 2, "step": 5}})
+    record = RunRecord.from_json({"epochs_completed": 2, "wall_seconds": 3, "nan_loss": {"epoch": 2, "step": 5}})
     assert record.wall_seconds == 3 and record.status == "nan loss"
     assert dataclasses.replace(record, nan_loss=None, interrupted="SIGTERM").status == "interrupted"

@@ -85,6 +85,7 @@ def test_every_status_from_metrics_is_filterable():
     from cnnzoo.runs.record import RunRecord
 
     flags = [{}, {"interrupted": "SIGINT"}, {"nan_loss": {"epoch": 1}}, {"stopped_early": True}]
+    flags = [{"epochs_completed": 1, **f} for f in flags]
     assert {RunRecord.from_json(f).status for f in flags} | {"running", "damaged"} == set(STATUSES)
 
 

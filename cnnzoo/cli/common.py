@@ -36,7 +36,6 @@ TtaOption = Annotated[str, typer.Option(
     "--tta", help="Test-time augmentation: none, or flip (average with the mirrored image).")]
 
 
-
 def user_errors(command, needs_tensorflow: bool = True):
     """Turn CnnzooError into a clean message and exit code 2: never a traceback for a user mistake."""
     @functools.wraps(command)

@@ -37,6 +37,7 @@ class Key:
     default: Any = None
     group: type | None = None
     schema: dict | None = None
+    nullable: bool = True  # whether `key: null` (the same as leaving it out) is accepted
 
     def json_schema(self) -> dict:
         if self.check is not None:
@@ -150,7 +151,7 @@ TRAIN = (
     Key("steps_per_execution", "training steps per call into the compiled graph", integer(1, 100_000), 1),
     Key("jit_compile", "compile with XLA", schema={"enum": [True, False, "auto"]}, default="auto"),
     Key("precision", "the dtype policy; auto: mixed_bfloat16 on a CPU with bfloat16, else float32",
-        choice(*PRECISIONS), "float32"),
+        choice(*PRECISIONS), "float32", nullable=False),
     Key("tensorboard", "log to RUN/tensorboard/", group=TensorBoardSpec),
     Key("mlflow", "log to MLflow", group=MLflowSpec),
     Key("freeze", "glob patterns of layer names not to train",

@@ -53,7 +53,7 @@ class Section:
         if check.kind == "number":
             return self.number(name, key.default, check.low, check.high, open_low=check.open_low)
         if check.kind == "choice":
-            return self.choice(name, key.default, check.choices)
+            return self.choice(name, key.default, check.choices, nullable=key.nullable)
         if check.kind == "bool":
             return self.flag(name, key.default)
         return self.string(name, key.default)
@@ -80,9 +80,9 @@ class Section:
             raise self.error(key, f"`{key}` must be a number in {bound}, received {value!r}.")
         return float(value)
 
-    def choice(self, key: str, default: str | None, choices: tuple[str, ...]) -> str | None:
+    def choice(self, key: str, default: str | None, choices: tuple[str, ...], nullable: bool = True) -> str | None:
         value = self.values.get(key, default)
-        if value is not None and value not in choices:
+        if (value is not None or not nullable) and value not in choices:
             raise self.error(key, f"`{key}` must be one of {', '.join(choices)}, received {value!r}.",
                              hint=suggest(str(value), list(choices)))
         return value

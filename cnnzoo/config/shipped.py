@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnnzoo.config.schema import SCHEMA_FILE, SCHEMA_LINE
+from cnnzoo.config.source import load_document
 from cnnzoo.errors import ConfigError
 
 PACKAGE = Path(__file__).resolve().parents[1]  # cnnzoo/
@@ -88,10 +90,6 @@ def init_config(name: str, dest: str | Path | None) -> Path:
 
 def _standalone_text(source: Path) -> str:
     import yaml
-
-    from cnnzoo.config.source import load_document
-
-    from cnnzoo.config.schema import SCHEMA_FILE, SCHEMA_LINE
 
     text = source.read_text(encoding="utf-8")
     # the copy lives elsewhere: point its editor schema line at the shipped schema file

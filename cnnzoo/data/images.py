@@ -15,6 +15,8 @@ import numpy as np
 
 from cnnzoo.data.progress import progress_bar
 from cnnzoo.errors import DataError
+from cnnzoo.host_memory import check_allocation
+from cnnzoo.tensorflow_import import import_tensorflow
 
 MAX_PAD = 8
 # A decoded image may hold at most this many pixels (PIL's own bomb limit is 89 M); images being
@@ -143,8 +145,6 @@ def fit_images(x: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
 
 def _check_fits(count: int, shape: tuple[int, int, int], what: str) -> None:
     """Refuse an array of `count` uint8 images of `shape` that cannot fit, before it is allocated."""
-    from cnnzoo.host_memory import check_allocation
-
     height, width, channels = shape
     check_allocation(count * height * width * channels, f"{what} ({height}x{width}x{channels})")
 
@@ -157,8 +157,6 @@ def _pad(x: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def _resize(x: np.ndarray, height: int, width: int) -> np.ndarray:
-    from cnnzoo.tensorflow_import import import_tensorflow
-
     tf = import_tensorflow()
     out = np.empty((len(x), height, width, x.shape[3]), np.uint8)
     for start in range(0, len(x), 4096):

@@ -19,7 +19,9 @@ from typing import Callable
 import numpy as np
 
 from cnnzoo.data.folders import SUFFIXES as IMAGE_SUFFIXES
+from cnnzoo.data.images import MAX_IMAGE_PIXELS, decode_image, fit_images
 from cnnzoo.data.progress import progress_bar
+from cnnzoo.data.ucr import read_tsv
 from cnnzoo.errors import DataError
 
 SERIES_SUFFIXES = (".tsv", ".csv", ".npy")
@@ -53,8 +55,6 @@ def read_digit_image(path: Path, shape: tuple[int, ...]) -> list[Example]:
     """Grey at its own size, then fitted like the MNIST loader's digits (pad or resize, channels)."""
     from PIL import Image
 
-    from cnnzoo.data.images import MAX_IMAGE_PIXELS, fit_images
-
     try:
         with Image.open(path) as image:  # reads the header only
             if image.width * image.height > MAX_IMAGE_PIXELS:
@@ -68,8 +68,6 @@ def read_digit_image(path: Path, shape: tuple[int, ...]) -> list[Example]:
 
 def read_photo(path: Path, shape: tuple[int, ...]) -> list[Example]:
     """Decoded and resized by the Flowers-17 / image-folder loaders' own function."""
-    from cnnzoo.data.images import decode_image
-
     pixels = decode_image(str(path), tuple(shape))
     if pixels is None:
         raise _undecodable()
@@ -93,8 +91,6 @@ def read_series(path: Path, shape: tuple[int, ...]) -> list[Example]:
 
 def _table_rows(path: Path, length: int, sep: str) -> np.ndarray:
     """Rows of `length` values, or `length + 1` with the class label first as in UCR files (dropped)."""
-    from cnnzoo.data.ucr import read_tsv
-
     try:
         table = read_tsv(path, sep)
     except DataError as exc:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
+from cnnzoo.terminal import console, plain
+
 
 @contextmanager
 def progress_bar(description: str, total: int | None, *, enabled: bool,
@@ -15,8 +17,6 @@ def progress_bar(description: str, total: int | None, *, enabled: bool,
         return
     from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeRemainingColumn, TransferSpeedColumn)
-
-    from cnnzoo.terminal import console, plain
 
     counter = (DownloadColumn(), TransferSpeedColumn()) if transfer else (MofNCompleteColumn(),)
     with Progress(TextColumn("{task.description}"), BarColumn(), *counter, TimeRemainingColumn(),

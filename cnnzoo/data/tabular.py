@@ -16,7 +16,7 @@ from cnnzoo.data.interface import DataSpec, DatasetSplits, LoadRequest
 from cnnzoo.data.locate import explicit_path
 from cnnzoo.data.splits import stratified_split, take_splits, three_way_split
 from cnnzoo.data.targets import encode_targets
-from cnnzoo.errors import DataError
+from cnnzoo.errors import DataError, suggest
 
 MAX_BYTES = 1 << 30
 
@@ -159,7 +159,6 @@ def _index(table: Table, item: Any, key: str) -> int:
     if isinstance(item, int) or (isinstance(item, str) and item.isdigit() and not table.has_header):
         if 0 <= int(item) < len(table.columns):
             return int(item)
-    from cnnzoo.errors import suggest
 
     hint = suggest(str(item), table.columns) if table.has_header else "The file has no header row: use 0-based indices."
     raise DataError(f"{table.path}, row 1: no column {item!r} for `data.{key}` (columns: {_shown(table.columns)}). "

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from cnnzoo import data as datasets
 from cnnzoo.atomic import atomic_write_json
 from cnnzoo.deploy import runtimes
 from cnnzoo.deploy.formats import QUANTIZATIONS
@@ -144,7 +145,6 @@ def _remove(path: Path) -> None:
 
 
 def _export_data(source, request: ExportRequest, data_dir: Path | None) -> ExportData:
-    from cnnzoo import data as datasets
     from cnnzoo.config import load_config
     from cnnzoo.model.builder import build_model
 

@@ -12,10 +12,13 @@ from typing import Any, Callable
 
 import numpy as np
 
+from cnnzoo import data as datasets
 from cnnzoo.atomic import atomic_write_text
 from cnnzoo.data import standardize
 from cnnzoo.data.inputs import Example, Failure, read_inputs
+from cnnzoo.data.progress import progress_bar
 from cnnzoo.errors import RunError
+from cnnzoo.evaluation.tta import VIEWS, check_tta, view
 from cnnzoo.runs.folder import CONFIG_YAML, RunFolder, load_checkpoint
 from cnnzoo.terminal import plain
 
@@ -57,10 +60,8 @@ class PredictResult:
 def predict_inputs(source: ModelSource, arguments: list[str], *, top_k: int, batch_size: int | None,
                    data_dir: Path | None, progress: bool = True, tta: str = "none") -> PredictResult:
     """Top-k classes of each input; `tta` averages the probabilities over its views (cnnzoo/evaluation/tta.py)."""
-    from cnnzoo import data as datasets
     from cnnzoo.config import load_config
     from cnnzoo.config.tasks import task_hint
-    from cnnzoo.evaluation.tta import check_tta
 
     config = load_config(source.config, check_names=False)
     if config.data is None:
@@ -87,10 +88,6 @@ def _run(model: Any, examples: list[Example], prepare: Callable[[np.ndarray], np
          batch_size: int, num_classes: int, progress: bool, tta: str) -> np.ndarray:
     """Class probabilities through the training pipeline's own batching and scaling (no augmentation),
     averaged over the views of `tta`."""
-    from cnnzoo import data as datasets
-    from cnnzoo.data.progress import progress_bar
-    from cnnzoo.evaluation.tta import VIEWS, view
-
     if not examples:
         return np.zeros((0, num_classes), np.float32)
     x = prepare(np.stack([example.array for example in examples]))

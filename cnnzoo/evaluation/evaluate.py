@@ -7,27 +7,28 @@ from typing import Any
 
 import numpy as np
 
+from cnnzoo import data as datasets
 from cnnzoo.atomic import atomic_write_json
+from cnnzoo.config import load_config
+from cnnzoo.config.tasks import task_hint
+from cnnzoo.data import standardize
 from cnnzoo.errors import RunError
+from cnnzoo.evaluation.class_metrics import (averages, confusion_matrix, per_class_report, predictions_from_probs,
+                                             top_k_accuracy, write_confusion_csv)
+from cnnzoo.evaluation.task_reports import binary_auc, task_result
+from cnnzoo.evaluation.tta import check_tta, predict_views
 from cnnzoo.host_memory import out_of_memory
 from cnnzoo.model.memory_guard import check_run_memory
 from cnnzoo.runs.folder import RunFolder, load_checkpoint
+from cnnzoo.runs.pictures import draw_mistakes
+from cnnzoo.runs.plots import plot_confusion_matrix
+from cnnzoo.terminal import plain
+from cnnzoo.training.labels import plan_labels
+from cnnzoo.training.setup import make_pipelines, require_data
 
 
 def evaluate_run(run: RunFolder, *, checkpoint: str, split: str, data_dir: Path | None,
                  force: bool = False, tta: str = "none") -> dict[str, Any]:
-    from cnnzoo import data as datasets
-    from cnnzoo.config import load_config
-    from cnnzoo.config.tasks import task_hint
-    from cnnzoo.data import standardize
-    from cnnzoo.evaluation.class_metrics import (averages, confusion_matrix, per_class_report, predictions_from_probs,
-                                                 top_k_accuracy, write_confusion_csv)
-    from cnnzoo.evaluation.task_reports import binary_auc, task_result
-    from cnnzoo.evaluation.tta import check_tta, predict_views
-    from cnnzoo.runs.plots import plot_confusion_matrix
-    from cnnzoo.training.labels import plan_labels
-    from cnnzoo.training.setup import make_pipelines, require_data
-
     config = require_data(load_config(run.config, check_names=False))
     check_run_memory(config, what=f"evaluating {run.path}", force=force, data_dir=data_dir, inference=True)
     with out_of_memory(f"loading {checkpoint}.keras"):
@@ -78,8 +79,6 @@ MISTAKES_SHOWN = 24
 
 def confident_mistakes(y_true: np.ndarray, probs: np.ndarray, count: int = MISTAKES_SHOWN) -> list[tuple[int, int, float]]:
     """(index, predicted class, its probability) of misclassified samples, most confident first."""
-    from cnnzoo.evaluation.class_metrics import predictions_from_probs
-
     predicted = predictions_from_probs(probs)
     confidence = probs.max(axis=-1) if probs.shape[-1] > 1 else np.where(predicted == 1, probs[:, 0], 1 - probs[:, 0])
     wrong = np.flatnonzero(predicted != y_true)
@@ -90,8 +89,6 @@ def confident_mistakes(y_true: np.ndarray, probs: np.ndarray, count: int = MISTA
 def write_mistakes(run: RunFolder, x: np.ndarray, y_true: np.ndarray, probs: np.ndarray,
                    class_names: list[str]) -> list[dict]:
     """mistakes.png of the most confident mistakes; the same list for eval.json."""
-    from cnnzoo.runs.pictures import draw_mistakes
-
     mistakes = confident_mistakes(y_true, probs)
     listed = [{"index": i, "true": class_names[int(y_true[i])], "predicted": class_names[p], "probability": conf}
               for i, p, conf in mistakes]
@@ -104,8 +101,6 @@ def render_eval(result: dict[str, Any]):
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
-
-    from cnnzoo.terminal import plain
 
     views = f", {result['tta']} test-time augmentation" if result.get("tta") else ""
     table = Table(title=f"{plain(result['run'])}: {result['checkpoint']} checkpoint on {result['split']} "

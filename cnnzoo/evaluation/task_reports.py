@@ -12,7 +12,6 @@ from cnnzoo.evaluation.class_metrics import confusion_matrix
 from cnnzoo.evaluation.regression_metrics import regression_scores, roc_auc
 
 
-
 def task_result(run, plan, splits, y_true: np.ndarray, outputs: np.ndarray, base: dict[str, Any]) -> dict | None:
     """eval.json's content for a regression or multi-label run (its pictures written), else None."""
     if plan.task == "regression":

@@ -9,8 +9,17 @@ from typing import Any
 
 import numpy as np
 
-from cnnzoo.errors import DataError, RunError
+from cnnzoo import data as datasets
+from cnnzoo.config import load_config
+from cnnzoo.data import default_scale
+from cnnzoo.data.inputs import Failure, read_inputs
+from cnnzoo.data.standardize import for_new_inputs
+from cnnzoo.errors import DataError, RunError, suggest
+from cnnzoo.explain.maps import cam_layer, grad_cam
 from cnnzoo.runs.folder import RunFolder, load_checkpoint
+from cnnzoo.runs.pictures import draw_cam, draw_contact_sheet
+from cnnzoo.runs.record import RunRecord
+from cnnzoo.training.setup import require_data
 
 @dataclass
 class Inputs:
@@ -31,9 +40,6 @@ class LoadedRun:
 
 
 def load_run(run_dir: Path, checkpoint: str = "best") -> LoadedRun:
-    from cnnzoo.config import load_config
-    from cnnzoo.runs.record import RunRecord
-
     run = RunFolder.open(run_dir)
     config = load_config(run.config, check_names=False)
     model = load_checkpoint(run.checkpoint(checkpoint))
@@ -45,9 +51,6 @@ def load_run(run_dir: Path, checkpoint: str = "best") -> LoadedRun:
 
 def split_inputs(loaded: LoadedRun, split: str, limit: int, data_dir: Path | None) -> Inputs:
     """`limit` samples spread evenly over the run's own test or validation split (all classes show)."""
-    from cnnzoo import data as datasets
-    from cnnzoo.training.setup import require_data
-
     config = require_data(loaded.config)
     splits = datasets.load_dataset(config.data, input_shape=config.input.shape, data_dir=data_dir,
                                    seed=config.train.seed, progress=False)
@@ -62,16 +65,12 @@ def split_inputs(loaded: LoadedRun, split: str, limit: int, data_dir: Path | Non
 def file_inputs(loaded: LoadedRun, paths: list[Path]) -> Inputs:
     """Files, folders or globs read exactly as `cnnzoo predict` reads them (the run's own decode, resize,
     padding or series layout); any input that cannot be read is an error here, with its reason."""
-    from cnnzoo.data.inputs import Failure, read_inputs
-    from cnnzoo.training.setup import require_data
-
     config = require_data(loaded.config)
     read = read_inputs([str(p) for p in paths], config.data.dataset, tuple(config.input.shape), progress=False)
     failed = [item for item in read if isinstance(item, Failure)]
     if failed:
         raise DataError(f"{len(failed)} input(s) could not be read: "
                         + "; ".join(f"{f.name}: {f.reason}" for f in failed[:5]) + ".")
-    from cnnzoo.data.standardize import for_new_inputs
 
     x = np.stack([example.array for example in read])
     prepared = _scaled(for_new_inputs(x, config.data, loaded.run.standardize), config)
@@ -79,8 +78,6 @@ def file_inputs(loaded: LoadedRun, paths: list[Path]) -> Inputs:
 
 
 def _scaled(x: np.ndarray, config: Any) -> np.ndarray:
-    from cnnzoo.data import default_scale
-
     scale = default_scale(config.data) if config.data is not None else None
     x = x.astype(np.float32)
     return x * scale if scale is not None else x
@@ -89,9 +86,6 @@ def _scaled(x: np.ndarray, config: Any) -> np.ndarray:
 def explain(loaded: LoadedRun, inputs: Inputs, *, layer: str | None, class_name: str | None,
             out_dir: Path) -> list[Path]:
     """Grad-CAM PNG per input, plus `contact_sheet.png` when there are several."""
-    from cnnzoo.explain.maps import cam_layer, grad_cam
-    from cnnzoo.runs.pictures import draw_cam, draw_contact_sheet
-
     target = cam_layer(loaded.model, layer, loaded.run.path)
     class_index = _class_index(loaded, class_name)
     results = []
@@ -109,8 +103,6 @@ def explain(loaded: LoadedRun, inputs: Inputs, *, layer: str | None, class_name:
 
 
 def _class_index(loaded: LoadedRun, class_name: str | None) -> int | None:
-    from cnnzoo.errors import suggest
-
     if class_name is None:
         return None
     if class_name not in loaded.class_names:

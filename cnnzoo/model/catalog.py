@@ -6,8 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnnzoo.atomic import atomic_write_json
+from cnnzoo.config import config_from_document
 from cnnzoo.config.shipped import shipped_dir, shipped_names
+from cnnzoo.config.source import load_document
+from cnnzoo.data.locate import array_cache_dir
 from cnnzoo.errors import CnnzooError
+from cnnzoo.model.builder import build_model
 
 
 @dataclass(frozen=True)
@@ -27,9 +32,6 @@ def describe_shipped(on_build=None) -> list[ShippedInfo]:
 
     import keras
     import yaml
-
-    from cnnzoo.config import config_from_document
-    from cnnzoo.config.source import load_document
 
     cache = _ParamCache()
     infos = []
@@ -53,8 +55,6 @@ def describe_shipped(on_build=None) -> list[ShippedInfo]:
 def _count_params(config) -> int:
     import keras
 
-    from cnnzoo.model.builder import build_model
-
     with keras.StatelessScope():  # shapes only: Keras defers initialising the weights
         return build_model(config).model.count_params()
 
@@ -64,8 +64,6 @@ class _ParamCache:
 
     def __init__(self):
         import json
-
-        from cnnzoo.data.locate import array_cache_dir
 
         self.path = array_cache_dir(None) / "shipped-params.json"
         try:
@@ -80,8 +78,6 @@ class _ParamCache:
         return entry.get("params") if isinstance(entry, dict) and entry.get("key") == key else None
 
     def put(self, name: str, key: str, params: int) -> int:
-        from cnnzoo.atomic import atomic_write_json
-
         self.entries[name] = {"key": key, "params": params}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cnnzoo.atomic import atomic_save, atomic_write_text
 from cnnzoo.config.spec import BlockNode, BranchNode, LayerNode, ModelConfig, Node
 from cnnzoo.errors import RunError
 from cnnzoo.model.summary import ModelSummary
@@ -176,7 +177,6 @@ def _frame(title: str, inner: Stack, id_: str) -> Frame:
 
 def draw(tree: Stack, out: Path, title: str) -> Path:
     """Render the tree to a PNG or SVG file (format from the suffix), atomically."""
-    from cnnzoo.atomic import atomic_save
     from cnnzoo.runs.plots import plt
 
     width, height = max(tree.w + 2 * PAD, MIN_WIDTH), tree.h + 2 * PAD + TITLE
@@ -318,8 +318,6 @@ def _quote(text: str) -> str:
 
 def write_diagram(config: ModelConfig, summary: ModelSummary, out: Path, expand: bool = False) -> Path:
     """The diagram in the format of ``out``'s suffix: .png, .svg or .mmd."""
-    from cnnzoo.atomic import atomic_write_text
-
     out = Path(out)
     if out.suffix.lower() not in FORMATS:
         raise RunError(f"{out}: --diagram writes {', '.join(FORMATS)} files; give a file name with one of "

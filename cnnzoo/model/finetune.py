@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from cnnzoo.atomic import atomic_write_json
 from cnnzoo.config.spec import InitSpec
 from cnnzoo.errors import ConfigError
-from cnnzoo.runs.folder import RunFolder
+from cnnzoo.runs.folder import RunFolder, load_checkpoint
 
 LOADED, NEW, SKIPPED = "loaded", "new", "skipped"
 
@@ -61,8 +62,6 @@ def resolve_source(spec: InitSpec) -> Path:
 
 def source_weights(path: Path) -> dict[str, list[np.ndarray]]:
     """Layer name -> weight arrays of the source."""
-    from cnnzoo.runs.folder import load_checkpoint
-
     if path.name.endswith(".weights.h5"):
         return _h5_weights(path)
     model = load_checkpoint(path)
@@ -144,7 +143,5 @@ def render_init(rows: list[InitRow], source: str):
 
 def report_init(rows: list[InitRow], spec: InitSpec, path: Path, console) -> None:
     """Print the table and keep it in the run folder as JSON."""
-    from cnnzoo.atomic import atomic_write_json
-
     console.print(render_init(rows, spec.path))
     atomic_write_json(path, {"source": spec.path, "layers": [vars(row) for row in rows]})

@@ -11,6 +11,7 @@ from cnnzoo.host_memory import human_bytes
 from cnnzoo.model.builder import Built
 from cnnzoo.model.flops import layer_flops
 from cnnzoo.model.memory import PART_LABELS, estimate_training
+from cnnzoo.terminal import plain
 
 
 @dataclass
@@ -97,8 +98,6 @@ def render_summary(summary: ModelSummary, expand: bool = False):
     from rich.table import Table
     from rich.text import Text
 
-    from cnnzoo.terminal import plain
-
     table = Table(title=f"{plain(summary.name)}  (input {tuple(summary.input_shape)})", title_justify="left")
     table.add_column("layer", overflow="fold")
     for header, justify in (("type", "left"), ("output shape", "left"), ("params", "right"),
@@ -130,8 +129,6 @@ def _memory_parts(parts: dict[str, int]) -> str:
 
 
 def _add_row(table, row: Row, indent: str, bold: bool, frozen: bool = False) -> None:
-    from cnnzoo.terminal import plain
-
     style = "bold" if bold else None
     shape = "(" + ", ".join("None" if d is None else str(d) for d in row.output_shape) + ")"
     cells = [indent + plain(row.name), plain(row.type), shape, f"{row.params:,}", f"{row.flops:,}"]

@@ -11,6 +11,7 @@ from cnnzoo.config.source import format_path
 from cnnzoo.errors import RunError
 from cnnzoo.runs.folder import RunFolder
 from cnnzoo.runs.table import RunRow, read_row
+from cnnzoo.terminal import plain
 
 MISSING = "-"
 METRIC_ROWS = ("status", "epochs", "best_epoch", "monitor", "best_value", "test_accuracy", "params", "precision",
@@ -81,6 +82,5 @@ def _text(value: Any) -> str:
         return f"{value:.4g}"
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
-    from cnnzoo.terminal import plain
 
     return plain(value)  # config values are user text

@@ -3,8 +3,9 @@ and reads that file.
 
 Written once per training session (atomically, after the test evaluation). Read tolerantly: a file of
 an older cnnzoo (no `version`, some keys missing) gives their defaults, a key this version does not
-know is kept in `extra` (and written back), and a value of the wrong type is a `ValueError` naming the
-key, so `cnnzoo runs` marks that run damaged instead of guessing.
+know is kept in `extra` (and written back); a missing `epochs_completed` (every version wrote it) or a
+value of the wrong type is a `ValueError` naming the key, so `cnnzoo runs` marks that run damaged
+instead of guessing.
 """
 
 from __future__ import annotations
@@ -79,6 +80,9 @@ class RunRecord:
         """A record from a parsed metrics.json; ValueError when it is not an object or a key has the wrong type."""
         if not isinstance(data, dict):
             raise ValueError("metrics.json does not hold a JSON object")
+        if not isinstance(data.get("epochs_completed"), int):  # in every metrics.json cnnzoo ever wrote
+            raise ValueError("`epochs_completed` is missing" if data.get("epochs_completed") is None else
+                             f"`epochs_completed` holds {type(data['epochs_completed']).__name__}, expected int")
         known = {f.name: f for f in dataclasses.fields(cls) if f.name != "extra"}
         values = {key: _checked(key, value, _TYPES[key]) for key, value in data.items() if key in known}
         values.setdefault("version", 1)
@@ -110,8 +114,7 @@ _EMPTY = {"best": dict, "test": dict, "class_names": list, "versions": dict, "me
 
 def _checked(key: str, value: Any, expected: type) -> Any:
     if value is None:
-        return _EMPTY[key]() if key in _EMPTY else (False if expected is bool else 0 if key == "epochs_completed"
-                                                     else None)
+        return _EMPTY[key]() if key in _EMPTY else False if expected is bool else None
     numeric = expected is float and isinstance(value, int) and not isinstance(value, bool)
     if numeric or (isinstance(value, expected) and not (expected is int and isinstance(value, bool))):
         return value

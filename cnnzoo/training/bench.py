@@ -26,12 +26,14 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from cnnzoo.config.spec import BlockNode, BranchNode, ModelConfig, Node
+from cnnzoo.data import default_scale
 from cnnzoo.host_memory import human_bytes, out_of_memory, peak_rss
 from cnnzoo.model.builder import Built, build_model
 from cnnzoo.model.memory import estimate_training
 from cnnzoo.model.memory_guard import check_run_memory
 from cnnzoo.model.summary import summarize
 from cnnzoo.tensorflow_import import import_tensorflow
+from cnnzoo.terminal import plain
 from cnnzoo.training.labels import LabelPlan, plan_labels
 from cnnzoo.training.setup import compile_model
 
@@ -125,8 +127,6 @@ def _label_plan(config: ModelConfig, model: Any) -> LabelPlan:
 
 def synthetic_batch(config: ModelConfig, plan: LabelPlan, model: Any, batch_size: int, seed: int):
     """Random uint8-range inputs, scaled as the data pipeline would scale them, and random labels."""
-    from cnnzoo.data import default_scale
-
     tf = import_tensorflow()
     rng = np.random.default_rng(seed)
     x = rng.integers(0, 256, (batch_size, *config.input.shape)).astype(np.float32)
@@ -272,8 +272,6 @@ def render_bench(report: dict):
 
 def _render_entries(row: dict):
     from rich.table import Table
-
-    from cnnzoo.terminal import plain
 
     table = Table(title=f"forward time per config entry, batch {row['batch_size']} (approximate: each entry "
                         "timed alone as a sub-model)", title_justify="left")

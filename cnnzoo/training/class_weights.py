@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnzoo.config.data_options import ClassWeightSpec
-from cnnzoo.errors import ConfigError
+from cnnzoo.errors import ConfigError, suggest
 
 
 def resolve_class_weight(spec: ClassWeightSpec, class_names: list[str], y_train: np.ndarray,
@@ -27,8 +27,6 @@ def resolve_class_weight(spec: ClassWeightSpec, class_names: list[str], y_train:
 
 
 def _index(key, class_names: list[str], file, line) -> int:
-    from cnnzoo.errors import suggest
-
     if str(key) in class_names:
         return class_names.index(str(key))
     if isinstance(key, int) and 0 <= key < len(class_names):

@@ -26,10 +26,12 @@ from typing import Any, Iterator
 
 import yaml
 
+from cnnzoo.atomic import atomic_write_json
 from cnnzoo.config.options import DistributeSpec, base_learning_rate
 from cnnzoo.config.spec import ModelConfig
 from cnnzoo.errors import CnnzooError, ConfigError, RunError, quote
 from cnnzoo.runs.folder import RunFolder
+from cnnzoo.terminal import console as make_console
 
 ADDRESS = re.compile(r"[A-Za-z0-9_.\-]{1,253}:[0-9]{1,5}")
 MAX_CLUSTER_BYTES = 64 * 1024
@@ -97,8 +99,6 @@ class Distribution:
         if self.is_chief:
             return console
         import io
-
-        from cnnzoo.terminal import console as make_console
 
         return make_console(file=io.StringIO())
 
@@ -283,8 +283,6 @@ def announce_distribution(run_dir: Path, dist: Distribution, batch_size: int, co
                           optimizer_steps: int = 0) -> None:
     """Print the strategy, replicas and per-replica batch; keep them in distribute.json (a resume compares),
     with the epoch and optimizer step this training session starts from (`epochs_in_checkpoint`)."""
-    from cnnzoo.atomic import atomic_write_json
-
     console.print(dist.describe(batch_size), highlight=False)
     atomic_write_json(RunFolder(run_dir).distribute_json, {**dist.record(batch_size), "first_epoch": first_epoch,
                                                "optimizer_steps": optimizer_steps})

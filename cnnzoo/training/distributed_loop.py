@@ -22,6 +22,8 @@ from typing import Any
 
 import keras
 
+from cnnzoo.errors import ConfigError
+from cnnzoo.training.callbacks import RichProgress
 from cnnzoo.training.distribute import Distribution, WorkerLost, lost_worker_message
 
 
@@ -191,8 +193,6 @@ def _metric_functions(config, plan, width: int) -> dict:
 
 
 def _is_progress(callback) -> bool:
-    from cnnzoo.training.callbacks import RichProgress
-
     return isinstance(callback, RichProgress)
 
 
@@ -214,8 +214,6 @@ class EpochLine(keras.callbacks.Callback):
 
 def _check_plan(config, plan) -> None:
     """What this loop does not do yet, refused once the labels are known (before any step runs)."""
-    from cnnzoo.errors import ConfigError
-
     if plan.task == "regression" or plan.multi_label:
         raise ConfigError(f"the multi_worker strategy trains classification runs only so far; this is a "
                           f"{'regression' if plan.task == 'regression' else 'multi-label'} run.", file=config.file,

@@ -13,8 +13,9 @@ from typing import Any
 
 import yaml
 
-from cnnzoo import __version__
+from cnnzoo import __version__, data as datasets
 from cnnzoo.atomic import atomic_write_text
+from cnnzoo.config import load_config
 from cnnzoo.config.options import CheckpointSpec
 from cnnzoo.config.spec import ModelConfig
 from cnnzoo.config.tasks import task_hint
@@ -24,15 +25,23 @@ from cnnzoo.model.builder import build_model
 from cnnzoo.model.finetune import init_weights, report_init
 from cnnzoo.model.memory import optimizer_slots
 from cnnzoo.model.memory_guard import check_run_memory
+from cnnzoo.model.summary import render_summary, summarize
 from cnnzoo.precision import dtype_policy, resolve_precision
-from cnnzoo.runs.folder import RunFolder, check_free_space, create_run_dir, load_checkpoint
+from cnnzoo.runs.folder import HistoryWriter, RunFolder, check_free_space, create_run_dir, load_checkpoint
 from cnnzoo.runs.lock import locked_run
+from cnnzoo.runs.plots import plot_run
 from cnnzoo.runs.record import RunRecord
-from cnnzoo.training.callbacks import PhaseTracker
+from cnnzoo.terminal import console
+from cnnzoo.training.callbacks import (AtomicModelCheckpoint, AveragedWeightsCheckpoint, EpochSeeds, HistoryCSV,
+                                       LocatedTerminateOnNaN, PhaseTracker, ReplayedEarlyStopping, RichProgress,
+                                       StopOnRequest, StopRequest)
 from cnnzoo.training.distribute import Distribution, announce_distribution, epochs_in_checkpoint, report_replica_change
+from cnnzoo.training.distributed_loop import DistributedLoop
 from cnnzoo.training.labels import LabelPlan, for_task, plan_labels, task_facts
 from cnnzoo.training.result import TrainResult
+from cnnzoo.training.schedules import schedule_callbacks
 from cnnzoo.training.setup import Pipelines, compile_model, make_pipelines, require_data
+from cnnzoo.training.tracking import finish_tracking, tracking_callbacks
 
 
 def train_run(config: ModelConfig, *, data_dir: Path | None, runs_dir: Path, console,
@@ -86,9 +95,6 @@ def resume_run(run_dir: Path, *, epochs: int | None, data_dir: Path | None, cons
 def _resume_locked(run: RunFolder, *, overrides: list[str], data_dir: Path | None, console,
                    force: bool, dist: Distribution) -> TrainResult:
     import keras
-
-    from cnnzoo.config import load_config
-    from cnnzoo.runs.folder import HistoryWriter
 
     config = require_data(load_config(run.config, overrides))
     history = HistoryWriter(run.history, resume=True)
@@ -156,8 +162,6 @@ def _architecture(model: Any) -> list[tuple]:
 
 
 def _load_data(config: ModelConfig, model: Any, data_dir: Path | None):
-    from cnnzoo import data as datasets
-
     splits = datasets.load_dataset(config.data, input_shape=config.input.shape, data_dir=data_dir,
                                    seed=config.train.seed, task=task_hint(config.train))
     return splits, plan_labels(config, model, splits.num_classes, splits)
@@ -165,8 +169,6 @@ def _load_data(config: ModelConfig, model: Any, data_dir: Path | None):
 
 def _train_and_report(run: RunFolder, config: ModelConfig, model: Any, splits, plan: LabelPlan, console,
                       prior_rows: list[dict], estimate, dist: Distribution) -> TrainResult:
-    from cnnzoo.training.distributed_loop import DistributedLoop
-
     pipes = make_pipelines(config, splits, plan, first_epoch=len(prior_rows), drop_remainder=dist.custom_loop)
     runner = DistributedLoop(model, dist, config, plan) if dist.custom_loop else model  # same fit/evaluate
     console.print(f"run folder: [bold]{run.path}[/]  ({splits.source})", highlight=False)
@@ -183,7 +185,6 @@ def _train_and_report(run: RunFolder, config: ModelConfig, model: Any, splits, p
                                  **task_facts(run, model, plan, splits, pipes))
     record.write(run.metrics)
     _plot(run)
-    from cnnzoo.training.tracking import finish_tracking
 
     finish_tracking(config, run, record)
     return TrainResult(run, record)
@@ -207,11 +208,6 @@ def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, cons
          prior_rows: list[dict]) -> FitOutcome:
     """`model` is the Keras model, or the DistributedLoop standing in for its fit under multi_worker."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from cnnzoo.training.callbacks import (EpochSeeds, HistoryCSV, LocatedTerminateOnNaN, RichProgress, StopOnRequest,
-                                           StopRequest)
-    from cnnzoo.training.schedules import schedule_callbacks
-    from cnnzoo.training.tracking import tracking_callbacks
 
     columns = (TextColumn("{task.description:>9}"), BarColumn(bar_width=24), MofNCompleteColumn(),
                TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
@@ -239,8 +235,6 @@ def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, cons
 
 def _checkpoints(config: ModelConfig, run: RunFolder, stop, has_val: bool, prior_rows: list[dict]) -> list[Any]:
     """best.keras (on the monitored metric, its best value restored on resume) and last.keras."""
-    from cnnzoo.training.callbacks import AtomicModelCheckpoint, AveragedWeightsCheckpoint
-
     monitor = monitored(config.train.checkpoint.monitor, has_val)
     kind = AveragedWeightsCheckpoint if config.train.optimizer_args.get("use_ema") else AtomicModelCheckpoint
     best = kind(run.best, stop, monitor=monitor, mode=config.train.checkpoint.mode, save_best_only=True)
@@ -251,8 +245,6 @@ def _checkpoints(config: ModelConfig, run: RunFolder, stop, has_val: bool, prior
 
 
 def _early_stopping(config: ModelConfig, has_val: bool, prior_rows: list[dict]) -> list[Any]:
-    from cnnzoo.training.callbacks import ReplayedEarlyStopping
-
     if config.train.early_stopping is None:
         return []
     options = dataclasses.asdict(config.train.early_stopping)
@@ -333,9 +325,6 @@ def _best_row(rows: list[dict], checkpoint: CheckpointSpec, has_val: bool) -> di
 
 
 def _write_run_header(run: RunFolder, config: ModelConfig, built) -> None:
-    from cnnzoo.model.summary import render_summary, summarize
-    from cnnzoo.terminal import console
-
     atomic_write_text(run.config, yaml.safe_dump(config.resolved, sort_keys=False))
     buffer = io.StringIO()
     console(file=buffer, width=120).print(render_summary(summarize(config, built), expand=True))
@@ -343,7 +332,5 @@ def _write_run_header(run: RunFolder, config: ModelConfig, built) -> None:
 
 
 def _plot(run: RunFolder) -> None:
-    from cnnzoo.runs.plots import plot_run
-
     if run.history.exists():
         plot_run(run)

@@ -19,6 +19,7 @@ from cnnzoo.atomic import atomic_write_json, atomic_write_text
 from cnnzoo.errors import RunError
 from cnnzoo.runs.folder import RunFolder, create_run_dir
 from cnnzoo.runs.record import RunRecord
+from cnnzoo.terminal import plain
 
 
 @dataclass
@@ -30,8 +31,6 @@ class CVResult:
 
     def render(self, console) -> None:
         from rich.table import Table
-
-        from cnnzoo.terminal import plain
 
         table = Table(title=f"{plain(self.run.name)}: {len(self.rows)} fold(s)", title_justify="left")
         for header in ("metric", "mean", "std"):

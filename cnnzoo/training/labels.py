@@ -9,11 +9,14 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from cnnzoo.config.options import CheckpointSpec
 from cnnzoo.config.spec import ModelConfig
 from cnnzoo.config.tasks import REGRESSION_METRICS, task_hint
+from cnnzoo.data import standardize
 from cnnzoo.data.targets import is_multi_label
 from cnnzoo.errors import ConfigError
 from cnnzoo.model.builder import output_node
+from cnnzoo.training.class_weights import recorded
 
 
 @dataclass
@@ -125,7 +128,6 @@ def for_task(config, task: str):
     """The config with the checkpoint monitoring val_loss (min) for regression, unless it names its own."""
     if task != "regression" or "checkpoint" in (config.resolved.get("train") or {}):
         return config
-    from cnnzoo.config.options import CheckpointSpec
 
     train = dataclasses.replace(config.train, checkpoint=CheckpointSpec(monitor="val_loss", mode="min"))
     return dataclasses.replace(config, train=train)
@@ -141,9 +143,6 @@ def learned_weights(model: Any, limit: int = 16) -> dict[str, list] | None:
 def task_facts(run, model: Any, plan, splits, pipes) -> dict[str, Any]:
     """What the run record holds beyond the shared keys: the task, class weights, a small model's weights;
     the run's standardization goes to its standardize.json."""
-    from cnnzoo.data import standardize
-    from cnnzoo.training.class_weights import recorded
-
     standardize.record(run.standardize, splits)
     return {"task": plan.task, "multi_label": plan.multi_label, "learned_weights": learned_weights(model),
             "class_weight": recorded(pipes.class_weight, splits.class_names)}

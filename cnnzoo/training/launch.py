@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cnnzoo.config import load_config
+from cnnzoo.data import resolve_data_dir
 from cnnzoo.errors import RunError
+from cnnzoo.runs.folder import RunFolder
+from cnnzoo.training.distribute import make_distribution
+from cnnzoo.training.fit import resume_run, train_run
+from cnnzoo.training.folds import folds_of, is_cv_run, resume_folds, train_folds
 
 if TYPE_CHECKING:
     from cnnzoo.training.folds import CVResult
@@ -41,8 +47,6 @@ class LaunchContext:
     def data_dir(self) -> Path | None:
         """The data folder, checked only once the config and the run are known good, so that their
         errors come first."""
-        from cnnzoo.data import resolve_data_dir
-
         return resolve_data_dir(self.data_option)
 
 
@@ -59,11 +63,6 @@ def new_run_overrides(set_: list[str], *, epochs: int | None, seed: int | None, 
 
 def start(config: Path, overrides: list[str], runs_dir: Path, context: LaunchContext) -> TrainResult | CVResult | None:
     """Train a new run (or K folds when the config asks); None on a non-chief worker, which says so."""
-    from cnnzoo.config import load_config
-    from cnnzoo.training.distribute import make_distribution
-    from cnnzoo.training.fit import train_run
-    from cnnzoo.training.folds import folds_of, train_folds
-
     spec = load_config(config, overrides)
     dist = make_distribution(spec, **context.placement.place)  # refuses a cluster outside multi_worker
     folds = folds_of(spec)
@@ -78,12 +77,6 @@ def start(config: Path, overrides: list[str], runs_dir: Path, context: LaunchCon
 
 def resume(run_dir: Path, epochs: int | None, context: LaunchContext) -> TrainResult | CVResult | None:
     """Continue a run or a cross-validation run; None on a non-chief worker, which says so."""
-    from cnnzoo.config import load_config
-    from cnnzoo.runs.folder import RunFolder
-    from cnnzoo.training.distribute import make_distribution
-    from cnnzoo.training.fit import resume_run
-    from cnnzoo.training.folds import is_cv_run, resume_folds
-
     placement = context.placement
     if is_cv_run(run_dir):
         if placement.distribute not in (None, "none") or placement.cluster or placement.worker_index is not None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from cnnzoo.host_memory import human_bytes
 from cnnzoo.runs.folder import RunFolder
 from cnnzoo.runs.record import RunRecord
+from cnnzoo.terminal import plain
 
 
 @dataclass
@@ -28,8 +29,6 @@ class TrainResult:
     def render(self, console) -> None:
         """The result table, then what to do next after an interruption or a NaN loss."""
         from rich.table import Table
-
-        from cnnzoo.terminal import plain
 
         record = self.record
         table = Table(title=f"{plain(self.run.name)}: best epoch {record.best_epoch} of {record.epochs_completed}",

@@ -6,9 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cnnzoo import data as datasets
 from cnnzoo.config.options import optimizer_classes
 from cnnzoo.config.spec import ModelConfig
+from cnnzoo.data.mixing import make_mixer
 from cnnzoo.errors import ConfigError
+from cnnzoo.layers.registry import create_layer
+from cnnzoo.training.class_weights import fit_class_weight
 from cnnzoo.training.labels import LabelPlan, compile_metrics
 
 
@@ -55,10 +59,6 @@ class Pipelines:
 def make_pipelines(config: ModelConfig, splits, plan: LabelPlan, first_epoch: int = 0,
                    drop_remainder: bool = False) -> Pipelines:
     """Validation and test passes, and the endless training stream from epoch ``first_epoch`` on."""
-    from cnnzoo import data as datasets
-    from cnnzoo.data.mixing import make_mixer
-    from cnnzoo.layers.registry import create_layer
-
     scale = datasets.default_scale(config.data)
     augment = _augmenter([create_layer(n) for n in config.data.augment]) if config.data.augment else None
     mix = make_mixer(config.data.mix, config.train.seed) if plan.one_hot else None
@@ -71,8 +71,6 @@ def make_pipelines(config: ModelConfig, splits, plan: LabelPlan, first_epoch: in
         return datasets.make_pipeline(x, y, shuffle=train, augment=augment if train else None,
                                       first_epoch=first_epoch, drop_remainder=drop_remainder and train,
                                       mix=mix if train else None, **common)
-
-    from cnnzoo.training.class_weights import fit_class_weight
 
     return Pipelines(pipe(splits.x_train, splits.y_train, train=True), pipe(splits.x_val, splits.y_val),
                      pipe(splits.x_test, splits.y_test), fit_class_weight(config, splits, plan))

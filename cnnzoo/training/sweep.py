@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from cnnzoo.atomic import atomic_write_json, atomic_write_text
+from cnnzoo.config import load_config
 from cnnzoo.errors import RunError
-from cnnzoo.runs.folder import SWEEP_CSV, SWEEP_JSON, RunFolder, read_json
+from cnnzoo.runs.folder import RunFolder, SWEEP_CSV, SWEEP_JSON, read_json
 from cnnzoo.runs.table import history_rows, read_row, seconds_text
 from cnnzoo.training.sweep_space import Param, SweepError, Trial
 
@@ -76,7 +77,6 @@ def run_sweep(sweep: Sweep, *, data_dir: Path | None, budget_minutes: float | No
     """Train the trials in order; stop early on Ctrl-C or when the budget is spent. Returns every trial's result."""
     import keras
 
-    from cnnzoo.config import load_config
     from cnnzoo.training.fit import resume_run, train_run
 
     specs = [load_config(sweep.config, [*sweep.overrides, *t.overrides, f"name={t.name}"]) for t in sweep.trials]
