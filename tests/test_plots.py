@@ -103,9 +103,9 @@ def test_best_epoch_prefers_metrics_json(tmp_path):
     from cnnzoo.runs.plots import _best_epoch
 
     path = tmp_path / "metrics.json"
-    path.write_text('{"best_epoch": 7}')
+    path.write_text('{"epochs_completed": 20, "best_epoch": 7}')  # the keys every metrics.json has
     assert _best_epoch(history(20), path) == 7
-    path.write_text('{"best_epoch": null}')
+    path.write_text('{"epochs_completed": 20, "best_epoch": null}')
     assert _best_epoch(history(20), path) == 15
     path.write_text("{corrupt")
     assert _best_epoch(history(20), path) == 15

@@ -5,11 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
-from cnnzoo.config.source import format_path
-from cnnzoo.errors import RunError
-from cnnzoo.runs.folder import RunFolder
+from cnnzoo.config.source import MAX_FILE_BYTES, format_path, parse_text
+from cnnzoo.errors import ConfigError, RunError
+from cnnzoo.runs.folder import RunFolder, read_run_file
 from cnnzoo.runs.table import RunRow, read_row
 from cnnzoo.terminal import plain
 
@@ -37,10 +35,14 @@ def compare_runs(runs: list[RunFolder]) -> Comparison:
 
 
 def _resolved_config(run: RunFolder) -> Any:
+    """The run's config.yaml, read by the config reader's bounded parser (size, nodes, depth, aliases)."""
     try:
-        return yaml.safe_load(run.config.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, OSError, UnicodeDecodeError) as exc:
-        raise RunError(f"{run.config}: cannot read the run's resolved config ({str(exc).splitlines()[0]}). "
+        return parse_text(read_run_file(run.config, limit=MAX_FILE_BYTES), str(run.config)).data
+    except FileNotFoundError as exc:
+        raise RunError(f"{run.config}: cannot read the run's resolved config ({exc.strerror}). "
+                       f"Restore the file; cnnzoo writes it when the run starts.") from None
+    except ConfigError as exc:
+        raise RunError(f"{run.config}: cannot read the run's resolved config ({exc.message}). "
                        f"Restore the file; cnnzoo writes it when the run starts.") from None
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import os
 import shutil
+import stat
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ CHECKPOINTS = ("best", "last")
 CONFIG_YAML, HISTORY_CSV, METRICS_JSON = "config.yaml", "history.csv", "metrics.json"
 SWEEP_JSON, SWEEP_CSV = "sweep.json", "sweep.csv"  # a sweep folder: its search, its ranking
 EXPORT_JSON = "export.json"  # beside an exported file: its verification report
+MAX_RUN_FILE_BYTES = 256 << 20  # config, history, records: far above any cnnzoo wrote, far below a bomb
 
 
 # --- creating a run folder -----------------------------------------------------------------------
@@ -105,6 +108,9 @@ class RunFolder:
             raise RunError(f"{path}: is a file, not a run folder. Pass the folder created by "
                            f"`cnnzoo train`, e.g. runs/<config>-<YYYYmmdd-HHMMSS>.")
         run = cls(path)
+        if run.config.is_symlink():
+            raise RunError(f"{run.config}: is a symbolic link; a run folder's config.yaml is read only as a regular "
+                           f"file, since a link could point at any file. Replace the link by the file itself.")
         if not run.config.is_file():
             raise RunError(f"{path}: is not a cnnzoo run folder (it has no config.yaml). Pass a folder "
                            f"created by `cnnzoo train`, e.g. runs/<config>-<YYYYmmdd-HHMMSS>.")
@@ -165,16 +171,43 @@ class RunFolder:
         raise RunError(f"{path}: the {which} checkpoint is missing. {there}")
 
 
+def read_run_file(path: Path | str, limit: int = MAX_RUN_FILE_BYTES) -> str:
+    """The text of one file of a run folder, which may come from someone else: never read through a
+    symbolic link (it could point at any file of the user's), only a regular file (a FIFO would block),
+    at most ``limit`` bytes. FileNotFoundError as it comes; RunError for everything else."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise RunError(f"{path}: is a symbolic link; cnnzoo reads the files of a run folder only as regular "
+                           f"files, since a link could point anywhere. Replace the link by the file itself.") from None
+        raise RunError(f"{path}: cannot read file ({exc.strerror or exc}).") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise RunError(f"{path}: is not a regular file (a FIFO, device or folder); a run folder holds regular "
+                           f"files only. Remove it, or train the run again.")
+        if info.st_size > limit:
+            raise RunError(f"{path}: is {info.st_size:,} bytes, more than the {limit:,} a run file may have; it is "
+                           f"not a file cnnzoo wrote. Remove it, or train the run again.")
+        data = handle.read(limit + 1)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RunError(f"{path}: is not UTF-8 text; it is not a file cnnzoo wrote.") from None
+
+
 def read_json(path: Path | str) -> Any:
     """Parse a JSON file of a run folder; RunError if missing or corrupt."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_run_file(path)
     except FileNotFoundError:
         raise RunError(f"{path}: file is missing. The run may be incomplete; "
                        f"re-run the command that writes it.") from None
-    except OSError as exc:
-        raise RunError(f"{path}: cannot read file ({exc.strerror or exc}).") from exc
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -247,11 +280,13 @@ def read_history(path: Path | str, allow_empty: bool = False):
     import pandas as pd
 
     path = Path(path)
-    if not path.is_file():
-        raise RunError(f"{path}: history file is missing. The run may have stopped before its first "
-                       f"epoch ended; train it again.")
     try:
-        df = pd.read_csv(path)
+        text = read_run_file(path)
+    except FileNotFoundError:
+        raise RunError(f"{path}: history file is missing. The run may have stopped before its first "
+                       f"epoch ended; train it again.") from None
+    try:
+        df = pd.read_csv(io.StringIO(text))
     except pd.errors.EmptyDataError:
         raise RunError(f"{path}: history file is empty; the run recorded no epochs. Train it again.") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:

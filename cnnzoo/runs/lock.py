@@ -8,8 +8,10 @@ a `.lock` left by a dead process is simply taken over (and said so).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
+import stat
 from pathlib import Path
 from typing import Iterator
 
@@ -23,10 +25,16 @@ def locked_run(run_path: Path, console=None) -> Iterator[None]:
     """Hold the run folder's lock; RunError at once if another process holds it."""
     path = Path(run_path) / LOCK_NAME
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open_lock(path, os.O_RDWR | os.O_CREAT)
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise RunError(f"{run_path}: its lock file {LOCK_NAME} is a symbolic link, which cnnzoo never writes "
+                           f"through (it could point at any file). Remove {path} and run again.") from None
         raise RunError(f"{run_path}: cannot create the lock file {LOCK_NAME} ({exc.strerror}).") from None
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise RunError(f"{run_path}: its lock file {LOCK_NAME} is not a regular file (a FIFO or device). "
+                           f"Remove {path} and run again.")
         previous = _read_pid(fd)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -49,16 +57,23 @@ def locked_run(run_path: Path, console=None) -> Iterator[None]:
 def is_locked(run_path: Path) -> bool:
     """Whether a live process holds the run folder's lock now (it is training or resuming the run)."""
     try:
-        fd = os.open(Path(run_path) / LOCK_NAME, os.O_RDONLY)
+        fd = _open_lock(Path(run_path) / LOCK_NAME, os.O_RDONLY)
     except OSError:
-        return False
+        return False  # none, or a link: no cnnzoo process holds that
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
     finally:
         os.close(fd)  # closing also drops the shared lock taken when nobody held it
     return False
+
+
+def _open_lock(path: Path, flags: int) -> int:
+    """The lock file, never through a symbolic link and never waiting on a FIFO."""
+    return os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
 
 
 def _read_pid(fd: int) -> int | None:

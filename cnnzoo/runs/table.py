@@ -8,9 +8,11 @@ A folder whose files cannot be read is listed as ``damaged`` with the reason, ne
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import operator
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnzoo.errors import RunError, suggest
-from cnnzoo.runs.folder import SWEEP_JSON, RunFolder
+from cnnzoo.runs.folder import SWEEP_JSON, RunFolder, read_run_file
 from cnnzoo.runs.lock import is_locked
 from cnnzoo.runs.record import RunRecord
 from cnnzoo.terminal import plain
@@ -94,8 +96,9 @@ def read_row(path: Path, name: str | None = None) -> RunRow:
             _fill_from_record(row, record)
         else:
             _fill_from_history(row, RunFolder(path).history)
-    except (ValueError, TypeError, KeyError, AttributeError, OSError, csv.Error) as exc:
-        row.status, row.problem = "damaged", f"{type(exc).__name__}: {exc}"[:120]
+    except (ValueError, TypeError, KeyError, AttributeError, OSError, csv.Error, RunError) as exc:
+        reason = str(exc).replace(f"{path}{os.sep}", "")  # the row names the run already
+        row.status, row.problem = "damaged", f"{type(exc).__name__}: {reason}"[:120]
     if is_locked(path):  # a train or resume process holds the folder, whatever its files say so far
         row.status = "running"
     return row
@@ -103,11 +106,11 @@ def read_row(path: Path, name: str | None = None) -> RunRow:
 
 def _record_if_current(run: RunFolder) -> RunRecord | None:
     """The run's record, unless a resumed run has written history since (then it is stale)."""
-    if not run.metrics.is_file():
+    if not os.path.lexists(run.metrics):  # a link or a FIFO in its place is read (and refused), not skipped
         return None
-    if run.history.is_file() and run.history.stat().st_mtime > run.metrics.stat().st_mtime + 1:
+    if run.history.is_file() and run.history.lstat().st_mtime > run.metrics.lstat().st_mtime + 1:
         return None
-    return RunRecord.from_json(json.loads(run.metrics.read_text(encoding="utf-8")))
+    return RunRecord.from_json(json.loads(read_run_file(run.metrics)))
 
 
 def _fill_from_record(row: RunRow, record: RunRecord) -> None:
@@ -126,7 +129,7 @@ def _fill_from_history(row: RunRow, history: Path) -> None:
     """No metrics.json: a run still training (`read_row` sees its lock), or one killed (SIGKILL, power loss)
     before it wrote one."""
     row.config = _STAMP.sub("", row.path.name)
-    rows = history_rows(history) if history.is_file() else []
+    rows = history_rows(history) if os.path.lexists(history) else []
     row.epochs = len(rows)
     row.status = "interrupted"
     row.monitor = _default_monitor(rows[0] if rows else {})
@@ -139,7 +142,7 @@ def _fill_from_history(row: RunRow, history: Path) -> None:
 
 
 def history_rows(path: Path) -> list[dict]:
-    with open(path, newline="", encoding="utf-8") as handle:
+    with io.StringIO(read_run_file(path), newline="") as handle:
         reader = csv.DictReader(handle)
         if reader.fieldnames is None or "epoch" not in reader.fieldnames:
             raise ValueError(f"{path.name} has no 'epoch' column")

@@ -123,7 +123,7 @@ def trial_value(folder: Path, row, metric: str, mode: str) -> float | None:
         return row.value(metric)
     try:
         values = [r[metric] for r in history_rows(RunFolder(folder).history) if r.get(metric) is not None]
-    except (OSError, ValueError):
+    except (OSError, ValueError, RunError):
         return None
     values = [v for v in values if v == v]
     return (max if mode == "max" else min)(values) if values else None
