@@ -21,6 +21,10 @@ from cnnzoo.errors import quote, suggest
 MODES = ("auto", "min", "max")
 METRIC_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
 DEVICE_NAME = re.compile(r"(GPU|CPU|TPU):[0-9]{1,4}")
+# an MLflow store on this machine: a folder, file:... or sqlite:...; anything with another scheme (http,
+# databricks, postgresql, ...) is a server, which a config may not choose: MLflow sends it the user's token
+LOCAL_STORE = re.compile(r"(?!(?:databricks|databricks-uc|uc)$)(?:file:|sqlite:|[A-Za-z]:[\\/]|"
+                         r"(?![A-Za-z][A-Za-z0-9+.-]*:)).*", re.S)
 _LOWER_IS_BETTER = ("loss", "error", "mae", "mse", "rmse", "mape", "msle", "hinge", "divergence", "crossentropy",
                     "poisson", "cosh")
 _HIGHER_IS_BETTER = ("accuracy", "acc", "auc", "precision", "recall", "f1", "fbeta", "iou", "r2", "score")
@@ -49,6 +53,8 @@ class Check:
             return isinstance(value, str) and 0 < len(value) <= 1000
         if self.kind == "string":
             return isinstance(value, str)
+        if self.kind == "store":
+            return isinstance(value, str) and 0 < len(value) <= 1000 and LOCAL_STORE.fullmatch(value) is not None
         if self.kind == "devices":
             return isinstance(value, list) and 0 < len(value) <= 1024 and all(
                 isinstance(v, str) and DEVICE_NAME.fullmatch(v) for v in value)
@@ -68,6 +74,9 @@ class Check:
             return "one of " + ", ".join(self.choices)
         if self.kind in ("text", "string"):
             return "a string"
+        if self.kind == "store":
+            return ("a local MLflow store (a folder, file:... or sqlite:...); a config may not send runs to a "
+                    "server: set MLFLOW_TRACKING_URI in your environment for one")
         if self.kind == "devices":
             return "a list of device names such as [GPU:0, GPU:1]"
         noun = "an integer" if self.kind == "int" else "a number"
@@ -83,6 +92,8 @@ class Check:
         if self.kind in ("bool", "text", "string", "metric", "choice"):
             return {"bool": {"type": "boolean"}, "text": {"type": "string"}, "string": {"type": "string"},
                     "metric": {"type": "string"}, "choice": {"enum": list(self.choices)}}[self.kind]
+        if self.kind == "store":
+            return {"type": "string", "pattern": f"^{LOCAL_STORE.pattern}$"}
         schema: dict = {"type": "integer" if self.kind == "int" else "number"}
         if self.low is not None:
             schema["exclusiveMinimum" if self.open_low else "minimum"] = self.low
@@ -98,7 +109,7 @@ def _bound(value: float | None) -> str:
 def option(default: Any, kind: str, low: float | None = None, high: float | None = None, *,
            open_low: bool = False, open_high: bool = False, choices: tuple[str, ...] = ()) -> Any:
     """A dataclass field with its default and the Check its value must pass (kind: int, number, bool,
-    metric, choice, text, string or devices)."""
+    metric, choice, text, string, store or devices)."""
     return dataclasses.field(default=default, metadata={
         "check": Check(kind, low, high, open_low, open_high, choices)})
 
@@ -194,9 +205,11 @@ class TensorBoardSpec:
 
 @dataclass(frozen=True)
 class MLflowSpec:
-    """Where MLflow logging goes; tracking_uri None means MLflow's own default (MLFLOW_TRACKING_URI or ./mlruns)."""
+    """Where MLflow logging goes; tracking_uri None means MLflow's own default (MLFLOW_TRACKING_URI or ./mlruns).
+    A config names only a local store: a tracking server comes from the user's environment, never from a
+    config or a run folder made by someone else."""
 
-    tracking_uri: str | None = option(None, "text")
+    tracking_uri: str | None = option(None, "store")
     experiment: str = option("cnnzoo", "text")
     run_name: str | None = option(None, "text")
     log_artifacts: bool = option(True, "bool")
