@@ -72,6 +72,8 @@ def export(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .ker
            config: Annotated[Optional[Path], typer.Option(
                "--config", help="The config of a .keras file (default: config.yaml beside it).")] = None,
            samples: Annotated[int, typer.Option(min=1, help="Test samples the export is verified on.")] = 256,
+           overwrite: Annotated[bool, typer.Option(
+               "--overwrite", help="Replace an existing --out file (or SavedModel folder).")] = False,
            json_: Annotated[bool, typer.Option("--json", help="Print export.json instead of a table.")] = False,
            data_dir: DataDirOption = None):
     """Export a run's checkpoint (float32 graph) and verify it in its own runtime against the Keras model.
@@ -84,7 +86,7 @@ def export(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .ker
     from cnnzoo.deploy.predict import model_source
 
     check_choice("--checkpoint", checkpoint, CHECKPOINTS)
-    request = ExportRequest(format_.value, quantize.value, out, with_preprocessing, samples)
+    request = ExportRequest(format_.value, quantize.value, out, with_preprocessing, samples, overwrite)
     report = export_run(model_source(run_dir, checkpoint, config), request, data_dir=resolve_data_dir(data_dir))
     if json_:
         typer.echo(json.dumps(report, indent=2))

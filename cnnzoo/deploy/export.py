@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from cnnzoo import data as datasets
-from cnnzoo.atomic import atomic_write_json
+from cnnzoo.atomic import atomic_write_json, atomic_write_text
 from cnnzoo.deploy import runtimes
 from cnnzoo.deploy.formats import QUANTIZATIONS
 from cnnzoo.errors import CnnzooError, RunError
@@ -47,6 +47,7 @@ class ExportRequest:
     out: Path | None = None
     with_preprocessing: bool = False
     samples: int = 256
+    overwrite: bool = False  # replace an existing --out target (never a folder that is not an export)
 
 
 @dataclass
@@ -65,7 +66,6 @@ def _write_savedmodel(data: ExportData, path: Path, quantize: str) -> None:
 
 def _write_keras(data: ExportData, path: Path, quantize: str) -> None:
     data.model.save(path)
-    shutil.copyfile(data.config_file, path.parent / CONFIG_YAML)
 
 
 def _write_onnx(data: ExportData, path: Path, quantize: str) -> None:
@@ -114,19 +114,54 @@ def export_run(source, request: ExportRequest, *, data_dir: Path | None) -> dict
     if request.quantize not in fmt.quantizations:
         raise RunError(f"--quantize {request.quantize} is for --format tflite only; {request.format} exports "
                        f"float32 (use --quantize none).")
-    data = _export_data(source, request, data_dir)
     path = _output_path(source, request, fmt)
+    _check_target(path, request, fmt)
+    data = _export_data(source, request, data_dir)
+    owned = request.out is None or not path.parent.exists()  # a folder cnnzoo makes (or its own export/)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove(path)  # only an export: the default target, or --out with --overwrite (checked above)
     fmt.write(data, path, request.quantize)
     report = _verify(data, path, fmt, request)
-    atomic_write_json(path.parent / EXPORT_JSON, report)
+    _write_beside(path, data, report, owned)
     if not report["passed"]:
         _remove(path)
+        details = f" (details in {path.parent / EXPORT_JSON})" if EXPORT_JSON in report["side_files"] else ""
         raise ExportMismatch(f"{path}: the {request.format} export agrees with the Keras model on "
                              f"{report['agreement']:.2%} of {report['samples']} test samples, below the "
                              f"{report['threshold']:.0%} required for --quantize {request.quantize}; the file was "
-                             f"removed (details in {path.parent / EXPORT_JSON}).")
+                             f"removed{details}.")
     return report
+
+
+def _write_beside(path: Path, data: ExportData, report: dict[str, Any], owned: bool) -> None:
+    """export.json, and for a .keras file the config.yaml predict reads beside it: all of them in a folder
+    cnnzoo created, else only those not there yet (a file of the user's is never overwritten)."""
+    names = [EXPORT_JSON] + ([CONFIG_YAML] if report["format"] == "keras" else [])
+    report["side_files"] = [name for name in names if owned or not (path.parent / name).exists()]
+    for name in report["side_files"]:
+        if name == EXPORT_JSON:
+            atomic_write_json(path.parent / name, report)
+        else:
+            atomic_write_text(path.parent / name, Path(data.config_file).read_text(encoding="utf-8"))
+
+
+def _check_target(path: Path, request: ExportRequest, fmt: Format) -> None:
+    """An --out target of the format's kind, and nothing replaced that the user did not ask to replace."""
+    if fmt.suffix and not path.name.endswith(fmt.suffix):
+        raise RunError(f"--out {path}: a {request.format} export is one {fmt.suffix} file; give a name ending in "
+                       f"{fmt.suffix}, e.g. --out {path.name}{fmt.suffix}.")
+    if request.out is None or not (path.exists() or path.is_symlink()):
+        return
+    if not request.overwrite:
+        raise RunError(f"--out {path}: exists; cnnzoo replaces it only when asked: pass --overwrite, or choose "
+                       f"another name.")
+    if path.is_dir() and not path.is_symlink() and not (fmt.suffix == "" and _is_savedmodel(path)):
+        raise RunError(f"--out {path}: is a folder that holds no {request.format} export; cnnzoo never replaces "
+                       f"it, even with --overwrite. Choose another name.")
+
+
+def _is_savedmodel(path: Path) -> bool:
+    return (path / "saved_model.pb").is_file()
 
 
 def _output_path(source, request: ExportRequest, fmt: Format) -> Path:
@@ -138,7 +173,8 @@ def _output_path(source, request: ExportRequest, fmt: Format) -> Path:
 
 
 def _remove(path: Path) -> None:
-    if path.is_dir():
+    """Remove an export this command wrote or was told to replace: a link itself, never what it points to."""
+    if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)

@@ -73,7 +73,8 @@ def predict_inputs(source: ModelSource, arguments: list[str], *, top_k: int, bat
     items = read_inputs(arguments, config.data.dataset, config.input.shape, progress=progress)
     examples = [item for item in items if isinstance(item, Example)]
     started = time.perf_counter()
-    prepare = partial(standardize.for_new_inputs, spec=config.data, path=RunFolder(source.checkpoint.parent).standardize)
+    statistics_file = RunFolder(source.checkpoint.parent).standardize
+    prepare = partial(standardize.for_new_inputs, spec=config.data, path=statistics_file)
     probs = _run(model, examples, prepare, datasets.default_scale(config.data), batch_size or config.train.batch_size,
                  len(names), progress, tta)
     seconds = time.perf_counter() - started
