@@ -3,7 +3,7 @@
 One folder per stage of the data flow, each importing only from the ones above it in this list
 (tests/test_package_layout.py checks it); the map of every module is docs/development.md.
 
-    errors, terminal, atomic, precision, tensorflow_import, host_memory   leaves every stage may use
+    errors, terminal, atomic, precision, tensorflow_import, host_memory, safe_read   leaves every stage uses
     layers/       the layer registry, cnnzoo's own layers, keras.applications
     data/         one module per dataset behind one registry; tf.data pipelines
     config/       YAML -> validated, typed spec; the JSON Schema; shipped configs by name

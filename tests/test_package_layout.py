@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "cnnzoo"
-LEAVES = ("errors", "terminal", "atomic", "precision", "tensorflow_import", "host_memory")
+LEAVES = ("errors", "terminal", "atomic", "precision", "tensorflow_import", "host_memory", "safe_read")
 STAGES = ("layers", "data", "config", "runs", "model", "training", "evaluation", "explain", "deploy", "cli")
 
 

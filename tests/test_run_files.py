@@ -10,7 +10,8 @@ import threading
 
 import pytest
 
-from cnnzoo.runs.folder import RunFolder, read_history, read_run_file
+from cnnzoo.runs.folder import RunFolder, read_history
+from cnnzoo.safe_read import read_run_file
 from cnnzoo.runs.lock import is_locked, locked_run
 from cnnzoo.runs.table import list_runs
 from cnnzoo.errors import RunError

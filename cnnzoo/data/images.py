@@ -22,6 +22,9 @@ MAX_PAD = 8
 # A decoded image may hold at most this many pixels (PIL's own bomb limit is 89 M); images being
 # decoded at once hold at most DECODE_BUDGET pixels together, whatever the number of cores.
 MAX_IMAGE_PIXELS = 40_000_000
+# the formats cnnzoo documents; Pillow would also open EPS (through Ghostscript, an external program), PSD,
+# ICO and dozens more by content, whatever the file is named
+IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "GIF")
 DECODE_BUDGET = 2 * MAX_IMAGE_PIXELS
 
 
@@ -98,7 +101,7 @@ def decode_image(item: bytes | str, shape: tuple[int, int, int], budget: PixelBu
     _strict_pillow()
     height, width, channels = shape
     try:
-        with Image.open(item if isinstance(item, str) else io.BytesIO(item)) as image:  # reads the header only
+        with Image.open(item if isinstance(item, str) else io.BytesIO(item), formats=IMAGE_FORMATS) as image:
             if image.width * image.height > MAX_IMAGE_PIXELS:
                 return None
             with budget.take(image.width * image.height) if budget else contextlib.nullcontext():

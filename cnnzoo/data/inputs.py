@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 
 from cnnzoo.data.folders import SUFFIXES as IMAGE_SUFFIXES
-from cnnzoo.data.images import MAX_IMAGE_PIXELS, decode_image, fit_images
+from cnnzoo.data.images import IMAGE_FORMATS, MAX_IMAGE_PIXELS, decode_image, fit_images
 from cnnzoo.data.progress import progress_bar
 from cnnzoo.data.ucr import read_tsv
 from cnnzoo.errors import DataError
@@ -56,7 +56,7 @@ def read_digit_image(path: Path, shape: tuple[int, ...]) -> list[Example]:
     from PIL import Image
 
     try:
-        with Image.open(path) as image:  # reads the header only
+        with Image.open(path, formats=IMAGE_FORMATS) as image:  # reads the header only
             if image.width * image.height > MAX_IMAGE_PIXELS:
                 raise InputFailure(f"has {image.width}x{image.height} pixels, more than the "
                                    f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels cnnzoo decodes")

@@ -5,6 +5,7 @@ feature (per channel for images and series); the numbers are recorded in the run
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import numpy as np
 
 from cnnzoo.atomic import atomic_write_json
 from cnnzoo.data.interface import DatasetSplits
+from cnnzoo.errors import RunError
+from cnnzoo.safe_read import read_run_file
 
 
 def fit(x: np.ndarray) -> dict:
@@ -35,8 +38,21 @@ def record(path: Path, splits: DatasetSplits) -> None:
 
 
 def recorded(path: Path) -> dict | None:
+    """The statistics a run recorded, or None when it has none; RunError naming the file when it is damaged."""
     path = Path(path)
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not os.path.lexists(path):
+        return None
+    try:
+        stats = json.loads(read_run_file(path))
+    except ValueError:
+        stats = None
+    shapes = [np.shape(stats.get(key)) for key in ("mean", "std")] if isinstance(stats, dict) else []
+    numbers = len(shapes) == 2 and shapes[0] == shapes[1] and len(shapes[0]) == 1 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for key in ("mean", "std") for v in stats[key])
+    if not numbers:
+        raise RunError(f"{path}: is not the statistics cnnzoo records (lists `mean` and `std` of one number per "
+                       f"feature). The file is damaged; restore it from the run folder or train the run again.")
+    return stats
 
 
 def for_new_inputs(x: np.ndarray, spec, path: Path) -> np.ndarray:
@@ -46,8 +62,6 @@ def for_new_inputs(x: np.ndarray, spec, path: Path) -> np.ndarray:
         return x
     stats = recorded(path)
     if stats is None:
-        from cnnzoo.errors import RunError
-
         path = Path(path)
         raise RunError(f"{path.parent}: the run trained with data.standardize: true, but {path.name} is missing, so "
                        f"new inputs cannot be prepared as its training data was. Restore the file from the run folder.")

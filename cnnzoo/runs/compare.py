@@ -7,7 +7,8 @@ from typing import Any
 
 from cnnzoo.config.source import MAX_FILE_BYTES, format_path, parse_text
 from cnnzoo.errors import ConfigError, RunError
-from cnnzoo.runs.folder import RunFolder, read_run_file
+from cnnzoo.runs.folder import RunFolder
+from cnnzoo.safe_read import read_run_file
 from cnnzoo.runs.table import RunRow, read_row
 from cnnzoo.terminal import plain
 

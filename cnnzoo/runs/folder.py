@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import errno
 import io
 import json
 import os
 import shutil
-import stat
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -20,13 +18,13 @@ from typing import Any
 
 from cnnzoo.atomic import atomic_write_text
 from cnnzoo.errors import RunError
+from cnnzoo.safe_read import read_run_file
 
 CHECKPOINTS = ("best", "last")
 # every file name cnnzoo writes into a run folder (or a sweep folder, or beside an export) is here
 CONFIG_YAML, HISTORY_CSV, METRICS_JSON = "config.yaml", "history.csv", "metrics.json"
 SWEEP_JSON, SWEEP_CSV = "sweep.json", "sweep.csv"  # a sweep folder: its search, its ranking
 EXPORT_JSON = "export.json"  # beside an exported file: its verification report
-MAX_RUN_FILE_BYTES = 256 << 20  # config, history, records: far above any cnnzoo wrote, far below a bomb
 
 
 # --- creating a run folder -----------------------------------------------------------------------
@@ -169,35 +167,6 @@ class RunFolder:
                  if present else "This run has no checkpoint at all (training may have stopped before "
                                  "the first epoch ended); train it again.")
         raise RunError(f"{path}: the {which} checkpoint is missing. {there}")
-
-
-def read_run_file(path: Path | str, limit: int = MAX_RUN_FILE_BYTES) -> str:
-    """The text of one file of a run folder, which may come from someone else: never read through a
-    symbolic link (it could point at any file of the user's), only a regular file (a FIFO would block),
-    at most ``limit`` bytes. FileNotFoundError as it comes; RunError for everything else."""
-    path = Path(path)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise RunError(f"{path}: is a symbolic link; cnnzoo reads the files of a run folder only as regular "
-                           f"files, since a link could point anywhere. Replace the link by the file itself.") from None
-        raise RunError(f"{path}: cannot read file ({exc.strerror or exc}).") from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise RunError(f"{path}: is not a regular file (a FIFO, device or folder); a run folder holds regular "
-                           f"files only. Remove it, or train the run again.")
-        if info.st_size > limit:
-            raise RunError(f"{path}: is {info.st_size:,} bytes, more than the {limit:,} a run file may have; it is "
-                           f"not a file cnnzoo wrote. Remove it, or train the run again.")
-        data = handle.read(limit + 1)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise RunError(f"{path}: is not UTF-8 text; it is not a file cnnzoo wrote.") from None
 
 
 def read_json(path: Path | str) -> Any:

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from cnnzoo.errors import RunError, suggest
-from cnnzoo.runs.folder import SWEEP_JSON, RunFolder, read_run_file
+from cnnzoo.runs.folder import SWEEP_JSON, RunFolder
+from cnnzoo.safe_read import read_run_file
 from cnnzoo.runs.lock import is_locked
 from cnnzoo.runs.record import RunRecord
 from cnnzoo.terminal import plain

@@ -30,7 +30,8 @@ from cnnzoo.atomic import atomic_write_json
 from cnnzoo.config.options import DistributeSpec, base_learning_rate
 from cnnzoo.config.spec import ModelConfig
 from cnnzoo.errors import CnnzooError, ConfigError, RunError, quote
-from cnnzoo.runs.folder import RunFolder, read_run_file
+from cnnzoo.runs.folder import RunFolder
+from cnnzoo.safe_read import read_run_file
 from cnnzoo.terminal import console as make_console
 
 ADDRESS = re.compile(r"[A-Za-z0-9_.\-]{1,253}:[0-9]{1,5}")

@@ -15,6 +15,7 @@ from cnnzoo.config.source import format_path, parse_override
 from cnnzoo.errors import CnnzooError
 
 DISTRIBUTIONS = ("uniform", "loguniform", "choice")
+MAX_TRIALS = 100_000
 _CALL = re.compile(r"^\s*(\w+)\s*\((.*)\)\s*$", re.S)
 
 
@@ -101,6 +102,11 @@ def make_trials(params: list[Param], random_trials: int | None, seed: int) -> li
         ranged = [p for p in params if p.kind not in ("grid", "choice")]
         if ranged:
             raise SweepError(f"--sample {ranged[0].key}={ranged[0].kind}(...) needs --random N: a range has no grid.")
+    count = random_trials if random_trials is not None else math.prod(len(p.values) for p in params)
+    if count > MAX_TRIALS:  # counted before any trial is built: a product of long lists is astronomically large
+        raise SweepError(f"the search has {count:,} trials, more than the {MAX_TRIALS:,} one sweep may hold; "
+                         f"give fewer values, or draw a sample with --random N (at most {MAX_TRIALS:,}).")
+    if random_trials is None:
         assignments = [dict(zip(keys, combo)) for combo in itertools.product(*(p.values for p in params))]
     else:
         rng = random.Random(seed)

@@ -1,0 +1,67 @@
+"""Inputs made by someone else, round 2: an image file is decoded only in a format cnnzoo documents (a
+PostScript file named .png would reach Ghostscript), a damaged standardize.json is one located error, and a
+sweep whose grid multiplies out to billions of trials is refused before one is built."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnzoo.data.images import IMAGE_FORMATS, decode_image
+from cnnzoo.data.inputs import read_photo
+from cnnzoo.data.standardize import for_new_inputs, recorded
+from cnnzoo.errors import RunError
+from cnnzoo.training.sweep_space import MAX_TRIALS, SweepError, make_trials, parse_grid
+
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nnewpath 0 0 moveto 10 10 lineto stroke\nshowpage\n"
+
+
+def test_postscript_named_png_is_not_decoded(tmp_path):
+    assert Image.open(io.BytesIO(EPS)).format == "EPS"  # what Pillow would do with it unasked
+    fake = tmp_path / "cat.png"
+    fake.write_bytes(EPS)
+    assert decode_image(EPS, (8, 8, 3)) is None and decode_image(str(fake), (8, 8, 3)) is None
+    with pytest.raises(Exception, match="cannot be decoded as an image"):
+        read_photo(fake, (8, 8, 3))
+
+
+@pytest.mark.parametrize("kind", IMAGE_FORMATS)
+def test_the_documented_formats_still_decode(kind):
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((16, 16, 3), 200, np.uint8)).save(buffer, format=kind)
+    pixels = decode_image(buffer.getvalue(), (8, 8, 3))
+    assert pixels is not None and pixels.shape == (8, 8, 3)
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"mean": [1, 2]}', '{"mean": [1, "x"], "std": [1, 1]}',
+                                     '{"mean": [[1]], "std": [[1]]}', "[1, 2]"])
+def test_a_damaged_standardize_json_is_one_located_error(tmp_path, content):
+    path = tmp_path / "standardize.json"
+    path.write_text(content)
+    with pytest.raises(RunError, match="is not the statistics cnnzoo records") as raised:
+        recorded(path)
+    assert str(path) in str(raised.value)
+
+
+def test_recorded_statistics_are_applied(tmp_path):
+    path = tmp_path / "standardize.json"
+    path.write_text(json.dumps({"mean": [1.0, 2.0], "std": [2.0, 4.0]}))
+
+    class Spec:
+        standardize = True
+
+    out = for_new_inputs(np.array([[3.0, 6.0]]), Spec(), path)
+    assert np.allclose(out, [[1.0, 1.0]])
+
+
+def test_a_grid_of_billions_of_trials_is_refused_before_any_is_built():
+    params = [parse_grid(f"train.k{i}=[{','.join(str(v) for v in range(10))}]") for i in range(10)]
+    with pytest.raises(SweepError, match="has 10,000,000,000 trials"):
+        make_trials(params, None, 0)
+    with pytest.raises(SweepError, match=f"more than the {MAX_TRIALS:,}"):
+        make_trials(params[:1], MAX_TRIALS + 1, 0)
+    assert len(make_trials(params[:2], None, 0)) == 100
