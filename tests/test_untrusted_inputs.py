@@ -65,3 +65,23 @@ def test_a_grid_of_billions_of_trials_is_refused_before_any_is_built():
     with pytest.raises(SweepError, match=f"more than the {MAX_TRIALS:,}"):
         make_trials(params[:1], MAX_TRIALS + 1, 0)
     assert len(make_trials(params[:2], None, 0)) == 100
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("round(x, -100000000)", "round's digits must be an integer from -20 to 20"),  # took 430 s of CPU
+    ("round(x, 1.5)", "round's digits must be an integer"),
+    ("-1e400", "is not a finite number"),
+    ("1e400 - 1e400", "is not a finite number"),
+    ("-" + "9" * 400, "a 400-digit number is too large"),
+    ("int(1e300) + 0", "too large"),
+    ("max(x, 10000000000000000)", r"the result 1e\+16 is too large"),
+])
+def test_every_expression_value_is_bounded(text, reason):
+    import time
+
+    from cnnzoo.config.expr import ExprError, evaluate, parse
+
+    started = time.perf_counter()
+    with pytest.raises(ExprError, match=reason):
+        evaluate(parse(text), {"x": 12345}, text)
+    assert time.perf_counter() - started < 1.0

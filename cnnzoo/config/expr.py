@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 MAX_LENGTH = 500
 MAX_MAGNITUDE = 10**15  # a layer size beyond this is a typo, and big integers are slow to multiply
+MAX_ROUND_DIGITS = 20
 IN_CHANNELS = "in_channels"
 REPEAT_INDEX = "repeat_index"
 WHOLE = re.compile(r"\$(\w+)|\$\{([^{}]*)\}")
@@ -31,7 +32,16 @@ def make_divisible(value: float, divisor: int, min_value: int | None = None) -> 
     return rounded + divisor if rounded < 0.9 * value else rounded
 
 
-FUNCTIONS: dict[str, Callable] = {"min": min, "max": max, "round": round, "int": int, "ceil": math.ceil,
+def bounded_round(value: float, digits: int | None = None) -> float:
+    """round(), with its digits bounded: round(x, -10**8) builds a 10**(10**8) integer (minutes of CPU)."""
+    if digits is None:
+        return round(value)
+    if not isinstance(digits, int) or isinstance(digits, bool) or abs(digits) > MAX_ROUND_DIGITS:
+        raise ValueError(f"round's digits must be an integer from -{MAX_ROUND_DIGITS} to {MAX_ROUND_DIGITS}")
+    return round(value, digits)
+
+
+FUNCTIONS: dict[str, Callable] = {"min": min, "max": max, "round": bounded_round, "int": int, "ceil": math.ceil,
                                   "make_divisible": make_divisible}
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
            ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod}
@@ -104,14 +114,14 @@ def evaluate(tree: ast.Expression, env: dict[str, Any], text: str) -> Any:
 
 
 def _eval(node: ast.AST, env: dict[str, Any]) -> Any:
-    if isinstance(node, ast.Constant):
-        return node.value
+    if isinstance(node, ast.Constant):  # every value is bounded where it enters, and every result
+        return _bounded(node.value)
     if isinstance(node, ast.Name):
-        return _number(env[node.id], node.id)
+        return _bounded(_number(env[node.id], node.id))
     if isinstance(node, ast.BinOp):
         return _bounded(_BINARY[type(node.op)](_eval(node.left, env), _eval(node.right, env)))
     if isinstance(node, ast.UnaryOp):
-        return _UNARY[type(node.op)](_eval(node.operand, env))
+        return _bounded(_UNARY[type(node.op)](_eval(node.operand, env)))
     if isinstance(node, ast.BoolOp):
         values = (_eval(v, env) for v in node.values)
         return all(values) if isinstance(node.op, ast.And) else any(values)
@@ -136,8 +146,14 @@ def _number(value: Any, name: str) -> Any:
 
 
 def _bounded(value: Any) -> Any:
-    if isinstance(value, (int, float)) and abs(value) > MAX_MAGNITUDE:
-        raise ValueError(f"the result {value:.3g} is too large")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value} is not a finite number")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) > MAX_MAGNITUDE:
+        try:
+            shown = f"{float(value):.3g}"
+        except OverflowError:  # an integer literal beyond any float
+            shown = f"a {len(str(abs(value)))}-digit number"
+        raise ValueError(f"the result {shown} is too large")
     return value
 
 
