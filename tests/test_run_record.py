@@ -76,3 +76,39 @@ def test_ints_count_as_floats_and_statuses_follow_the_flags():
     record = RunRecord.from_json({"epochs_completed": 2, "wall_seconds": 3, "nan_loss": {"epoch": 2, "step": 5}})
     assert record.wall_seconds == 3 and record.status == "nan loss"
     assert dataclasses.replace(record, nan_loss=None, interrupted="SIGTERM").status == "interrupted"
+
+
+CRAFTED = {
+    "a-string-metric": {"best": {"val_accuracy": "high", "epoch": 1}},
+    "a-list-metric": {"test": {"accuracy": [1, 2]}},
+    "a-nested-metric": {"best": {"val_accuracy": {"a": 1}}},
+    "a-number-monitor": {"monitor": 5},
+}
+
+
+def test_crafted_records_are_damaged_rows_and_the_table_never_fails(tmp_path):
+    from tiny_runs import invoke
+
+    runs = tmp_path / "runs"
+    for name, fields in {**CRAFTED, "=cmd|calc": {}, "ok\x1b[2J": {"config": "[red]x\x1b]8;;http://e\x1b\\"}}.items():
+        folder = runs / f"{name}-20260101-000000"
+        folder.mkdir(parents=True)
+        (folder / "config.yaml").write_text("name: x\n")
+        (folder / "history.csv").write_text("epoch,loss,val_accuracy\n1,0.5,0.5\n")
+        (folder / "metrics.json").write_text(json.dumps({"epochs_completed": 1, "best": {"val_accuracy": 0.5},
+                                                         "test": {"accuracy": 0.5}, **fields}))
+    rows = {row.name.split("-2026")[0]: row for row in list_runs_of(runs)}
+    assert all(rows[name].status == "damaged" for name in CRAFTED)
+    assert "expected a number" in rows["a-string-metric"].problem
+    for args in ([], ["--sort", "val_accuracy"], ["--wide"], ["--csv"], ["--json"]):
+        result = invoke("runs", runs, *args)
+        assert result.exit_code == 0, (args, result.output)
+        assert "\x1b" not in result.output
+    csv_text = invoke("runs", runs, "--csv").output
+    assert "'=cmd|calc" in csv_text and "\n=cmd" not in csv_text  # a spreadsheet reads it as text
+
+
+def list_runs_of(folder):
+    from cnnzoo.runs.table import list_runs
+
+    return list_runs(folder)

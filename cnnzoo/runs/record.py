@@ -85,6 +85,8 @@ class RunRecord:
                              f"`epochs_completed` holds {type(data['epochs_completed']).__name__}, expected int")
         known = {f.name: f for f in dataclasses.fields(cls) if f.name != "extra"}
         values = {key: _checked(key, value, _TYPES[key]) for key, value in data.items() if key in known}
+        for key in _NUMBER_MAPS:  # shown, sorted and compared as numbers: anything else is a crafted file
+            _numbers_only(key, values.get(key) or {})
         values.setdefault("version", 1)
         return cls(**values, extra={k: v for k, v in data.items() if k not in known})
 
@@ -110,6 +112,13 @@ _TYPES = {  # what each key may hold (None is allowed for every one); ints are a
     "multi_label": bool, "class_weight": dict, "learned_weights": dict, "version": int,
 }
 _EMPTY = {"best": dict, "test": dict, "class_names": list, "versions": dict, "memory_parts": dict}
+_NUMBER_MAPS = ("best", "test", "memory_parts", "class_weight")
+
+
+def _numbers_only(key: str, mapping: dict) -> None:
+    for name, value in mapping.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"`{key}.{str(name)[:40]}` holds {type(value).__name__}, expected a number")
 
 
 def _checked(key: str, value: Any, expected: type) -> Any:

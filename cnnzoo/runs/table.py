@@ -24,7 +24,7 @@ from cnnzoo.runs.folder import SWEEP_JSON, RunFolder
 from cnnzoo.safe_read import read_run_file
 from cnnzoo.runs.lock import is_locked
 from cnnzoo.runs.record import RunRecord
-from cnnzoo.terminal import plain
+from cnnzoo.terminal import plain, printable
 
 COLUMNS = ("name", "config", "dataset", "status", "epochs", "best_epoch", "monitor", "best_value",
            "test_accuracy", "params", "precision", "wall_seconds", "samples_per_second", "date")
@@ -235,12 +235,23 @@ def to_csv(rows: list[RunRow]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([*COLUMNS, "problem", "path"])
     for row in rows:
-        writer.writerow([_cell(row.value(c)) for c in COLUMNS] + [row.problem or "", str(row.path)])
+        writer.writerow([_cell(row.value(c)) for c in COLUMNS] + [_cell(row.problem), _cell(row.path)])
     return buffer.getvalue()
 
 
 def _cell(value: Any) -> str:
-    return "" if value is None else str(value)
+    """A CSV cell: control characters shown as escapes (the CSV is printed to a terminal), and a leading
+    = + - @ quoted so a spreadsheet reads a run's name as text, never as a formula."""
+    text = "" if value is None else printable(value)
+    return f"'{text}" if text[:1] in ("=", "+", "@") or (text[:1] == "-" and not _is_number(text)) else text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 # header, justify, the cell of a row; `wide` adds the columns marked True
