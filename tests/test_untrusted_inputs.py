@@ -85,3 +85,16 @@ def test_every_expression_value_is_bounded(text, reason):
     with pytest.raises(ExprError, match=reason):
         evaluate(parse(text), {"x": 12345}, text)
     assert time.perf_counter() - started < 1.0
+
+
+def test_dollar_signs_in_names_are_text_in_every_picture(tmp_path):
+    import pandas as pd
+
+    from cnnzoo.runs.plots import plot_confusion_matrix, plot_metric
+
+    name = "run$\\frac{$x"  # malformed mathtext: matplotlib's parser raised on it
+    history = pd.DataFrame({"epoch": [1, 2], "loss": [1.0, 0.5], "val_loss": [1.1, 0.6]})
+    assert plot_metric({name: history}, "loss", tmp_path / "loss.png", {name: 1}).stat().st_size > 0
+    matrix = np.array([[3, 1], [0, 4]])
+    plot_confusion_matrix(matrix, ["$\\sqrt{", "b$"], tmp_path / "cm.png")
+    assert (tmp_path / "cm.png").stat().st_size > 0
