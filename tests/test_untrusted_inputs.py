@@ -98,3 +98,49 @@ def test_dollar_signs_in_names_are_text_in_every_picture(tmp_path):
     matrix = np.array([[3, 1], [0, 4]])
     plot_confusion_matrix(matrix, ["$\\sqrt{", "b$"], tmp_path / "cm.png")
     assert (tmp_path / "cm.png").stat().st_size > 0
+
+
+def _npy_header(shape) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+def test_an_npz_whose_header_announces_more_than_it_holds_is_refused(tmp_path):
+    import zipfile
+
+    from cnnzoo.data import DataSpec, load_dataset
+    from cnnzoo.errors import DataError
+
+    path = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("x_train.npy", _npy_header((10**6, 10**6)) + b"\0" * 64)  # announces 3.6 TiB
+        archive.writestr("y_train.npy", _npy_header((2,)) + b"\0" * 8)
+    with pytest.raises(DataError, match="announces 4,000,000,000,000 bytes"):
+        load_dataset(DataSpec("npz", path=str(path)), input_shape=(4,), data_dir=tmp_path, seed=0)
+
+
+def test_an_npz_member_bigger_than_the_bound_is_refused_before_decompressing(tmp_path, monkeypatch):
+    import zipfile
+
+    from cnnzoo.data import DataSpec, load_dataset, npy_headers
+    from cnnzoo.errors import DataError
+
+    monkeypatch.setattr(npy_headers, "MAX_MEMBER_BYTES", 1000)  # the real bound is 1 GiB: too big to write here
+    path = tmp_path / "big.npz"
+    np.savez_compressed(path, x_train=np.zeros((400, 4), np.float32), y_train=np.zeros(400, np.int64))
+    assert zipfile.ZipFile(path).getinfo("x_train.npy").file_size > 1000
+    with pytest.raises(DataError, match="would decompress to"):
+        load_dataset(DataSpec("npz", path=str(path)), input_shape=(4,), data_dir=tmp_path, seed=0)
+
+
+def test_an_npy_whose_header_announces_more_than_the_file_is_refused(tmp_path):
+    from cnnzoo.data import DataSpec, load_dataset
+    from cnnzoo.errors import DataError
+
+    folder = tmp_path / "arrays"
+    folder.mkdir()
+    (folder / "x_train.npy").write_bytes(_npy_header((10**6, 10**6)) + b"\0" * 64)
+    np.save(folder / "y_train.npy", np.zeros(2, np.int64))
+    with pytest.raises(DataError, match="more than the file holds"):
+        load_dataset(DataSpec("npy", path=str(folder)), input_shape=(4,), data_dir=tmp_path, seed=0)

@@ -13,12 +13,14 @@ import numpy as np
 
 from cnnzoo.data.interface import DataSpec, DatasetSplits, LoadRequest
 from cnnzoo.data.locate import explicit_path
+from cnnzoo.data.npy_headers import check_npy, check_npz
 from cnnzoo.data.splits import stratified_split, take_splits, three_way_split
 from cnnzoo.data.targets import encode_targets
 from cnnzoo.errors import DataError
 
 KEYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test", "class_names")
 PARTS = ("train", "val", "test")
+HINT = "Save the arrays again with numpy.savez / numpy.save."
 
 
 def load(spec: DataSpec, req: LoadRequest) -> DatasetSplits:
@@ -65,13 +67,14 @@ def read_arrays(spec: DataSpec, data_dir: Path | None) -> tuple[dict[str, np.nda
         if spec.dataset == "npz":
             if not path.is_file():
                 raise DataError(f"{path} is not a file; an npz dataset's `data.path` names a .npz file.")
+            check_npz(path, HINT)
             with np.load(path, allow_pickle=False) as archive:
                 arrays = {k: archive[k] for k in archive.files if k in KEYS}
         else:
             if not path.is_dir():
                 raise DataError(f"{path} is not a folder; an npy dataset's `data.path` names a folder of "
                                 f"x_train.npy, y_train.npy, ... files.")
-            arrays = {k: np.load(path / f"{k}.npy", allow_pickle=False) for k in KEYS if (path / f"{k}.npy").is_file()}
+            arrays = {k: _load_npy(path / f"{k}.npy") for k in KEYS if (path / f"{k}.npy").is_file()}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise DataError(f"{path}: not readable as NumPy arrays ({str(exc).splitlines()[0]}); save them with "
                         "numpy.savez / numpy.save, without object arrays.") from None
@@ -80,6 +83,11 @@ def read_arrays(spec: DataSpec, data_dir: Path | None) -> tuple[dict[str, np.nda
         raise DataError(f"{path} has no {' and no '.join(missing)}; it needs x_train and y_train (optionally "
                         f"x_val, y_val, x_test, y_test, class_names). It holds: {', '.join(arrays) or 'none of them'}.")
     return arrays, path
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    check_npy(path, HINT)
+    return np.load(path, allow_pickle=False)
 
 
 def _check_pair(arrays: dict, part: str, input_shape, where: Path) -> None:

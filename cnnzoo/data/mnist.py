@@ -11,9 +11,10 @@ from typing import Sequence
 
 import numpy as np
 
+from cnnzoo.data.images import fit_images, image_shape
 from cnnzoo.data.interface import DataSpec, DatasetSplits, LoadRequest
 from cnnzoo.data.locate import Resource, locate
-from cnnzoo.data.images import fit_images, image_shape
+from cnnzoo.data.npy_headers import announced_bytes
 from cnnzoo.data.splits import stratified_split
 from cnnzoo.errors import DataError
 
@@ -96,10 +97,7 @@ def _check_npz_sizes(path: Path) -> None:
 
 def _npy_bytes(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> int:
     with archive.open(info) as member:
-        major, _ = np.lib.format.read_magic(member)
-        read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-        shape, _, dtype = read_header(member)
-    return int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+        return announced_bytes(member)
 
 
 def read_idx_folder(folder: Path) -> dict[str, np.ndarray]:
