@@ -27,6 +27,10 @@ _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
 
 
+class MemoryRefused(CnnzooError):
+    """What a run or a file needs exceeds the memory available; nothing was loaded or written."""
+
+
 class OutOfMemory(CnnzooError):
     """TensorFlow or numpy ran out of memory in spite of the estimate."""
 

@@ -144,3 +144,40 @@ def test_an_npy_whose_header_announces_more_than_the_file_is_refused(tmp_path):
     np.save(folder / "y_train.npy", np.zeros(2, np.int64))
     with pytest.raises(DataError, match="more than the file holds"):
         load_dataset(DataSpec("npy", path=str(folder)), input_shape=(4,), data_dir=tmp_path, seed=0)
+
+
+def _weights_file(path, shape) -> None:
+    import h5py
+
+    with h5py.File(path, "w") as store:  # declared, chunked and never written: a few KB on disk
+        store.create_dataset("layers/dense/vars/0", shape=shape, dtype="float32", chunks=(1024, 1024))
+
+
+def test_a_checkpoint_declaring_more_weights_than_memory_is_refused_before_keras_reads_it(tmp_path):
+    import zipfile
+
+    from cnnzoo.host_memory import MemoryRefused
+    from cnnzoo.runs.folder import load_checkpoint
+
+    weights = tmp_path / "model.weights.h5"
+    _weights_file(weights, (1 << 20, 1 << 20))  # 4 TiB of float32
+    assert weights.stat().st_size < 100_000
+    archive = tmp_path / "best.keras"
+    with zipfile.ZipFile(archive, "w") as out:
+        out.writestr("config.json", "{}")
+        out.write(weights, "model.weights.h5")
+    with pytest.raises(MemoryRefused, match="declares 4.4 TB of weights"):
+        load_checkpoint(archive)
+
+
+def test_init_from_a_weights_file_declaring_too_much_is_refused(tmp_path):
+    from cnnzoo.host_memory import MemoryRefused
+    from cnnzoo.runs.folder import check_weights_fit
+
+    weights = tmp_path / "src.weights.h5"
+    _weights_file(weights, (1 << 20, 1 << 20))
+    with pytest.raises(MemoryRefused, match="of weights"):
+        check_weights_fit(weights)
+    small = tmp_path / "small.weights.h5"
+    _weights_file(small, (1024, 1024))
+    check_weights_fit(small)  # 4 MB: fine

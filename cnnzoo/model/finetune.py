@@ -19,7 +19,7 @@ import numpy as np
 from cnnzoo.atomic import atomic_write_json
 from cnnzoo.config.spec import InitSpec
 from cnnzoo.errors import ConfigError
-from cnnzoo.runs.folder import RunFolder, load_checkpoint
+from cnnzoo.runs.folder import RunFolder, check_weights_fit, load_checkpoint
 
 LOADED, NEW, SKIPPED = "loaded", "new", "skipped"
 
@@ -63,6 +63,7 @@ def resolve_source(spec: InitSpec) -> Path:
 def source_weights(path: Path) -> dict[str, list[np.ndarray]]:
     """Layer name -> weight arrays of the source."""
     if path.name.endswith(".weights.h5"):
+        check_weights_fit(path)
         return _h5_weights(path)
     model = load_checkpoint(path)
     return {layer.name: layer.get_weights() for layer in model.layers if layer.weights}

@@ -7,14 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from cnnzoo.errors import CnnzooError
-from cnnzoo.host_memory import available_memory, human_bytes
+from cnnzoo.host_memory import MemoryRefused, available_memory, human_bytes
 from cnnzoo.model.builder import build_model
 from cnnzoo.model.memory import MemoryEstimate, estimate_inference, estimate_training
-
-
-class MemoryRefused(CnnzooError):
-    """The estimate of a run exceeds the memory available; nothing was loaded or written."""
 
 
 def check_fits(estimate: MemoryEstimate, *, what: str, force: bool, locate: Callable[[str], str] | None = None,

@@ -18,6 +18,7 @@ from typing import Any
 
 from cnnzoo.atomic import atomic_write_text
 from cnnzoo.errors import RunError
+from cnnzoo.host_memory import MemoryRefused, available_memory, human_bytes
 from cnnzoo.safe_read import read_run_file
 
 CHECKPOINTS = ("best", "last")
@@ -196,15 +197,58 @@ def load_checkpoint(path: Path | str, into: Any = None) -> Any:
     try:
         if not zipfile.is_zipfile(path):  # Keras would call a truncated archive "file not found"
             raise ValueError("it is not a complete .keras (zip) archive")
+        check_weights_fit(path)
         if into is not None:
             into.load_weights(path)
             return into
         return keras.models.load_model(path)
+    except MemoryRefused:
+        raise
     except Exception as exc:  # zipfile, h5py, JSON and Keras errors all mean "this file is damaged"
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise RunError(f"{path}: cannot load this checkpoint ({reason}). cnnzoo renames a checkpoint into "
                        f"place only once it is complete, so the file was damaged afterwards; use the run's "
                        f"other checkpoint (--checkpoint best|last) or train the run again.") from None
+
+
+def check_weights_fit(path: Path) -> None:
+    """Before Keras reads a .keras or .weights.h5 file, which may come from someone else: its unpacked
+    members (by the zip directory) and the weights its HDF5 datasets declare must fit in memory (a 350 KB
+    file can declare 21.6 GB of weights, which Keras would allocate)."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            _refuse_beyond(path, sum(info.file_size for info in archive.infolist()), "unpacked")
+            for info in archive.infolist():
+                if info.filename.endswith(".h5"):
+                    with archive.open(info) as member:  # Keras stores it uncompressed: seeking is cheap
+                        _refuse_beyond(path, _declared_weight_bytes(member), "of weights")
+    else:
+        _refuse_beyond(path, _declared_weight_bytes(path), "of weights")
+
+
+def _declared_weight_bytes(source: Any) -> int:
+    """The bytes the datasets of an HDF5 file declare, read from its metadata only."""
+    import h5py
+    import numpy as np
+
+    total = 0
+
+    def add(_, item):
+        nonlocal total
+        if isinstance(item, h5py.Dataset):
+            total += int(np.prod(item.shape, dtype=np.float64)) * item.dtype.itemsize
+
+    with h5py.File(source, "r") as store:
+        store.visititems(add)
+    return total
+
+
+def _refuse_beyond(path: Path, nbytes: int, what: str) -> None:
+    available, source = available_memory()
+    if nbytes > available:
+        raise MemoryRefused(f"{path}: declares {human_bytes(nbytes)} {what}, but {human_bytes(available)} is "
+                            f"available ({source}); cnnzoo does not load it. A checkpoint of a network this "
+                            f"machine can hold is smaller; the file may be crafted.")
 
 
 # --- history CSV ---------------------------------------------------------------------------------
