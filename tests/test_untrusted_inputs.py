@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -181,3 +182,39 @@ def test_init_from_a_weights_file_declaring_too_much_is_refused(tmp_path):
     small = tmp_path / "small.weights.h5"
     _weights_file(small, (1024, 1024))
     check_weights_fit(small)  # 4 MB: fine
+
+
+def test_predict_inputs_fail_one_by_one_never_the_whole_command(tmp_path):
+    from cnnzoo.data.inputs import Example, Failure, read_inputs
+
+    good = tmp_path / "good.npy"
+    np.save(good, np.zeros((3, 8), np.float32))
+    renamed = tmp_path / "renamed.npy"
+    np.savez(tmp_path / "arrays.npz", x=np.zeros(8))
+    (tmp_path / "arrays.npz").rename(renamed)  # an .npz named .npy: np.load returned an NpzFile
+    huge = tmp_path / "huge.npy"
+    huge.write_bytes(_npy_header((10**6, 10**6)) + b"\0" * 64)
+    items = read_inputs([str(good), str(renamed), str(huge)], "ucr", (8, 1), progress=False)
+    assert sum(isinstance(i, Example) for i in items) == 3
+    failures = {Path(i.name).name: i.reason for i in items if isinstance(i, Failure)}
+    assert set(failures) == {"renamed.npy", "huge.npy"}
+    assert "cannot be read as a .npy array" in failures["renamed.npy"]
+    assert "more than the file holds" in failures["huge.npy"]
+
+
+def test_a_glob_through_a_looping_link_ends(tmp_path, monkeypatch):
+    import os
+    import time
+
+    from cnnzoo.data import inputs
+
+    folder = tmp_path / "loop"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(b"x")
+    os.symlink(folder, folder / "again")
+    os.symlink(folder, folder / "more")
+    monkeypatch.setattr(inputs, "MAX_INPUTS", 500)
+    started = time.perf_counter()
+    found = inputs.expand([f"{folder}/**"], (".png",))
+    assert time.perf_counter() - started < 30
+    assert any(isinstance(f, inputs.Failure) and "more than 500 paths" in f.reason for f in found)

@@ -10,6 +10,7 @@ image-folder runs go through `decode_image`, the loaders' Pillow decode and bili
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,13 +20,15 @@ from typing import Callable
 import numpy as np
 
 from cnnzoo.data.folders import SUFFIXES as IMAGE_SUFFIXES
-from cnnzoo.data.images import IMAGE_FORMATS, MAX_IMAGE_PIXELS, decode_image, fit_images
+from cnnzoo.data.images import DECODE_BUDGET, IMAGE_FORMATS, MAX_IMAGE_PIXELS, PixelBudget, decode_image, fit_images
+from cnnzoo.data.npy_headers import check_npy
 from cnnzoo.data.progress import progress_bar
 from cnnzoo.data.ucr import read_tsv
 from cnnzoo.errors import DataError
 
 SERIES_SUFFIXES = (".tsv", ".csv", ".npy")
 GLOB_CHARS = frozenset("*?[")
+MAX_INPUTS = 100_000  # files one argument may expand to
 
 
 class InputFailure(Exception):
@@ -66,9 +69,13 @@ def read_digit_image(path: Path, shape: tuple[int, ...]) -> list[Example]:
     return [Example(str(path), fit_images(pixels[None], tuple(shape))[0])]
 
 
+_PHOTO_BUDGET = PixelBudget(DECODE_BUDGET)  # the images predict and explain decode at once, as the loaders
+
+
 def read_photo(path: Path, shape: tuple[int, ...]) -> list[Example]:
-    """Decoded and resized by the Flowers-17 / image-folder loaders' own function."""
-    pixels = decode_image(str(path), tuple(shape))
+    """Decoded and resized by the Flowers-17 / image-folder loaders' own function, within their budget of
+    pixels decoded at once."""
+    pixels = decode_image(str(path), tuple(shape), _PHOTO_BUDGET)
     if pixels is None:
         raise _undecodable()
     return [Example(str(path), pixels)]
@@ -104,9 +111,12 @@ def _table_rows(path: Path, length: int, sep: str) -> np.ndarray:
 
 def _npy_rows(path: Path, length: int) -> np.ndarray:
     try:
+        check_npy(path, "")  # a .npy of this size, not an .npz renamed, nor a header announcing terabytes
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
-        raise InputFailure(f"cannot be read as a .npy array ({exc})") from None
+        raise InputFailure(f"cannot be read as a .npy array ({str(exc).splitlines()[0]})") from None
+    except DataError as exc:
+        raise InputFailure(str(exc).removeprefix(f"{path}: ").strip()) from None
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
     rows = array[None] if array.ndim == 1 else array
@@ -135,7 +145,11 @@ def expand(arguments: list[str], suffixes: tuple[str, ...]) -> list[Path | Failu
         elif path.is_dir():
             found.extend(_folder(path, suffixes) or [Failure(argument, f"the folder holds no {_kinds(suffixes)} files")])
         elif GLOB_CHARS & set(argument):
-            matches = [Path(m) for m in sorted(glob.glob(argument, recursive=True))]
+            matches = sorted(Path(m) for m in itertools.islice(glob.iglob(argument, recursive=True), MAX_INPUTS + 1))
+            if len(matches) > MAX_INPUTS:  # e.g. `dir/**` through a symbolic link that loops
+                found.append(Failure(argument, f"the pattern matches more than {MAX_INPUTS:,} paths (a link that "
+                                               f"loops?); name fewer files"))
+                continue
             files = [p for m in matches for p in ([m] if m.is_file() else _folder(m, suffixes))]
             found.extend(files or [Failure(argument, "the pattern matches no files")])
         else:
@@ -144,7 +158,8 @@ def expand(arguments: list[str], suffixes: tuple[str, ...]) -> list[Path | Failu
 
 
 def _folder(path: Path, suffixes: tuple[str, ...]) -> list[Path]:
-    return sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
+    files = (p for p in path.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
+    return sorted(itertools.islice(files, MAX_INPUTS))
 
 
 def _kinds(suffixes: tuple[str, ...]) -> str:
