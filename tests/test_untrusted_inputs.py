@@ -218,3 +218,18 @@ def test_a_glob_through_a_looping_link_ends(tmp_path, monkeypatch):
     found = inputs.expand([f"{folder}/**"], (".png",))
     assert time.perf_counter() - started < 30
     assert any(isinstance(f, inputs.Failure) and "more than 500 paths" in f.reason for f in found)
+
+
+@pytest.mark.parametrize("workers", [[2222, "h:2"], ["localhost", "h:2"], ["localhost:99999", "h:2"], "h:1,h:2"])
+def test_a_malformed_tf_config_is_one_error_line(tmp_path, monkeypatch, workers):
+    from tiny_runs import invoke, tiny_setup
+
+    config, data_dir = tiny_setup(tmp_path)
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker",
+                                                                                          "index": 0}}))
+    result = invoke("train", config, "--distribute", "multi_worker", "--data-dir", data_dir,
+                    "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines[-1].startswith("error: TF_CONFIG cluster job `worker` holds"), result.output
+    assert "Traceback" not in result.output

@@ -180,6 +180,11 @@ def _multi_worker(spec: DistributeSpec, cluster: Path | None, worker_index: int 
                         worker_index=index, is_chief=chief, scale_learning_rate=spec.scale_learning_rate)
 
 
+def is_address(address: Any) -> bool:
+    """host:port with a port from 1 to 65535."""
+    return isinstance(address, str) and ADDRESS.fullmatch(address) is not None and 0 < int(address.rsplit(":")[1]) < 65536
+
+
 def read_cluster(path: Path) -> list[str]:
     """`workers: [host:port, ...]` from a cluster file, every address checked."""
     try:
@@ -198,7 +203,7 @@ def read_cluster(path: Path) -> list[str]:
                           f"received {quote(data)}.", file=str(path), path="workers",
                           hint="e.g. `workers: [10.0.0.1:2222, 10.0.0.2:2222]`; the first is the chief.")
     for index, address in enumerate(workers):
-        if not (isinstance(address, str) and ADDRESS.fullmatch(address) and 0 < int(address.rsplit(":")[1]) < 65536):
+        if not is_address(address):
             raise ConfigError(f"worker address {quote(address)} is not host:port (port 1 to 65535).", file=str(path),
                               path=f"workers[{index}]", hint="e.g. `10.0.0.1:2222` or `node3.cluster:2222`.")
     if len(set(workers)) != len(workers):
@@ -229,6 +234,11 @@ def _tf_config_task() -> tuple[str, int, int]:
     cluster, task = config["cluster"], config["task"]
     task_type, index = task.get("type"), task.get("index")
     jobs = {job: addresses for job, addresses in cluster.items() if job in ("chief", "worker")}
+    for job, addresses in jobs.items():  # TensorFlow's own parser would fail on these with a traceback
+        bad = next((a for a in addresses if not is_address(a)), None) if isinstance(addresses, list) else addresses
+        if not isinstance(addresses, list) or bad is not None:
+            raise RunError(f"TF_CONFIG cluster job `{job}` holds {quote(bad)}, not a list of host:port addresses "
+                           f"(port 1 to 65535), e.g. [\"10.0.0.1:2222\", \"10.0.0.2:2222\"].")
     if task_type not in jobs or not isinstance(jobs[task_type], list):
         raise RunError(f"TF_CONFIG task type {quote(task_type)} is not a job of its cluster "
                        f"({', '.join(map(str, cluster)) or 'none'}); multi_worker uses `worker` (and `chief`).")
