@@ -26,3 +26,20 @@ def plain(text: object) -> str:
     from rich.markup import escape
 
     return escape(printable(text))
+
+
+def csv_text(value: object) -> str:
+    """User text (a file, class or run name) for a CSV cell someone may open in a spreadsheet: printable,
+    and a leading = + @ (or - before a non-number) quoted with ', so it is read as text, never a formula."""
+    text = "" if value is None else printable(value)
+    if text[:1] in ("=", "+", "@") or (text[:1] == "-" and not _is_number(text)):
+        return "'" + text
+    return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

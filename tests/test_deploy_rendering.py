@@ -36,3 +36,20 @@ def test_export_report_title_shows_the_path_as_written():
     report = {"file": "out/[red]model.tflite", "runtime": "LiteRT interpreter", "agreement": 1.0, "samples": 8,
               "threshold": 1.0, "max_abs_diff": 1e-7, "size_bytes": 2**20, "latency_ms_per_sample": 0.5}
     assert "out/[red]model.tflite (LiteRT interpreter)" in _text(render_export(report))
+
+
+def test_csv_outputs_quote_formulas_and_escape_control_characters(tmp_path):
+    import csv
+
+    from cnnzoo.deploy.predict import predictions_csv
+    from cnnzoo.evaluation.class_metrics import write_confusion_csv
+
+    result = PredictResult([{"file": "=HYPERLINK(\"http://e\")", "top": [{"class": "+cmd", "probability": 0.5}]},
+                            {"file": "b\x1b[2J.png", "error": "@bad"}], 1, 1, 0.1)
+    rows = list(csv.reader(predictions_csv(result, tmp_path / "p.csv", 1).open()))
+    assert rows[1][:2] == ["'=HYPERLINK(\"http://e\")", "'+cmd"] and rows[2][0] == "b\\x1b[2J.png"
+    assert rows[2][-1] == "'@bad"
+    import numpy as np
+
+    matrix = write_confusion_csv(np.eye(2, dtype=int), ["-neg", "-1.5"], tmp_path / "cm.csv").read_text()
+    assert "'-neg" in matrix and ",-1.5" in matrix  # a negative number stays a number

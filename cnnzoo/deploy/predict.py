@@ -20,7 +20,7 @@ from cnnzoo.data.progress import progress_bar
 from cnnzoo.errors import RunError
 from cnnzoo.evaluation.tta import VIEWS, check_tta, view
 from cnnzoo.runs.folder import CONFIG_YAML, RunFolder, load_checkpoint
-from cnnzoo.terminal import plain
+from cnnzoo.terminal import csv_text, plain
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,8 @@ def predictions_csv(result: PredictResult, path: Path, top_k: int) -> Path:
     writer.writerow(["file", *[f"{c}_{r}" for r in ranks for c in ("class", "probability")], "error", *views])
     for entry in result.entries:
         top = entry.get("top", [])
-        cells = [v for t in top for v in (t["class"], f"{t['probability']:.6g}")]
-        writer.writerow([entry["file"], *cells, *[""] * (2 * top_k - len(cells)), entry.get("error", ""),
+        cells = [v for t in top for v in (csv_text(t["class"]), f"{t['probability']:.6g}")]
+        writer.writerow([csv_text(entry["file"]), *cells, *[""] * (2 * top_k - len(cells)),
+                         csv_text(entry.get("error")),
                          *([entry.get("tta", "")] if views else [])])
     return atomic_write_text(path, buffer.getvalue())

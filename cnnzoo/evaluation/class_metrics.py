@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnzoo.atomic import atomic_write_text
+from cnnzoo.terminal import csv_text
 
 
 def _labels(y) -> np.ndarray:
@@ -100,7 +101,7 @@ def write_confusion_csv(cm: np.ndarray, class_names: list[str], path: Path | str
         raise ValueError(f"{len(class_names)} class names for a confusion matrix of shape {cm.shape}.")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["true \\ predicted", *class_names])
+    writer.writerow(["true \\ predicted", *map(csv_text, class_names)])
     for name, row in zip(class_names, cm):
-        writer.writerow([name, *(int(v) for v in row)])
+        writer.writerow([csv_text(name), *(int(v) for v in row)])
     return atomic_write_text(path, buffer.getvalue())

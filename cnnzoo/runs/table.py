@@ -24,7 +24,7 @@ from cnnzoo.runs.folder import SWEEP_JSON, RunFolder
 from cnnzoo.safe_read import read_run_file
 from cnnzoo.runs.lock import is_locked
 from cnnzoo.runs.record import RunRecord
-from cnnzoo.terminal import plain, printable
+from cnnzoo.terminal import csv_text, plain
 
 COLUMNS = ("name", "config", "dataset", "status", "epochs", "best_epoch", "monitor", "best_value",
            "test_accuracy", "params", "precision", "wall_seconds", "samples_per_second", "date")
@@ -240,18 +240,7 @@ def to_csv(rows: list[RunRow]) -> str:
 
 
 def _cell(value: Any) -> str:
-    """A CSV cell: control characters shown as escapes (the CSV is printed to a terminal), and a leading
-    = + - @ quoted so a spreadsheet reads a run's name as text, never as a formula."""
-    text = "" if value is None else printable(value)
-    return f"'{text}" if text[:1] in ("=", "+", "@") or (text[:1] == "-" and not _is_number(text)) else text
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return csv_text(value)
 
 
 # header, justify, the cell of a row; `wide` adds the columns marked True

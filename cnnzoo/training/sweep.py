@@ -19,6 +19,7 @@ from cnnzoo.config import load_config
 from cnnzoo.errors import RunError
 from cnnzoo.runs.folder import RunFolder, SWEEP_CSV, SWEEP_JSON, read_json
 from cnnzoo.runs.table import history_rows, read_row, seconds_text
+from cnnzoo.terminal import csv_text
 from cnnzoo.training.sweep_space import Param, SweepError, Trial
 
 DONE = ("finished", "stopped early", "nan loss")
@@ -147,7 +148,7 @@ def write_csv(sweep: Sweep, results: list[TrialResult]) -> Path:
                          *(result.trial.assignment[k] for k in keys), _cell(result.value),
                          *(_cell(getattr(row, k, None)) for k in ("best_epoch", "test_accuracy", "epochs",
                                                                     "wall_seconds")),
-                         result.run or "", result.note])
+                         csv_text(result.run), csv_text(result.note)])
     return atomic_write_text(sweep.folder / SWEEP_CSV, buffer.getvalue())
 
 
