@@ -1,4 +1,4 @@
-"""Shared fixtures: where the shipped configs are, and the opt-in real-data directory."""
+"""Shared fixtures: where the shipped configs are, the opt-in real-data directory, and its generated stand-in."""
 
 from __future__ import annotations
 
@@ -37,11 +37,26 @@ def broken_configs_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def real_data_dir() -> Path:
-    """$CNNZOO_DATA_DIR for tests about real dataset files; skipped when it is not set."""
+    """$CNNZOO_DATA_DIR, the shared read-only datasets, for the tests about the real dataset files themselves
+    (tests/test_data_real.py); a visible skip when it is not set. Every other test that needs MNIST, FordA or
+    Flowers-17 as an input takes `generated_data_dir`."""
     value = os.environ.get("CNNZOO_DATA_DIR")
     if not value:
-        pytest.skip("CNNZOO_DATA_DIR not set: real-data test skipped")
-    return Path(value)
+        pytest.skip("CNNZOO_DATA_DIR not set: real-data tests need the shared datasets folder")
+    path = Path(value)
+    if not path.is_dir():
+        pytest.skip(f"CNNZOO_DATA_DIR={value} is not a folder")
+    return path
+
+
+@pytest.fixture(scope="session")
+def generated_data_dir(tmp_path_factory) -> Path:
+    """A data directory laid out as CNNZOO_DATA_DIR is (mnist.npz, ucr/FordA/, 17flowers.tgz), holding small
+    generated data in the real files' formats: for the tests that need the shipped configs' datasets as
+    inputs but are not about the real files. Written once per test process; read-only for the tests."""
+    from data_fixtures import write_generated_data
+
+    return write_generated_data(tmp_path_factory.mktemp("generated-data"))
 
 
 @pytest.fixture(scope="session")

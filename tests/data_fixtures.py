@@ -1,4 +1,5 @@
-"""Helpers for the data tests: tiny dataset files written on the fly, a local HTTP server, real data."""
+"""Helpers for the data tests: tiny dataset files written on the fly (and the generated stand-in for the shared
+datasets folder, `write_generated_data`), a local HTTP server."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import functools
 import gzip
 import http.server
 import io
-import os
 import socket
 import struct
 import tarfile
@@ -17,18 +17,6 @@ import numpy as np
 import pytest
 
 from cnnzoo.data.flowers17 import CLASS_NAMES as FLOWER_CLASSES
-
-
-@pytest.fixture
-def real_data_dir() -> Path:
-    """The shared read-only datasets, or a visible skip when CNNZOO_DATA_DIR is not set."""
-    value = os.environ.get("CNNZOO_DATA_DIR")
-    if not value:
-        pytest.skip("CNNZOO_DATA_DIR not set: real-data tests need the shared datasets folder")
-    path = Path(value)
-    if not path.is_dir():
-        pytest.skip(f"CNNZOO_DATA_DIR={value} is not a folder")
-    return path
 
 
 @pytest.fixture
@@ -87,13 +75,81 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> Path:
     return path
 
 
-def flower_entries(per_class: int = 3) -> dict[str, bytes]:
+def digit_like(labels: np.ndarray, seed: int = 0) -> np.ndarray:
+    """(N, 28, 28) uint8 MNIST-shaped images that a small CNN learns over a few epochs, as it does MNIST:
+    each class is a fixed pattern of 4x4 blocks on a dark background, drawn shifted by up to 2 pixels,
+    at a random brightness, over noise."""
+    patterns = np.random.default_rng(1234).random((10, 7, 7)) < 0.3
+    prototypes = np.kron(patterns, np.ones((4, 4))).astype(np.float32)  # (10, 28, 28) of 0 and 1
+    rng = np.random.default_rng(seed)
+    images = np.empty((len(labels), 28, 28), np.uint8)
+    for i, label in enumerate(labels):
+        shifted = np.roll(prototypes[label], tuple(rng.integers(-2, 3, 2)), axis=(0, 1))
+        pixels = shifted * rng.uniform(120, 255) + rng.normal(0, 50, (28, 28))
+        images[i] = np.clip(pixels, 0, 255).astype(np.uint8)
+    return images
+
+
+def digit_like_mnist(train: int, test: int, unique: int = 1000) -> dict[str, np.ndarray]:
+    """mnist.npz's four arrays, classes in turn (as balanced as MNIST), drawn by `digit_like`; past `unique`
+    images a split repeats itself (a full-size file, 60,000 + 10,000, is written in a fraction of a second)."""
+    arrays = {}
+    for part, count, seed in (("train", train, 1), ("test", test, 2)):
+        y = (np.arange(count) % 10).astype(np.uint8)
+        drawn = digit_like(y[:unique], seed)  # `unique` is a multiple of 10: the repeats keep their labels
+        arrays[f"x_{part}"], arrays[f"y_{part}"] = np.resize(drawn, (count, 28, 28)), y
+    return arrays
+
+
+# The stand-in for the shared data folder (see `generated_data_dir` in conftest.py): the real files' names and
+# formats, a few hundred examples each. MNIST has 2,000 training digits (what test_export's LeNet trains on, and
+# the first 2,000 that benchmarks/compare_keras.py takes) and 300 test digits (`cnnzoo export` verifies on 256);
+# FordA keeps its series length and its labels -1 and 1; Flowers-17 keeps its image numbering (80 a class).
+GENERATED_MNIST = {"train": 2000, "test": 300}
+FULL_SIZE_MNIST = {"train": 60_000, "test": 10_000}  # what the memory estimate counts for MNIST (data/mnist.py)
+GENERATED_FORDA = {"train": 400, "test": 160, "length": 500}
+GENERATED_FLOWERS_PER_CLASS = 5
+
+
+def forda_like_rows(count: int, length: int, seed: int) -> np.ndarray:
+    """UCR rows (label, series) with FordA's labels -1 and 1: a noisy sine whose frequency is the class."""
+    rng = np.random.default_rng(seed)
+    labels = np.where(np.arange(count) % 2, 1.0, -1.0)
+    t = np.arange(length)
+    phase = rng.uniform(0, 2 * np.pi, (count, 1))
+    series = np.sin(t * np.where(labels > 0, 0.2, 0.1)[:, None] + phase) + rng.normal(0, 1.0, (count, length))
+    return np.column_stack([labels, series])
+
+
+def write_generated_data(folder: Path, mnist: dict[str, int] = GENERATED_MNIST) -> Path:
+    """`folder` laid out as CNNZOO_DATA_DIR is (mnist.npz, ucr/FordA/FordA_{TRAIN,TEST}.tsv,
+    17flowers.tgz), with small generated data in the real files' formats; `mnist`: its split sizes."""
+    write_npz(folder / "mnist.npz", digit_like_mnist(mnist["train"], mnist["test"]))
+    forda = folder / "ucr" / "FordA"
+    forda.mkdir(parents=True, exist_ok=True)
+    for part, seed in (("TRAIN", 3), ("TEST", 4)):
+        rows = forda_like_rows(GENERATED_FORDA[part.lower()], GENERATED_FORDA["length"], seed)
+        np.savetxt(forda / f"FordA_{part}.tsv", rows, fmt="%.6g", delimiter="\t")
+    write_tgz(folder / "17flowers.tgz", flower_entries(GENERATED_FLOWERS_PER_CLASS, encoder=pillow_jpeg))
+    return folder
+
+
+def pillow_jpeg(image: np.ndarray) -> bytes:
+    """`encode` without starting TensorFlow (the generated data folder is written before any test runs)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, "JPEG", quality=95)
+    return buffer.getvalue()
+
+
+def flower_entries(per_class: int = 3, encoder=encode) -> dict[str, bytes]:
     """`jpg/image_NNNN.jpg` -> JPEG bytes: the first `per_class` images of each of the 17 classes."""
     entries = {}
     for label in range(len(FLOWER_CLASSES)):
         for i in range(per_class):
             number = label * 80 + i + 1
-            entries[f"jpg/image_{number:04d}.jpg"] = encode(image_for_class(label, seed=i))
+            entries[f"jpg/image_{number:04d}.jpg"] = encoder(image_for_class(label, seed=i))
     return entries
 
 

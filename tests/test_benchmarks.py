@@ -1,4 +1,5 @@
-"""benchmarks/compare_keras.py end to end on a tiny MNIST subset: both sides run, the JSON holds their numbers."""
+"""benchmarks/compare_keras.py end to end on a tiny MNIST subset: both sides run, the JSON holds their numbers.
+The data is the generated stand-in for the shared datasets (`generated_data_dir`, conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def test_compare_keras_runs_both_sides_and_reports_ratios(tmp_path, real_data_dir):
+def test_compare_keras_runs_both_sides_and_reports_ratios(tmp_path, generated_data_dir):
     out = tmp_path / "cmp.json"
     result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "compare_keras.py"), "--data-dir", str(real_data_dir.resolve()),
+        [sys.executable, str(REPO / "benchmarks" / "compare_keras.py"), "--data-dir", str(generated_data_dir.resolve()),
          "--pairs", "lenet", "--repeats", "1", "--mnist-samples", "2000", "--out", str(out),
          "--work-dir", str(tmp_path / "work")],
         cwd=REPO, capture_output=True, text=True, timeout=600)
@@ -32,13 +33,13 @@ def test_compare_keras_runs_both_sides_and_reports_ratios(tmp_path, real_data_di
     assert "cnnzoo dtype policy (metrics.json): lenet: " in result.stdout
 
 
-def test_accuracy_script_records_the_run_its_epoch_time_flip_tta_and_last_checkpoint(tmp_path, real_data_dir):
+def test_accuracy_script_records_the_run_its_epoch_time_flip_tta_and_last_checkpoint(tmp_path, generated_data_dir):
     import pandas as pd
 
     results = tmp_path / "results.jsonl"
     run = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "accuracy.py"), "lenet", "--runs-dir", str(tmp_path / "runs"),
-         "--out", str(results), "--tta", "flip", "--last", "--data-dir", str(real_data_dir.resolve()),
+         "--out", str(results), "--tta", "flip", "--last", "--data-dir", str(generated_data_dir.resolve()),
          "--epochs", "2", "--set", "data.limit=256"],
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]

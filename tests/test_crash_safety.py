@@ -1,6 +1,7 @@
 """Nothing lost: kills at chosen moments, exact resume, full disks and damaged run files.
 
-Every run here is a real `cnnzoo train` process on a small real subset; the kills are real signals.
+Every run here is a real `cnnzoo train` process on a small subset of the generated stand-in for the shared
+datasets (`generated_data_dir`, conftest.py); the kills are real signals.
 """
 
 from __future__ import annotations
@@ -65,14 +66,14 @@ def _weights(path: Path) -> list[np.ndarray]:
 
 @pytest.mark.parametrize("optimizer", [[], ["--set", "train.optimizer={name: adam, use_ema: true, ema_momentum: 0.9}"]],
                          ids=["plain", "ema"])
-def test_deterministic_resume_gives_the_same_weights(optimizer, tmp_path, real_data_dir):
+def test_deterministic_resume_gives_the_same_weights(optimizer, tmp_path, generated_data_dir):
     """cnn1d has Dropout, so this also checks that random layers draw the same masks after a resume;
     with EMA, that last.keras keeps the raw weights and the average (best.keras keeps the average)."""
-    common = [REPO / "configs/cnn1d.yaml", "--deterministic", "--data-dir", real_data_dir, *SMALL, *optimizer]
+    common = [REPO / "configs/cnn1d.yaml", "--deterministic", "--data-dir", generated_data_dir, *SMALL, *optimizer]
     assert _run("train", *common, "--epochs", 3, "--runs-dir", tmp_path / "whole")[0] == 0
     assert _run("train", *common, "--epochs", 1, "--runs-dir", tmp_path / "split")[0] == 0
     split = _only_run(tmp_path / "split")
-    code, output = _run("train", "--resume", split, "--epochs", 3, "--deterministic", "--data-dir", real_data_dir)
+    code, output = _run("train", "--resume", split, "--epochs", 3, "--deterministic", "--data-dir", generated_data_dir)
     assert code == 0, output
     whole = _only_run(tmp_path / "whole")
     for name in ("last.keras", "best.keras"):
@@ -94,12 +95,12 @@ def _wait_until(condition, process, seconds=240) -> bool:
 
 
 @pytest.mark.parametrize("moment", ["writing last.keras", "writing best.keras"])
-def test_kill_while_a_checkpoint_is_written(moment, tmp_path, real_data_dir):
+def test_kill_while_a_checkpoint_is_written(moment, tmp_path, generated_data_dir):
     """SIGKILL while a checkpoint's temporary file exists (after epoch 1, so there is a previous one):
     the folder stays usable and --resume trains the epochs the checkpoint does not hold again."""
     runs = tmp_path / "runs"
     process = _cnnzoo("train", REPO / "configs/lenet.yaml", "--epochs", 8, "--runs-dir", runs,
-                      "--data-dir", real_data_dir, *SMALL)
+                      "--data-dir", generated_data_dir, *SMALL)
     name = moment.split()[1].removesuffix(".keras")
 
     def mid_write():
@@ -112,9 +113,9 @@ def test_kill_while_a_checkpoint_is_written(moment, tmp_path, real_data_dir):
     assert caught, f"the run ended before a second {name}.keras write was seen:\n{output}"
     run_dir = _only_run(runs)
     assert _invoke("plot", run_dir).exit_code == 0
-    assert _invoke("eval", run_dir, "--checkpoint", name, "--data-dir", real_data_dir).exit_code == 0
+    assert _invoke("eval", run_dir, "--checkpoint", name, "--data-dir", generated_data_dir).exit_code == 0
 
-    code, output = _run("train", "--resume", run_dir, "--data-dir", real_data_dir)
+    code, output = _run("train", "--resume", run_dir, "--data-dir", generated_data_dir)
     assert code == 0, output
     if name == "last":  # history.csv is written first, so it is one epoch ahead of last.keras
         assert "trained again" in output
@@ -129,19 +130,19 @@ def _limit_file_size(limit: int):
     return apply
 
 
-def test_a_checkpoint_that_cannot_be_written_stops_cleanly(tmp_path, real_data_dir):
+def test_a_checkpoint_that_cannot_be_written_stops_cleanly(tmp_path, generated_data_dir):
     """A file-size limit below LeNet's checkpoint size makes every checkpoint write fail, as a full
     disk would: a clear error, exit code 2, no partial file, and the run resumes once there is room."""
     runs = tmp_path / "runs"
     code, output = _run("train", REPO / "configs/lenet.yaml", "--epochs", 2, "--runs-dir", runs,
-                        "--data-dir", real_data_dir, *SMALL, preexec_fn=_limit_file_size(2 << 20))
+                        "--data-dir", generated_data_dir, *SMALL, preexec_fn=_limit_file_size(2 << 20))
     assert code == 2, output
     assert "Traceback" not in output and "cannot write the file" in output and "best.keras" in output
     run_dir = _only_run(runs)
     assert not [p.name for p in run_dir.iterdir() if p.suffix == ".keras" or ".tmp" in p.name]
     assert _epochs(run_dir) == [1]
 
-    code, output = _run("train", "--resume", run_dir, "--data-dir", real_data_dir)
+    code, output = _run("train", "--resume", run_dir, "--data-dir", generated_data_dir)
     assert code == 0, output
     assert _epochs(run_dir) == [1, 2] and (run_dir / "best.keras").is_file()
 

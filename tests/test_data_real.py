@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 import pytest
-from data_fixtures import isolated, real_data_dir  # noqa: F401
+from data_fixtures import isolated  # noqa: F401
 
 from cnnzoo.data import DataSpec, load_dataset
 

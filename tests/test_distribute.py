@@ -2,7 +2,8 @@
 (a worker killed mid-epoch, then the chief's folder resumed), and every bad strategy or cluster input.
 
 Training runs in subprocesses: logical devices and the collective runtime are set once per process and
-must not leak into the pytest process.
+must not leak into the pytest process. The data is the generated stand-in for the shared datasets
+(`generated_data_dir`, conftest.py).
 """
 
 from __future__ import annotations
@@ -62,9 +63,9 @@ def _folders(runs: Path) -> list[Path]:
     return sorted(p for p in runs.iterdir() if p.is_dir())
 
 
-def test_mirrored_two_logical_cpus_matches_one_device(real_data_dir, tmp_path):
+def test_mirrored_two_logical_cpus_matches_one_device(generated_data_dir, tmp_path):
     runs = tmp_path / "runs"
-    args = [str(LENET), "--data-dir", str(real_data_dir), "--runs-dir", str(runs), "--epochs", "2",
+    args = [str(LENET), "--data-dir", str(generated_data_dir), "--runs-dir", str(runs), "--epochs", "2",
             "--set", "data.limit=1000", "--set", "train.batch_size=100", "--set", "train.precision=float32"]
     done = subprocess.run([sys.executable, "-c", TWO_CPUS, *args], capture_output=True, text=True, timeout=600,
                           env=_env(), cwd=tmp_path)
@@ -113,12 +114,12 @@ def _epochs_kept(runs: Path) -> int:
     return len(histories[0].read_text().splitlines()) - 1
 
 
-def test_multi_worker_cluster_survives_a_killed_worker_and_resumes(real_data_dir, tmp_path):
+def test_multi_worker_cluster_survives_a_killed_worker_and_resumes(generated_data_dir, tmp_path):
     runs = tmp_path / "runs"
     scratch = [tmp_path / "tmp0", tmp_path / "tmp1"]
     for folder in scratch:
         folder.mkdir()
-    args = [str(CNN1D), "--data-dir", str(real_data_dir), "--runs-dir", str(runs), "--epochs", "2",
+    args = [str(CNN1D), "--data-dir", str(generated_data_dir), "--runs-dir", str(runs), "--epochs", "2",
             "--set", "data.limit=300", "--set", "train.batch_size=16", "--set", "train.precision=float32",
             "--set", "train.optimizer={name: adam, use_ema: true, ema_momentum: 0.9}"]  # the loop's test hooks
     chief, worker = _start_workers(args, _cluster(tmp_path, "first.yaml"), scratch, tmp_path)
@@ -141,7 +142,7 @@ def test_multi_worker_cluster_survives_a_killed_worker_and_resumes(real_data_dir
     scratch = [tmp_path / "resume0", tmp_path / "resume1"]  # the killed worker could not clean its own
     for folder in scratch:
         folder.mkdir()
-    resumed = _start_workers(["--resume", str(run), "--data-dir", str(real_data_dir)],
+    resumed = _start_workers(["--resume", str(run), "--data-dir", str(generated_data_dir)],
                              _cluster(tmp_path, "second.yaml"), scratch, tmp_path)
     outputs = [process.communicate(timeout=400) for process in resumed]
     assert [p.returncode for p in resumed] == [0, 0], [o[1][-3000:] for o in outputs]
@@ -150,7 +151,7 @@ def test_multi_worker_cluster_survives_a_killed_worker_and_resumes(real_data_dir
     assert metrics["epochs_completed"] == 2 and metrics["distribute"]["replicas"] == 2
     assert {p.name for p in run.iterdir()} >= RUN_FILES and _folders(runs) == [run]
     validated = CliRunner().invoke(app, ["eval", str(run), "--split", "val", "--json",
-                                         "--data-dir", str(real_data_dir)])
+                                         "--data-dir", str(generated_data_dir)])
     best_row = metrics["best"]  # the loop validated the moving average that best.keras keeps
     assert json.loads(validated.output)["metrics"]["loss"] == pytest.approx(best_row["val_loss"], rel=1e-4)
     assert not list(scratch[1].glob("cnnzoo-*"))  # the worker's temporary copy is gone (TMPDIR also holds
@@ -204,10 +205,10 @@ def test_bad_strategy_or_cluster_exits_2(place, monkeypatch, args, env, reason):
     assert "Traceback" not in result.output
 
 
-def test_gpu_check_runs_in_cpu_mode(real_data_dir, tmp_path):
+def test_gpu_check_runs_in_cpu_mode(generated_data_dir, tmp_path):
     out = tmp_path / "check"
     done = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_check.sh"), "--cpu", "--no-install", "--data-dir",
-                           str(real_data_dir), "--out", str(out)], capture_output=True, text=True, timeout=600,
+                           str(generated_data_dir), "--out", str(out)], capture_output=True, text=True, timeout=600,
                           env=_env(), cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "gpu_check: cpu mode" in done.stdout and "measured float32 matmul peak" in done.stdout

@@ -168,7 +168,7 @@ def test_trainable_false_through_blocks_and_branches_and_freeze_globs(tmp_path):
     np.testing.assert_allclose(stem(x, training=True), stem(x, training=False), atol=1e-6)
 
 
-def test_train_from_a_run_writes_the_table_and_keeps_frozen_weights(source_run, tmp_path, real_data_dir,
+def test_train_from_a_run_writes_the_table_and_keeps_frozen_weights(source_run, tmp_path, generated_data_dir,
                                                                      monkeypatch):
     import keras
 
@@ -178,7 +178,7 @@ def test_train_from_a_run_writes_the_table_and_keeps_frozen_weights(source_run, 
     text = text.replace("units: 17", "units: 10")  # MNIST; the head still differs: it follows `extra`
     config = write(tmp_path, text, PATH=source_run, SKIP="true")
     result = CliRunner().invoke(app, ["train", str(config), "--runs-dir", str(tmp_path / "out"),
-                                      "--data-dir", str(real_data_dir)])
+                                      "--data-dir", str(generated_data_dir)])
     assert result.exit_code == 0, result.output
     assert "1 loaded, 1 new, 1 skipped" in result.output
     (run,) = (tmp_path / "out").iterdir()

@@ -21,6 +21,7 @@ from cnnzoo.errors import DataError
 from cnnzoo.host_memory import parse_bytes
 from cnnzoo.model.builder import build_model
 from cnnzoo.model.memory import estimate_training, optimizer_slots
+from data_fixtures import FULL_SIZE_MNIST, write_generated_data
 
 REPO = Path(__file__).resolve().parent.parent
 LENET = REPO / "configs" / "lenet.yaml"
@@ -156,10 +157,10 @@ def test_bench_reports_estimate_and_peak_rss():
     assert 0.3 < row["memory_estimate_bytes"] / row["peak_rss_bytes"] < 3
 
 
-def test_force_goes_past_the_check_for_train_and_eval(tmp_path, real_data_dir):
+def test_force_goes_past_the_check_for_train_and_eval(tmp_path, generated_data_dir):
     runs = tmp_path / "runs"
     small = ["--set", "data.limit=64", "--set", "train.batch_size=32", "--epochs", 1, "--runs-dir", runs,
-             "--data-dir", real_data_dir]
+             "--data-dir", generated_data_dir]
     tight = {"CNNZOO_MEMORY_LIMIT": "300MB"}
     refused = _invoke("train", LENET, *small, env=tight)
     assert refused.exit_code == 2 and "needs an estimated" in refused.output and not runs.exists()
@@ -169,11 +170,11 @@ def test_force_goes_past_the_check_for_train_and_eval(tmp_path, real_data_dir):
     (run_dir,) = runs.iterdir()
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["memory_estimate_bytes"] > 0 and metrics["peak_rss_bytes"] > 0
-    assert _invoke("eval", run_dir, "--data-dir", real_data_dir, env=tight).exit_code == 2
-    assert _invoke("eval", run_dir, "--data-dir", real_data_dir, "--force", env=tight).exit_code == 0
+    assert _invoke("eval", run_dir, "--data-dir", generated_data_dir, env=tight).exit_code == 2
+    assert _invoke("eval", run_dir, "--data-dir", generated_data_dir, "--force", env=tight).exit_code == 0
 
 
-def test_out_of_memory_mid_epoch_keeps_a_resumable_run(tmp_path, real_data_dir, monkeypatch):
+def test_out_of_memory_mid_epoch_keeps_a_resumable_run(tmp_path, generated_data_dir, monkeypatch):
     import tensorflow as tf
 
     from cnnzoo.training.callbacks import EpochSeeds
@@ -190,7 +191,7 @@ def test_out_of_memory_mid_epoch_keeps_a_resumable_run(tmp_path, real_data_dir, 
 
     runs = tmp_path / "runs"
     args = ["--set", "data.limit=128", "--set", "train.batch_size=32", "--runs-dir", runs,
-            "--data-dir", real_data_dir]
+            "--data-dir", generated_data_dir]
     with monkeypatch.context() as patch:  # injected into a real run, as TensorFlow would raise it
         patch.setattr(EpochSeeds, "on_epoch_begin", remember(EpochSeeds.on_epoch_begin))
         patch.setattr(EpochSeeds, "on_train_batch_begin", exhausted, raising=False)
@@ -202,7 +203,7 @@ def test_out_of_memory_mid_epoch_keeps_a_resumable_run(tmp_path, real_data_dir, 
     (run_dir,) = runs.iterdir()
     assert f"cnnzoo train --resume {run_dir}" in text
     assert (run_dir / "history.csv").read_text().count("\n") == 2  # header and the complete epoch 1
-    resumed = _invoke("train", "--resume", run_dir, "--data-dir", real_data_dir)
+    resumed = _invoke("train", "--resume", run_dir, "--data-dir", generated_data_dir)
     assert resumed.exit_code == 0, resumed.output
     assert json.loads((run_dir / "metrics.json").read_text())["epochs_completed"] == 3
 
@@ -214,11 +215,13 @@ def test_resizing_checks_its_array_before_allocating():
         fit_images(np.zeros((1000, 28, 28), np.uint8), (60000, 60000, 3))
 
 
-def test_estimate_within_30_percent_of_measured_peak(tmp_path, real_data_dir):
-    """benchmarks/memory.py on two small models, each a real `cnnzoo train` subprocess."""
+def test_estimate_within_30_percent_of_measured_peak(tmp_path):
+    """benchmarks/memory.py on two small models, each a real `cnnzoo train` subprocess. The generated MNIST
+    stand-in is full-size here (60,000 + 10,000 digits, as the estimate counts them); FordA's is counted by line."""
+    data_dir = write_generated_data(tmp_path / "data", mnist=FULL_SIZE_MNIST)
     out = tmp_path / "memory.csv"
     done = subprocess.run([sys.executable, str(REPO / "benchmarks/memory.py"), "lenet", "cnn1d", "--limit", "128",
-                           "--data-dir", str(real_data_dir), "--out", str(out)], capture_output=True, text=True,
+                           "--data-dir", str(data_dir), "--out", str(out)], capture_output=True, text=True,
                           cwd=REPO, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     rows = list(csv.DictReader(out.open()))

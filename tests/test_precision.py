@@ -69,11 +69,11 @@ def _train(runs_dir: Path, data_dir: Path, *extra: str) -> Path:
     return run_dir
 
 
-def test_bfloat16_run_trains_like_float32_and_reloads_resumes_and_evaluates(tmp_path, real_data_dir):
+def test_bfloat16_run_trains_like_float32_and_reloads_resumes_and_evaluates(tmp_path, generated_data_dir):
     import keras
 
-    plain = _train(tmp_path / "f32", real_data_dir, "--set", "train.precision=float32")
-    mixed = _train(tmp_path / "bf16", real_data_dir, "--set", "train.precision=mixed_bfloat16")
+    plain = _train(tmp_path / "f32", generated_data_dir, "--set", "train.precision=float32")
+    mixed = _train(tmp_path / "bf16", generated_data_dir, "--set", "train.precision=mixed_bfloat16")
     plain_metrics = json.loads((plain / "metrics.json").read_text())
     metrics = json.loads((mixed / "metrics.json").read_text())
     assert (plain_metrics["precision"], metrics["precision"]) == ("float32", "mixed_bfloat16")
@@ -81,12 +81,12 @@ def test_bfloat16_run_trains_like_float32_and_reloads_resumes_and_evaluates(tmp_
 
     best = keras.models.load_model(mixed / "best.keras")
     assert best.layers[1].compute_dtype == "bfloat16" and best.layers[-1].compute_dtype == "float32"
-    result = CliRunner().invoke(app, ["eval", str(mixed), "--data-dir", str(real_data_dir), "--json"])
+    result = CliRunner().invoke(app, ["eval", str(mixed), "--data-dir", str(generated_data_dir), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["metrics"]["accuracy"] == pytest.approx(metrics["test"]["accuracy"], abs=1e-6)
 
     result = CliRunner().invoke(app, ["train", "--resume", str(mixed), "--epochs", "3", "--data-dir",
-                                      str(real_data_dir)])
+                                      str(generated_data_dir)])
     assert result.exit_code == 0, result.output
     assert list(pd.read_csv(mixed / "history.csv")["epoch"]) == [1, 2, 3]
     assert json.loads((mixed / "metrics.json").read_text())["precision"] == "mixed_bfloat16"

@@ -1,5 +1,6 @@
 """`cnnzoo predict`: the run's own test examples, written back as files, get eval's probabilities;
-every kind of bad input is one line, the rest is still predicted, and the exit code says how it went."""
+every kind of bad input is one line, the rest is still predicted, and the exit code says how it went.
+The test examples come from the generated stand-in for the shared datasets (`generated_data_dir`, conftest.py)."""
 
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ def eval_probabilities(run: Path, data_dir: Path) -> tuple[np.ndarray, list[str]
     from cnnzoo.config import load_config
     from cnnzoo.deploy.predict import class_probabilities
     from cnnzoo.runs.folder import load_checkpoint
-    from cnnzoo.training.fit import make_pipelines, plan_labels
+    from cnnzoo.training.labels import plan_labels
+    from cnnzoo.training.setup import make_pipelines
 
     config = load_config(run / "config.yaml")
     model = load_checkpoint(run / "best.keras")
@@ -65,47 +67,50 @@ def check_against_eval(result, expected: np.ndarray, names: list[str]) -> None:
         np.testing.assert_allclose([got[n] for n in names], probs, atol=1e-5)
 
 
-def test_mnist_digits_as_png_padded_for_lenet5_match_eval(tmp_path, real_data_dir):
+def test_mnist_digits_as_png_padded_for_lenet5_match_eval(tmp_path, generated_data_dir):
     run = saved_run(tmp_path / "run", REPO / "configs" / "lenet5.yaml")
-    expected, names = eval_probabilities(run, real_data_dir)
-    with np.load(real_data_dir / "mnist.npz") as mnist:
+    expected, names = eval_probabilities(run, generated_data_dir)
+    with np.load(generated_data_dir / "mnist.npz") as mnist:
         digits = mnist["x_test"][:12]  # the official test split, in order; 28x28, padded to 32x32
     folder = tmp_path / "digits"
     folder.mkdir()
     for i, digit in enumerate(digits):
         Image.fromarray(digit).save(folder / f"{i:02d}.png")
     (folder / "README.txt").write_text("skipped: not an image by its extension\n")
-    result = predict(run, folder, "--json", "--top-k", "10", "--data-dir", real_data_dir)
+    result = predict(run, folder, "--json", "--top-k", "10", "--data-dir", generated_data_dir)
     check_against_eval(result, expected[:12], names)
 
 
-def test_forda_rows_as_tsv_csv_and_npy_match_eval(tmp_path, real_data_dir):
+def test_forda_rows_as_tsv_csv_and_npy_match_eval(tmp_path, generated_data_dir):
     run = saved_run(tmp_path / "run", REPO / "configs" / "cnn1d.yaml")
-    expected, names = eval_probabilities(run, real_data_dir)
-    rows = np.loadtxt(real_data_dir / "ucr" / "FordA" / "FordA_TEST.tsv", max_rows=6)
+    expected, names = eval_probabilities(run, generated_data_dir)
+    rows = np.loadtxt(generated_data_dir / "ucr" / "FordA" / "FordA_TEST.tsv", max_rows=6)
     np.savetxt(tmp_path / "labelled.tsv", rows[:3], delimiter="\t")  # UCR layout: label first
     np.savetxt(tmp_path / "bare.csv", rows[3:5, 1:], delimiter=",")  # no label column
     np.save(tmp_path / "one.npy", rows[5, 1:].astype(np.float32))
     result = predict(run, tmp_path / "labelled.tsv", tmp_path / "bare.csv", tmp_path / "one.npy", "--json",
-                     "--data-dir", real_data_dir)
+                     "--data-dir", generated_data_dir)
     check_against_eval(result, expected[:6], names)
     assert [e["file"].rsplit("/", 1)[-1] for e in json.loads(result.stdout)] == [
         "labelled.tsv:1", "labelled.tsv:2", "labelled.tsv:3", "bare.csv:1", "bare.csv:2", "one.npy[0]"]
 
 
-def test_flowers_jpegs_of_the_test_split_match_eval(tmp_path, real_data_dir):
+def test_flowers_jpegs_of_the_test_split_match_eval(tmp_path, generated_data_dir):
+    from cnnzoo.data.flowers17 import PER_CLASS, image_number
     from cnnzoo.data.splits import three_way_split
 
     (tmp_path / "tiny_flowers.yaml").write_text(TINY_FLOWERS)
     run = saved_run(tmp_path / "run", tmp_path / "tiny_flowers.yaml")
-    expected, names = eval_probabilities(run, real_data_dir)
-    _, _, test = three_way_split(np.arange(1360) // 80, 0.2, 0.2, 42)
-    wanted = {f"jpg/image_{i + 1:04d}.jpg": k for k, i in enumerate(test[:8])}
-    with tarfile.open(real_data_dir / "17flowers.tgz") as tar:
+    expected, names = eval_probabilities(run, generated_data_dir)
+    with tarfile.open(generated_data_dir / "17flowers.tgz") as tar:
+        # the loader's order: the archive's images by number, each labelled by its place (80 a class)
+        numbers = sorted(n for n in map(image_number, tar.getnames()) if n)
+        _, _, test = three_way_split((np.array(numbers) - 1) // PER_CLASS, 0.2, 0.2, 42)
+        wanted = {f"jpg/image_{numbers[i]:04d}.jpg": k for k, i in enumerate(test[:8])}
         for member in tar:
             if member.name in wanted:
                 (tmp_path / f"{wanted[member.name]:02d}.jpg").write_bytes(tar.extractfile(member).read())
-    result = predict(run, str(tmp_path / "*.jpg"), "--json", "--top-k", "17", "--data-dir", real_data_dir)
+    result = predict(run, str(tmp_path / "*.jpg"), "--json", "--top-k", "17", "--data-dir", generated_data_dir)
     check_against_eval(result, expected[:8], names)
 
 

@@ -38,13 +38,13 @@ def _history(run_dir: Path) -> pd.DataFrame:
     return pd.read_csv(run_dir / "history.csv")
 
 
-def test_resume_extends_a_finished_run(tmp_path, real_data_dir):
+def test_resume_extends_a_finished_run(tmp_path, generated_data_dir):
     runs = tmp_path / "runs"
     result = _invoke("train", REPO / "configs/cnn1d.yaml", "--epochs", 2, "--runs-dir", runs,
-                     "--data-dir", real_data_dir, *SMALL)
+                     "--data-dir", generated_data_dir, *SMALL)
     assert result.exit_code == 0, result.output
     run_dir = _only_run(runs)
-    result = _invoke("train", "--resume", run_dir, "--epochs", 4, "--data-dir", real_data_dir)
+    result = _invoke("train", "--resume", run_dir, "--epochs", 4, "--data-dir", generated_data_dir)
     assert result.exit_code == 0, result.output
     history = _history(run_dir)
     assert list(history["epoch"]) == [1, 2, 3, 4]
@@ -56,29 +56,29 @@ def test_resume_extends_a_finished_run(tmp_path, real_data_dir):
     assert metrics["best_epoch"] == int(history.loc[history["val_accuracy"].idxmax(), "epoch"])
     assert "epochs: 4" in (run_dir / "config.yaml").read_text()
 
-    again = _invoke("train", "--resume", run_dir, "--data-dir", real_data_dir)
+    again = _invoke("train", "--resume", run_dir, "--data-dir", generated_data_dir)
     assert again.exit_code == 2 and "nothing to resume" in again.output
-    shorter = _invoke("train", "--resume", run_dir, "--epochs", "2", "--data-dir", real_data_dir)
+    shorter = _invoke("train", "--resume", run_dir, "--epochs", "2", "--data-dir", generated_data_dir)
     assert shorter.exit_code == 2 and "4 epoch(s) are done and the run is set to 2" in " ".join(shorter.output.split())
 
 
-def test_resume_refuses_a_changed_network(tmp_path, real_data_dir):
+def test_resume_refuses_a_changed_network(tmp_path, generated_data_dir):
     runs = tmp_path / "runs"
     assert _invoke("train", REPO / "configs/cnn1d.yaml", "--epochs", 1, "--runs-dir", runs,
-                   "--data-dir", real_data_dir, *SMALL).exit_code == 0
+                   "--data-dir", generated_data_dir, *SMALL).exit_code == 0
     run_dir = _only_run(runs)
     config = run_dir / "config.yaml"
     config.write_text(config.read_text().replace("filters: 128", "filters: 96"))
-    result = _invoke("train", "--resume", run_dir, "--epochs", 2, "--data-dir", real_data_dir)
+    result = _invoke("train", "--resume", run_dir, "--epochs", 2, "--data-dir", generated_data_dir)
     assert result.exit_code == 2
     assert "no longer builds the network" in result.output and "Traceback" not in result.output
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
-def test_killed_run_is_usable_and_resumes_without_gaps(sig, tmp_path, real_data_dir):
+def test_killed_run_is_usable_and_resumes_without_gaps(sig, tmp_path, generated_data_dir):
     runs = tmp_path / "runs"
     command = [sys.executable, "-m", "cnnzoo", "train", str(REPO / "configs/cnn1d.yaml"), "--epochs", "6",
-               "--runs-dir", str(runs), "--data-dir", str(real_data_dir), *SMALL]
+               "--runs-dir", str(runs), "--data-dir", str(generated_data_dir), *SMALL]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env={**os.environ, "COLUMNS": "200"})
     deadline = time.monotonic() + 120
@@ -93,9 +93,9 @@ def test_killed_run_is_usable_and_resumes_without_gaps(sig, tmp_path, real_data_
     if sig != signal.SIGKILL:
         assert process.returncode == 130 and f"cnnzoo train --resume {run_dir}" in output.replace("\n", "")
     assert _invoke("plot", run_dir).exit_code == 0
-    assert _invoke("eval", run_dir, "--checkpoint", "last", "--data-dir", real_data_dir).exit_code == 0
+    assert _invoke("eval", run_dir, "--checkpoint", "last", "--data-dir", generated_data_dir).exit_code == 0
 
-    result = _invoke("train", "--resume", run_dir, "--data-dir", real_data_dir)
+    result = _invoke("train", "--resume", run_dir, "--data-dir", generated_data_dir)
     assert result.exit_code == 0, result.output
     assert list(_history(run_dir)["epoch"]) == [1, 2, 3, 4, 5, 6]
     assert not [p for p in run_dir.iterdir() if "tmp" in p.name]

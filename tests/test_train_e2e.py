@@ -1,4 +1,7 @@
-"""End to end on small real subsets: `cnnzoo train`, then `eval` and `plot` on the run folder."""
+"""End to end on small subsets: `cnnzoo train` of shipped configs, then `eval` and `plot` on the run folder.
+
+The data is the generated stand-in for the shared datasets (`generated_data_dir`, conftest.py): MNIST, FordA
+and Flowers-17 in their real formats, a few hundred examples each."""
 
 from __future__ import annotations
 
@@ -44,10 +47,10 @@ def _train(config: str, runs_dir: Path, data_dir: Path, extra: list[str], epochs
 
 
 @pytest.mark.parametrize("config", list(CASES))
-def test_train_eval_plot_on_real_subset(config, tmp_path, real_data_dir):
+def test_train_eval_plot_on_a_small_subset(config, tmp_path, generated_data_dir):
     import keras
 
-    run_dir = _train(config, tmp_path / "runs", real_data_dir, CASES[config])
+    run_dir = _train(config, tmp_path / "runs", generated_data_dir, CASES[config])
     for name in RUN_FILES:
         assert (run_dir / name).stat().st_size > 0, name
 
@@ -63,7 +66,7 @@ def test_train_eval_plot_on_real_subset(config, tmp_path, real_data_dir):
     assert metrics["params"] == keras.models.load_model(run_dir / "best.keras").count_params()
     assert set(metrics["versions"]) == {"python", "tensorflow", "keras", "cnnzoo"}
 
-    result = CliRunner().invoke(app, ["eval", str(run_dir), "--data-dir", str(real_data_dir), "--json"])
+    result = CliRunner().invoke(app, ["eval", str(run_dir), "--data-dir", str(generated_data_dir), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["metrics"]["accuracy"] == pytest.approx(metrics["test"]["accuracy"], abs=1e-6)
@@ -82,15 +85,15 @@ def test_train_eval_plot_on_real_subset(config, tmp_path, real_data_dir):
     assert_drawn_png(run_dir / "accuracy.png")
 
 
-def test_metrics_agree_with_fresh_evaluate_of_best_checkpoint(tmp_path, real_data_dir):
+def test_metrics_agree_with_fresh_evaluate_of_best_checkpoint(tmp_path, generated_data_dir):
     import keras
 
     from cnnzoo import data as datasets
     from cnnzoo.config import load_config
 
-    run_dir = _train("lenet", tmp_path / "runs", real_data_dir, CASES["lenet"])
+    run_dir = _train("lenet", tmp_path / "runs", generated_data_dir, CASES["lenet"])
     config = load_config(run_dir / "config.yaml")
-    splits = datasets.load_dataset(config.data, input_shape=config.input.shape, data_dir=real_data_dir,
+    splits = datasets.load_dataset(config.data, input_shape=config.input.shape, data_dir=generated_data_dir,
                                    seed=config.train.seed, progress=False)
     model = keras.models.load_model(run_dir / "best.keras")
     loss, accuracy = model.evaluate(splits.x_test.astype("float32") / 255, splits.y_test, verbose=0)
@@ -99,11 +102,11 @@ def test_metrics_agree_with_fresh_evaluate_of_best_checkpoint(tmp_path, real_dat
     assert metrics["test"]["loss"] == pytest.approx(loss, rel=1e-4)
 
 
-def test_resolved_config_rebuilds_the_same_model(tmp_path, real_data_dir):
+def test_resolved_config_rebuilds_the_same_model(tmp_path, generated_data_dir):
     from cnnzoo.config import load_config
     from cnnzoo.model.builder import build_model
 
-    run_dir = _train("lenet", tmp_path / "runs", real_data_dir, [*CASES["lenet"], "--seed", "7"], epochs=1)
+    run_dir = _train("lenet", tmp_path / "runs", generated_data_dir, [*CASES["lenet"], "--seed", "7"], epochs=1)
     original = build_model(load_config(REPO / "configs" / "lenet.yaml", ["data.limit=384"])).model
     reloaded_config = load_config(run_dir / "config.yaml")
     reloaded = build_model(reloaded_config).model
@@ -112,9 +115,9 @@ def test_resolved_config_rebuilds_the_same_model(tmp_path, real_data_dir):
     assert [l.output.shape for l in reloaded.layers] == [l.output.shape for l in original.layers]
 
 
-def test_plot_overlays_several_runs(tmp_path, real_data_dir):
-    first = _train("lenet", tmp_path / "a", real_data_dir, CASES["lenet"], epochs=1)
-    second = _train("lenet", tmp_path / "b", real_data_dir, [*CASES["lenet"], "--seed", "3"], epochs=1)
+def test_plot_overlays_several_runs(tmp_path, generated_data_dir):
+    first = _train("lenet", tmp_path / "a", generated_data_dir, CASES["lenet"], epochs=1)
+    second = _train("lenet", tmp_path / "b", generated_data_dir, [*CASES["lenet"], "--seed", "3"], epochs=1)
     out = tmp_path / "both.png"
     result = CliRunner().invoke(app, ["plot", str(first), str(second), "--metric", "loss", "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -122,20 +125,20 @@ def test_plot_overlays_several_runs(tmp_path, real_data_dir):
     assert str(out) in result.output
 
 
-def test_runs_are_never_overwritten(tmp_path, real_data_dir):
+def test_runs_are_never_overwritten(tmp_path, generated_data_dir):
     runs = tmp_path / "runs"
     for seed in ("1", "2"):
         result = CliRunner().invoke(app, ["train", str(REPO / "configs" / "lenet.yaml"), "--epochs", "1",
                                           "--seed", seed, "--runs-dir", str(runs), "--data-dir",
-                                          str(real_data_dir), *CASES["lenet"]])
+                                          str(generated_data_dir), *CASES["lenet"]])
         assert result.exit_code == 0, result.output
     assert len(list(runs.iterdir())) == 2
 
 
-def test_sigint_stops_cleanly_and_leaves_a_usable_run(tmp_path, real_data_dir):
+def test_sigint_stops_cleanly_and_leaves_a_usable_run(tmp_path, generated_data_dir):
     runs = tmp_path / "runs"
     command = [sys.executable, "-m", "cnnzoo", "train", str(REPO / "configs" / "lenet.yaml"), "--epochs", "200",
-               "--runs-dir", str(runs), "--data-dir", str(real_data_dir), "--set", "data.limit=512"]
+               "--runs-dir", str(runs), "--data-dir", str(generated_data_dir), "--set", "data.limit=512"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env={**os.environ, "COLUMNS": "200"})
     deadline = time.monotonic() + 120
@@ -152,14 +155,14 @@ def test_sigint_stops_cleanly_and_leaves_a_usable_run(tmp_path, real_data_dir):
     assert metrics["interrupted"] == "SIGINT"
     assert metrics["epochs_completed"] == len(history) >= 1 and list(history["epoch"]) == list(range(1, len(history) + 1))
     assert not list(run_dir.glob(".*tmp*")), "temporary files left behind"
-    result = CliRunner().invoke(app, ["eval", str(run_dir), "--data-dir", str(real_data_dir), "--json"])
+    result = CliRunner().invoke(app, ["eval", str(run_dir), "--data-dir", str(generated_data_dir), "--json"])
     assert result.exit_code == 0, result.output
 
 
-def test_nan_loss_stops_with_epoch_and_step_and_keeps_finite_checkpoints(tmp_path, real_data_dir):
+def test_nan_loss_stops_with_epoch_and_step_and_keeps_finite_checkpoints(tmp_path, generated_data_dir):
     runs = tmp_path / "runs"
     result = CliRunner().invoke(app, ["train", str(REPO / "configs" / "lenet.yaml"), "--epochs", "3",
-                                      "--runs-dir", str(runs), "--data-dir", str(real_data_dir), *CASES["lenet"],
+                                      "--runs-dir", str(runs), "--data-dir", str(generated_data_dir), *CASES["lenet"],
                                       "--set", "train.optimizer={name: sgd, learning_rate: 1.0e+12}"])
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())

@@ -16,7 +16,8 @@ from cnnzoo.evaluation.tta import check_tta
 REPO = Path(__file__).resolve().parent.parent
 
 
-def test_flip_tta_averages_the_mirrored_view_and_keeps_the_single_view_scores(tmp_path, real_data_dir, monkeypatch):
+def test_flip_tta_averages_the_mirrored_view_and_keeps_the_single_view_scores(tmp_path, generated_data_dir,
+                                                                               monkeypatch):
     import keras
 
     from cnnzoo import data as datasets
@@ -25,17 +26,17 @@ def test_flip_tta_averages_the_mirrored_view_and_keeps_the_single_view_scores(tm
     monkeypatch.setenv("CNNZOO_CACHE_DIR", str(tmp_path / "cache"))
     runs = tmp_path / "runs"
     trained = CliRunner().invoke(app, ["train", str(REPO / "configs" / "lenet.yaml"), "--epochs", "1", "--runs-dir",
-                                       str(runs), "--data-dir", str(real_data_dir), "--set", "data.limit=384"])
+                                       str(runs), "--data-dir", str(generated_data_dir), "--set", "data.limit=384"])
     assert trained.exit_code == 0, trained.output
     (run_dir,) = runs.iterdir()
 
-    result = CliRunner().invoke(app, ["eval", str(run_dir), "--data-dir", str(real_data_dir), "--tta", "flip",
+    result = CliRunner().invoke(app, ["eval", str(run_dir), "--data-dir", str(generated_data_dir), "--tta", "flip",
                                       "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
 
     config = load_config(run_dir / "config.yaml")
-    splits = datasets.load_dataset(config.data, input_shape=config.input.shape, data_dir=real_data_dir,
+    splits = datasets.load_dataset(config.data, input_shape=config.input.shape, data_dir=generated_data_dir,
                                    seed=config.train.seed, progress=False)
     model = keras.models.load_model(run_dir / "best.keras")
     images = splits.x_test.astype("float32") / 255
@@ -48,7 +49,7 @@ def test_flip_tta_averages_the_mirrored_view_and_keeps_the_single_view_scores(tm
     assert report["single_view"]["accuracy"] == pytest.approx(single["accuracy"], abs=1e-6)
     assert json.loads((run_dir / "eval.json").read_text())["tta"] == "flip"
 
-    table = CliRunner().invoke(app, ["eval", str(run_dir), "--data-dir", str(real_data_dir), "--tta", "flip"])
+    table = CliRunner().invoke(app, ["eval", str(run_dir), "--data-dir", str(generated_data_dir), "--tta", "flip"])
     assert table.exit_code == 0 and "flip test-time augmentation" in table.output and "single view:" in table.output
 
 
