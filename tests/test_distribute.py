@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from cnnzoo.cli import app
@@ -106,6 +107,20 @@ def _start_workers(args: list[str], cluster: Path, scratch: list[Path], cwd: Pat
             for index in range(2)]
 
 
+def _listening_hosts(port: int) -> set[str]:
+    """Local addresses with a TCP socket listening on `port`, from /proc/net/tcp and tcp6."""
+    hosts = set()
+    for table, family in (("/proc/net/tcp", socket.AF_INET), ("/proc/net/tcp6", socket.AF_INET6)):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                raw = bytes.fromhex(address)
+                words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))  # little-endian words
+                hosts.add(socket.inet_ntop(family, words))
+    return hosts
+
+
 def _epochs_kept(runs: Path) -> int:
     """Complete epochs in the chief's folder: history rows, once last.keras (written after them) exists."""
     histories = list(runs.glob("*/history.csv"))
@@ -128,6 +143,9 @@ def test_multi_worker_cluster_survives_a_killed_worker_and_resumes(generated_dat
         while _epochs_kept(runs) < 1 and chief.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
         assert _epochs_kept(runs) == 1, chief.communicate(timeout=60)
+        chief_port = int(yaml.safe_load((tmp_path / "first.yaml").read_text())["workers"][0].rsplit(":")[1])
+        # the warning below is true: TensorFlow listens on every interface though the cluster says 127.0.0.1
+        assert _listening_hosts(chief_port) <= {"0.0.0.0", "::"} and _listening_hosts(chief_port)
         worker.send_signal(signal.SIGKILL)  # in epoch 2
         killed = time.monotonic()
         _, err = chief.communicate(timeout=DETECTION_SECONDS + 60)
@@ -136,6 +154,7 @@ def test_multi_worker_cluster_survives_a_killed_worker_and_resumes(generated_dat
             process.kill()
     assert chief.returncode == 3 and time.monotonic() - killed < DETECTION_SECONDS, err[-3000:]
     assert "error: worker 1 of the multi_worker run stopped answering" in err and "Traceback" not in err
+    assert f"listens on port {chief_port} of every network interface (not only 127.0.0.1)" in " ".join(err.split())
     run = _folders(runs)[0]
     assert not (run / "metrics.json").exists() and (run / "last.keras").exists()
 

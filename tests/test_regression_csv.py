@@ -102,6 +102,9 @@ def test_predict_and_explain_on_a_table_run_say_what_they_read(regression_run):
     ("x1,x2,y\n1,,3\n", "row 2, column 2 ('x2'): the cell is empty"),
     ("x1,x2,z\n1,2,3\n", "row 1: no column 'y' for `data.target`"),
     ("", "is empty"),
+    ("x1,x2,y\n1,2,3\n4,5,nan\n", "row 3, column 3 ('y'): the target cell holds 'nan', a missing or infinite value"),
+    ("x1,x2,y\n1,2,cat\n4,5,-inf\n", "row 3, column 3 ('y'): the target cell holds '-inf'"),
+    ("x1,x2,y\n1,2,\n", "row 2, column 3 ('y'): the target cell is empty"),
 ])
 def test_a_bad_csv_is_exit_2_naming_file_row_and_column(tmp_path, content, where):
     (tmp_path / "bad.csv").write_text(content)
@@ -113,6 +116,50 @@ def test_a_bad_csv_is_exit_2_naming_file_row_and_column(tmp_path, content, where
     assert f"{tmp_path / 'bad.csv'}" in text.replace(" ", "") or str(tmp_path / "bad.csv") in text
     assert where in text, text
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.parametrize("target", ["class", "value"])
+def test_reading_a_csv_holds_no_more_than_the_memory_check_counts(tmp_path, target):
+    """The file is read row by row into float32: the peak stays under size()'s estimate (it held every
+    cell as a Python string, ~24x the file, while the check counted 4x)."""
+    import tracemalloc
+
+    from cnnzoo.data import tabular
+    from cnnzoo.data.interface import DataSpec
+
+    rng = np.random.default_rng(0)
+    rows = 50_000
+    ys = rng.choice(["cat", "dog", "bird"], rows) if target == "class" else [f"{v:.6f}" for v in rng.random(rows)]
+    lines = ["f0,f1,f2,f3,f4,f5,f6,f7,y"] + [",".join(map(str, r)) + f",{y}"
+                                             for r, y in zip(rng.integers(0, 10, (rows, 8)), ys)]
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(lines) + "\n")
+    spec = DataSpec(dataset="csv", path=str(path), target="y")
+    _, counted = tabular.size(spec, [8], None)
+    table = tabular.read_table(path)
+    tracemalloc.start()
+    try:
+        x, y = tabular.read_values(table, list(range(8)), [8])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert x.shape == (rows, 8) and x.dtype == np.float32 and len(y) == rows
+    assert peak <= counted, (peak, counted)
+    assert peak < 6 * path.stat().st_size  # the cell-by-cell reader held ~24x
+
+
+def test_a_config_cannot_have_any_file_quoted_as_a_table(tmp_path):
+    """`test_path: ~/.ssh/id_rsa` was read, and its first line quoted back as the file's "columns"."""
+    write_table(tmp_path / "train.csv", rows=20)
+    secret = tmp_path / "id_rsa"
+    secret.write_text("-----BEGIN OPENSSH PRIVATE KEY-----,b3BlbnNzaC1rZXktdjE\n")
+    config = tmp_path / "t.yaml"
+    config.write_text(REGRESSION.format(path="x", extra="").replace(
+        "path: x,", f"train_path: {tmp_path / 'train.csv'}, test_path: {secret},"))
+    result = invoke("train", config, "--runs-dir", tmp_path / "runs")
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "data.test_path" in text and "is not a .csv, .tsv or .tab file" in text, text
+    assert "PRIVATE" not in text and "b3Blbn" not in text
 
 
 def test_the_input_shape_must_match_the_feature_columns(tmp_path):

@@ -4,11 +4,12 @@ row and column; nothing is guessed."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -17,26 +18,35 @@ from cnnzoo.data.locate import explicit_path
 from cnnzoo.data.splits import stratified_split, take_splits, three_way_split
 from cnnzoo.data.targets import encode_targets
 from cnnzoo.errors import DataError, suggest
+from cnnzoo.terminal import printable
 
 MAX_BYTES = 1 << 30
+SUFFIXES = (".csv", ".tsv", ".tab")
+
+
+TARGET_CELL_BYTES = 96  # one target cell held as text while reading: a str, its list slot, numpy's copy
+SHARED_TEXTS = 4096  # distinct target texts held once each; past that they are values, each its own
 
 
 @dataclass
 class Table:
+    """A CSV file's layout, from its first row; the values are read by `read_values`, row by row."""
+
     path: Path
     columns: list[str]        # header names, or "0", "1", ... without a header
-    rows: list[list[str]]
-    first_row: int            # file row number of rows[0] (2 after a header)
     has_header: bool
+    delimiter: str
+    first_row: int            # the record number of the first non-blank row (the header, if there is one)
 
 
 def load(spec: DataSpec, req: LoadRequest) -> DatasetSplits:
     tables = [read_table(p, spec.header) for p in _paths(spec, req.data_dir)]
     _same_columns(tables)
     features, targets = _columns(tables[0], spec)
-    xs = [_numbers(t, features) for t in tables]
-    _check_shape(xs[0].shape[1], req.input_shape, tables[0], features)
-    ys, class_names = encode_targets([_target(t, targets) for t in tables], req.task,
+    _check_shape(len(features), req.input_shape, tables[0], features)
+    values = [read_values(t, features, targets) for t in tables]
+    xs = [x for x, _ in values]
+    ys, class_names = encode_targets([y for _, y in values], req.task,
                                      names=[tables[0].columns[c] for c in targets] if len(targets) > 1 else None,
                                      what=f"the target column(s) {_listed(tables[0], targets)} of {tables[0].path}")
     source = f"CSV {', '.join(str(t.path) for t in tables)} ({len(features)} features)"
@@ -61,53 +71,77 @@ def _same_columns(tables: list[Table]) -> None:
 def class_names(spec: DataSpec, data_dir: Path | None) -> list[str]:
     tables = [read_table(p, spec.header) for p in _paths(spec, data_dir)]
     _, targets = _columns(tables[0], spec)
-    return encode_targets([_target(t, targets) for t in tables], None)[1]
+    return encode_targets([read_values(t, [], targets)[1] for t in tables], None)[1]
 
 
 def size(spec: DataSpec, shape: Sequence[int], data_dir: Path | None) -> tuple[int, int]:
-    """(rows, bytes of the text held while reading), by counting lines."""
+    """(rows, bytes held while reading), by counting lines: the float32 features, the target cells as text
+    and one row of text at a time (read_values keeps nothing else)."""
     paths = _paths(spec, data_dir)
     rows = sum(_lines(p) for p in paths)
-    return rows, sum(p.stat().st_size for p in paths) * 4 + rows * math.prod(shape) * 4
+    _, targets = _columns(read_table(paths[0], spec.header), spec)
+    return rows, rows * (math.prod(shape) * 4 + len(targets) * TARGET_CELL_BYTES)
 
 
 def _paths(spec: DataSpec, data_dir: Path | None) -> list[Path]:
-    if spec.train_path:
-        paths = [spec.train_path] + ([spec.test_path] if spec.test_path else [])
-    else:
-        paths = [spec.path]
-    return [explicit_path(p, data_dir) for p in paths]
+    """The table files, each with a table's suffix: a config naming `~/.ssh/id_rsa` as its `test_path`
+    would otherwise have that file's first line quoted back as "columns" in an error."""
+    named = ({"train_path": spec.train_path, "test_path": spec.test_path} if spec.train_path
+             else {"path": spec.path})
+    paths = []
+    for key, given in named.items():
+        if given is None:
+            continue
+        if Path(given).suffix.lower() not in SUFFIXES:
+            raise DataError(f"data.{key} {printable(given)} is not a .csv, .tsv or .tab file; a csv dataset reads "
+                            f"comma-separated (.csv) or tab-separated (.tsv, .tab) text. Name a table file "
+                            f"(rename it if it is one).")
+        paths.append(explicit_path(given, data_dir))
+    return paths
 
 
 def read_table(path: Path, header: bool | str = "auto") -> Table:
-    """All rows as text, equally wide; DataError for an empty file or a ragged row."""
+    """The file's columns from its first non-blank row; DataError for a missing, huge, empty or non-UTF-8 file."""
     if not path.is_file():
         raise DataError(f"{path} is not a file; `data.path` of a csv dataset names a .csv or .tsv file.")
     if path.stat().st_size > MAX_BYTES:
         raise DataError(f"{path} is over 1 GiB; convert it to .npz (dataset: npz) to load it as arrays.")
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = [row for row in csv.reader(handle, delimiter=delimiter)]
-    except UnicodeDecodeError:
-        raise DataError(f"{path} is not UTF-8 text; save it as UTF-8 CSV.") from None
-    except csv.Error as exc:
-        raise DataError(f"{path}: not readable as CSV ({exc}).") from None
-    numbered = [(n, r) for n, r in enumerate(rows, start=1) if any(cell.strip() for cell in r)]
-    if not numbered:
+    with _records(path, delimiter) as records:
+        first = next(records, None)
+    if first is None:
         raise DataError(f"{path} is empty; a csv dataset needs rows of values (and optionally a header row).")
-    has_header = _has_header(numbered[0][1]) if header == "auto" else bool(header)
-    width = len(numbered[0][1])
-    for number, row in numbered:
-        if len(row) != width:
-            raise DataError(f"{path}, row {number}: {len(row)} fields where row {numbered[0][0]} has {width}; every "
-                            f"row needs the same number of {'tab' if delimiter == chr(9) else 'comma'}-separated "
-                            f"fields (column {min(len(row), width) + 1} is where they differ).")
-    body = numbered[1:] if has_header else numbered
-    if not body:
-        raise DataError(f"{path} has a header row but no data rows.")
-    columns = [c.strip() for c in numbered[0][1]] if has_header else [str(k) for k in range(width)]
-    return Table(path, columns, [r for _, r in body], body[0][0], has_header)
+    has_header = _has_header(first[1]) if header == "auto" else bool(header)
+    columns = [c.strip() for c in first[1]] if has_header else [str(k) for k in range(len(first[1]))]
+    return Table(path, columns, has_header, delimiter, first[0])
+
+
+def read_values(table: Table, features: list[int], targets: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(float32 features (rows, len(features)), target cells), read row by row: only one row's text is held
+    at a time. DataError naming the row (and column) of a ragged row or a bad cell."""
+    capacity = _lines(table.path) + 1  # an upper bound of the records: blank lines and quoted newlines are fewer
+    x = np.empty((capacity, len(features)), np.float32)
+    cells: list[str] = []  # row after row, len(targets) a row
+    known: dict[str, str] = {}  # one str object per distinct text: a class name repeated on every row is held once
+    rows = 0
+    with _records(table.path, table.delimiter) as records:
+        if table.has_header:
+            next(records)
+        for number, row in records:
+            if len(row) != len(table.columns):
+                raise DataError(f"{table.path}, row {number}: {len(row)} fields where row {table.first_row} "
+                                f"has {len(table.columns)}; every row needs the same number of "
+                                f"{'tab' if table.delimiter == chr(9) else 'comma'}-separated fields (column "
+                                f"{min(len(row), len(table.columns)) + 1} is where they differ).")
+            for j, column in enumerate(features):
+                x[rows, j] = _cell(table, number, column, row[column])
+            for column in targets:
+                text = _target_cell(table, number, column, row[column])
+                cells.append(known.setdefault(text, text) if len(known) < SHARED_TEXTS else text)
+            rows += 1
+    if not rows:
+        raise DataError(f"{table.path} has a header row but no data rows.")
+    return x[:rows], _target_array(cells, rows)
 
 
 def _has_header(row: list[str]) -> bool:
@@ -165,43 +199,57 @@ def _index(table: Table, item: Any, key: str) -> int:
                     f"{hint or ''}".rstrip())
 
 
-def _numbers(table: Table, columns: list[int]) -> np.ndarray:
-    """float32 (rows, len(columns)); DataError naming the row and column of a missing or non-numeric cell."""
-    out = np.empty((len(table.rows), len(columns)), np.float32)
-    for i, row in enumerate(table.rows):
-        for j, column in enumerate(columns):
-            out[i, j] = _cell(table, i, column, row[column])
-    return out
+@contextlib.contextmanager
+def _records(path: Path, delimiter: str) -> Iterator[Iterator[tuple[int, list[str]]]]:
+    """(record number from 1, fields) of each non-blank record, read lazily; DataError for bad text."""
+    def numbered(handle) -> Iterator[tuple[int, list[str]]]:
+        try:
+            for number, row in enumerate(csv.reader(handle, delimiter=delimiter), start=1):
+                if any(cell.strip() for cell in row):
+                    yield number, row
+        except UnicodeDecodeError:
+            raise DataError(f"{path} is not UTF-8 text; save it as UTF-8 CSV.") from None
+        except csv.Error as exc:
+            raise DataError(f"{path}: not readable as CSV ({exc}).") from None
+
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        yield numbered(handle)
 
 
-def _cell(table: Table, i: int, column: int, text: str) -> float:
+def _cell(table: Table, number: int, column: int, text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         value = None
     if value is None or not math.isfinite(value):
         problem = "is empty (a missing value)" if not text.strip() else f"holds {text[:40]!r}, which is not a number"
-        raise DataError(f"{table.path}, row {_row(table, i)}, column {column + 1} ({table.columns[column]!r}): "
+        raise DataError(f"{table.path}, row {number}, column {column + 1} ({table.columns[column]!r}): "
                         f"the cell {problem}; feature cells must be numbers. Fill or drop that row, or leave the "
                         f"column out of `data.features`.")
     return value
 
 
-def _row(table: Table, i: int) -> int:
-    return table.first_row + i  # blank lines aside, which read_table skips
+def _target_cell(table: Table, number: int, column: int, text: str) -> str:
+    """A target cell's text; never blank, and never a number that is not finite (`nan` marks a missing value
+    in most exports: read as a number it would turn a table of classes or values into nonsense)."""
+    cell = text.strip()
+    problem = "is empty" if not cell else (f"holds {cell[:40]!r}, a missing or infinite value"
+                                            if _is_number(cell) and not math.isfinite(float(cell)) else None)
+    if problem:
+        raise DataError(f"{table.path}, row {number}, column {column + 1} ({table.columns[column]!r}): the target "
+                        f"cell {problem}; every row needs a target value (a finite number, or a class name). "
+                        "Fill or drop that row.")
+    return cell
 
 
-def _target(table: Table, columns: list[int]) -> np.ndarray:
-    """The target cells: numbers where every one is a number, else text (classes); never a blank."""
-    for i, row in enumerate(table.rows):
-        for column in columns:
-            if not row[column].strip():
-                raise DataError(f"{table.path}, row {_row(table, i)}, column {column + 1} ({table.columns[column]!r}): "
-                                "the target cell is empty; every row needs a target value.")
-    cells = np.array([[row[c].strip() for c in columns] for row in table.rows])
-    if all(_is_number(v) for v in cells.ravel()):
-        cells = cells.astype(np.float64)
-    return cells[:, 0] if len(columns) == 1 else cells
+def _target_array(cells: list[str], rows: int) -> np.ndarray:
+    """The target cells, (rows,) or (rows, columns): numbers where every one is a number, else text (classes)."""
+    if all(_is_number(cell) for cell in cells):
+        array = np.fromiter((float(cell) for cell in cells), np.float64, len(cells))
+    else:
+        array = np.array(cells, dtype=str)
+    array = array.reshape(rows, -1)
+    return array[:, 0] if array.shape[1] == 1 else array
 
 
 def _check_shape(width: int, input_shape, table: Table, features: list[int]) -> None:

@@ -173,11 +173,23 @@ def _multi_worker(spec: DistributeSpec, cluster: Path | None, worker_index: int 
     elif worker_index is not None:
         raise RunError("--worker-index needs --cluster FILE.yaml (or leave both out and set TF_CONFIG).")
     task_type, index, total = _tf_config_task()
+    warn_server_exposure(_tf_config()["cluster"][task_type][index])
     options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=spec.timeout_seconds)
     strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     chief = task_type == "chief" or (task_type == "worker" and index == 0 and not _has_chief_job())
     return Distribution("multi_worker", strategy, replicas=strategy.num_replicas_in_sync, workers=total,
                         worker_index=index, is_chief=chief, scale_learning_rate=spec.scale_learning_rate)
+
+
+def warn_server_exposure(address: str) -> None:
+    """TensorFlow's gRPC server binds `0.0.0.0:port` whatever host the cluster names (grpc_server_lib.cc
+    hard-codes it), without authentication: say so before it starts, since cnnzoo cannot narrow it."""
+    port = address.rsplit(":", 1)[1]
+    make_console(stderr=True).print(
+        f"[yellow]warning:[/] this worker's TensorFlow server listens on port {port} of every network interface "
+        f"(not only {address.rsplit(':', 1)[0]}) and does not authenticate: anyone who can reach the "
+        f"port can run TensorFlow operations as this user. Train multi_worker only on a private network, or "
+        f"firewall port {port} to the cluster's hosts (docs/scaling.md, Safety).", highlight=False)
 
 
 def is_address(address: Any) -> bool:
