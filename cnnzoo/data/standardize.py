@@ -4,7 +4,6 @@ feature (per channel for images and series); the numbers are recorded in the run
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -14,7 +13,7 @@ import numpy as np
 from cnnzoo.atomic import atomic_write_json
 from cnnzoo.data.interface import DatasetSplits
 from cnnzoo.errors import RunError
-from cnnzoo.safe_read import read_run_file
+from cnnzoo.safe_read import read_run_json
 
 
 def fit(x: np.ndarray) -> dict:
@@ -43,7 +42,7 @@ def recorded(path: Path) -> dict | None:
     if not os.path.lexists(path):
         return None
     try:
-        stats = json.loads(read_run_file(path))
+        stats = read_run_json(path)
     except ValueError:
         stats = None
     shapes = [np.shape(stats.get(key)) for key in ("mean", "std")] if isinstance(stats, dict) else []

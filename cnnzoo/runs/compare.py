@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cnnzoo.config.source import MAX_FILE_BYTES, format_path, parse_text
-from cnnzoo.errors import ConfigError, RunError
+from cnnzoo.config.source import format_path
 from cnnzoo.runs.folder import RunFolder
-from cnnzoo.safe_read import read_run_file
 from cnnzoo.runs.table import RunRow, read_row
 from cnnzoo.terminal import plain
 
@@ -28,23 +26,11 @@ class Comparison:
 
 
 def compare_runs(runs: list[RunFolder]) -> Comparison:
-    configs = [flatten(_resolved_config(run)) for run in runs]
+    configs = [flatten(run.config_data()) for run in runs]
     paths = list(dict.fromkeys(p for config in configs for p in config))
     differences = [(p, [c.get(p, MISSING) for c in configs]) for p in paths
                    if len({repr(c.get(p, MISSING)) for c in configs}) > 1]
     return Comparison([read_row(run.path) for run in runs], differences)
-
-
-def _resolved_config(run: RunFolder) -> Any:
-    """The run's config.yaml, read by the config reader's bounded parser (size, nodes, depth, aliases)."""
-    try:
-        return parse_text(read_run_file(run.config, limit=MAX_FILE_BYTES), str(run.config)).data
-    except FileNotFoundError as exc:
-        raise RunError(f"{run.config}: cannot read the run's resolved config ({exc.strerror}). "
-                       f"Restore the file; cnnzoo writes it when the run starts.") from None
-    except ConfigError as exc:
-        raise RunError(f"{run.config}: cannot read the run's resolved config ({exc.message}). "
-                       f"Restore the file; cnnzoo writes it when the run starts.") from None
 
 
 def flatten(value: Any, path: tuple = ()) -> dict[str, Any]:

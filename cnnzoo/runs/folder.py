@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import json
 import os
 import shutil
 import tempfile
@@ -17,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from cnnzoo.atomic import atomic_write_text
-from cnnzoo.errors import RunError
+from cnnzoo.config.source import MAX_FILE_BYTES, parse_text
+from cnnzoo.errors import ConfigError, RunError
 from cnnzoo.host_memory import MemoryRefused, available_memory, human_bytes
-from cnnzoo.safe_read import read_run_file
+from cnnzoo.safe_read import read_run_file, read_run_json
 
 CHECKPOINTS = ("best", "last")
 # every file name cnnzoo writes into a run folder (or a sweep folder, or beside an export) is here
@@ -156,6 +156,18 @@ class RunFolder:
             with contextlib.suppress(OSError):
                 path.unlink()
 
+    def config_data(self) -> Any:
+        """config.yaml as plain data, read by the config reader's bounded parser (size, values, depth, aliases):
+        the folder may come from someone else. RunError when it is missing or damaged."""
+        try:
+            return parse_text(read_run_file(self.config, limit=MAX_FILE_BYTES), str(self.config)).data
+        except FileNotFoundError as exc:
+            reason = exc.strerror
+        except ConfigError as exc:
+            reason = exc.message
+        raise RunError(f"{self.config}: cannot read the run's resolved config ({reason}). "
+                       f"Restore the file; cnnzoo writes it when the run starts.")
+
     def checkpoint(self, which: str) -> Path:
         """Path of the ``best`` or ``last`` checkpoint; RunError if unknown or missing."""
         if which not in CHECKPOINTS:
@@ -172,17 +184,11 @@ class RunFolder:
 
 def read_json(path: Path | str) -> Any:
     """Parse a JSON file of a run folder; RunError if missing or corrupt."""
-    path = Path(path)
     try:
-        text = read_run_file(path)
+        return read_run_json(path)
     except FileNotFoundError:
         raise RunError(f"{path}: file is missing. The run may be incomplete; "
                        f"re-run the command that writes it.") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RunError(f"{path}: is not valid JSON (line {exc.lineno}: {exc.msg}). The file is corrupt; "
-                       f"delete it and re-run the command that writes it.") from exc
 
 
 def load_checkpoint(path: Path | str, into: Any = None) -> Any:

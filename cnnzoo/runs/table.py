@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import operator
 import os
@@ -21,7 +20,7 @@ from typing import Any
 
 from cnnzoo.errors import RunError, suggest
 from cnnzoo.runs.folder import SWEEP_JSON, RunFolder
-from cnnzoo.safe_read import read_run_file
+from cnnzoo.safe_read import read_run_file, read_run_json
 from cnnzoo.runs.lock import is_locked
 from cnnzoo.runs.record import RunRecord
 from cnnzoo.terminal import csv_text, plain
@@ -111,7 +110,7 @@ def _record_if_current(run: RunFolder) -> RunRecord | None:
         return None
     if run.history.is_file() and run.history.lstat().st_mtime > run.metrics.lstat().st_mtime + 1:
         return None
-    return RunRecord.from_json(json.loads(read_run_file(run.metrics)))
+    return RunRecord.from_json(read_run_json(run.metrics))
 
 
 def _fill_from_record(row: RunRow, record: RunRecord) -> None:

@@ -31,7 +31,7 @@ from cnnzoo.config.options import DistributeSpec, base_learning_rate
 from cnnzoo.config.spec import ModelConfig
 from cnnzoo.errors import CnnzooError, ConfigError, RunError, quote
 from cnnzoo.runs.folder import RunFolder
-from cnnzoo.safe_read import read_run_file
+from cnnzoo.safe_read import read_run_json
 from cnnzoo.terminal import console as make_console
 
 ADDRESS = re.compile(r"[A-Za-z0-9_.\-]{1,253}:[0-9]{1,5}")
@@ -314,7 +314,7 @@ def announce_distribution(run_dir: Path, dist: Distribution, batch_size: int, co
 def report_replica_change(run_dir: Path, dist: Distribution, batch_size: int, console) -> None:
     """On resume: say what a different number of replicas changes (the split of each batch only)."""
     try:
-        before = json.loads(read_run_file(RunFolder(run_dir).distribute_json))
+        before = read_run_json(RunFolder(run_dir).distribute_json)
         replicas, strategy = int(before["replicas"]), str(before["strategy"])
     except (OSError, ValueError, KeyError, TypeError, RunError):
         replicas, strategy = 1, "none"  # runs from before train.distribute trained on one device
@@ -335,7 +335,7 @@ def epochs_in_checkpoint(run_dir: Path, optimizer_steps: int, samples: int, batc
     per epoch: multi_worker drops each epoch's partial batch, the other strategies keep it, so a run
     resumed under another strategy counts each session its own way."""
     try:
-        record = json.loads(read_run_file(RunFolder(run_dir).distribute_json))
+        record = read_run_json(RunFolder(run_dir).distribute_json)
     except (OSError, ValueError, RunError):
         record = {}
     record = record if isinstance(record, dict) else {}

@@ -71,8 +71,8 @@ def resume_folds(path: Path, *, epochs: int | None, data_dir: Path | None, conso
 
 def _parent_folds(path: Path) -> int | None:
     try:
-        data = yaml.safe_load(RunFolder(path).config.read_text())
-    except (OSError, yaml.YAMLError):
+        data = RunFolder(path).config_data()
+    except RunError:
         return None
     folds = (data.get("train") or {}).get("folds") if isinstance(data, dict) else None
     return folds if isinstance(folds, int) and not (data.get("data") or {}).get("fold") else None
