@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from cnnzoo.cli import configs, deploy, evaluation, pictures, tracking, training
+from cnnzoo.cli import configs, data, deploy, evaluation, pictures, tracking, training
 
 app = typer.Typer(help="Train classic convolutional networks from declarative YAML configs.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -20,7 +20,7 @@ COMMANDS = (  # (name, function): the order of `cnnzoo --help`
     ("predict", deploy.predict), ("export", deploy.export), ("plot", evaluation.plot), ("bench", training.bench),
     ("explain", pictures.explain), ("filters", pictures.filters), ("activations", pictures.activations),
     ("configs", configs.configs), ("init", configs.init), ("schema", configs.schema),
-    ("runs", tracking.runs), ("compare", tracking.compare), ("sweep", tracking.sweep),
+    ("runs", tracking.runs), ("compare", tracking.compare), ("sweep", tracking.sweep), ("pack", data.pack),
 )
 for _name, _command in COMMANDS:
     app.command(_name)(_command)

@@ -8,9 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cnnzoo.data.interface import STREAMABLE
 from cnnzoo.errors import quote
 
 MISSING = ("error", "zero", "interpolate")
+BAD_FILES = ("fail", "skip")
 FILE_SOURCES = ("csv", "npz", "npy")
 ALL_BUT_TARGET = "all_but_target"
 
@@ -40,11 +42,28 @@ def data_options(section) -> dict[str, Any]:
     header = section.get("header", section.declared_default("header"))
     if header not in (True, False, "auto"):
         raise section.error("header", f"`header` must be true, false or auto, received {quote(header)}.")
-    return dict(train_path=section.value("train_path"), test_path=section.value("test_path"),
+    return dict(in_memory=_in_memory(section, dataset), bad_files=section.value("bad_files"),
+                image_key=section.value("image_key"), label_key=section.value("label_key"),
+                classes=tuple(section.value("classes")) if section.get("classes") else None,
+                train_path=section.value("train_path"), test_path=section.value("test_path"),
                 features=_columns(section, "features", section.declared_default("features"), allow_all=True),
                 target=_columns(section, "target", None), header=header,
                 standardize=section.value("standardize"), missing=section.value("missing"),
                 fold=_fold(section), split=_splits(section))
+
+
+def _in_memory(section, dataset: str) -> bool | str:
+    value = section.get("in_memory", "auto")
+    if value not in ("auto", True, False):
+        raise section.error("in_memory", f"`in_memory` must be auto, true or false, received {quote(value)}.")
+    if value is False and dataset not in STREAMABLE:
+        raise section.error("in_memory", f"a {dataset} dataset is read into memory; streaming from disk is for "
+                                         f"{' and '.join(STREAMABLE)} sources (`cnnzoo pack` turns an image folder "
+                                         f"into TFRecord shards). Leave `in_memory` out.")
+    if value is True and dataset == "tfrecord":
+        raise section.error("in_memory", "TFRecord shards are always streamed; leave `in_memory` out (or use "
+                                         "the image folder they were packed from with `in_memory: true`).")
+    return value
 
 
 def _columns(section, key: str, default: Any, allow_all: bool = False) -> Any:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cnnzoo.config.data_options import ALL_BUT_TARGET, MISSING
+from cnnzoo.config.data_options import ALL_BUT_TARGET, BAD_FILES, MISSING
 from cnnzoo.config.options import (DEVICE_NAME, SCHEDULES, STRATEGIES, Check, CheckpointSpec, DistributeSpec,
                                    EarlyStoppingSpec, MixSpec, MLflowSpec, TensorBoardSpec, option_checks)
 from cnnzoo.config.tasks import TASKS
@@ -130,6 +130,14 @@ DATA = (
     Key("fold", "[i, K]: fold i of K is the validation split (written by --folds)",
         schema={"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 2, "maxItems": 2}),
     Key("split", "tfds split names", schema=mapping({"train": {"type": "string"}, "test": {"type": "string"}})),
+    Key("in_memory", "auto: decode into memory when the images fit comfortably, else stream them from disk; "
+        "true or false to choose", schema={"enum": ["auto", True, False]}, default="auto"),
+    Key("bad_files", "a streamed image that cannot be decoded: fail (naming it) or skip (counted, listed)",
+        choice(*BAD_FILES), "fail"),
+    Key("image_key", "tfrecord: the feature holding the encoded image", STRING, "image/encoded"),
+    Key("label_key", "tfrecord: the feature holding the class index", STRING, "image/class/label"),
+    Key("classes", "tfrecord: the class names in label order (default: the pack manifest's)",
+        schema={"type": "array", "items": {"type": "string"}, "minItems": 1}),
 )
 
 TRAIN = (

@@ -134,6 +134,9 @@ def parse_data(doc: Document) -> DataSpec | None:
         raise section.error("name", "a UCR dataset needs `name`, e.g. `name: FordA`.")
     if dataset == "image_folder" and not section.get("path"):
         raise section.error("path", "an image_folder dataset needs `path:` (a folder with one sub-folder per class).")
+    if dataset == "tfrecord" and not section.get("path"):
+        raise section.error("path", "a tfrecord dataset needs `path:` (a folder written by `cnnzoo pack`, a folder "
+                                    "of .tfrecord shards or a glob of them).")
     augment = parse_layer_list(doc, ("data", "augment"), section.get("augment"))
     return DataSpec(
         dataset=dataset, name=name, path=section.value("path"),

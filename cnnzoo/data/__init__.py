@@ -5,7 +5,6 @@ Importing this package does not import TensorFlow; loaders and `make_pipeline` d
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -13,6 +12,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from cnnzoo.data.interface import DATASET_MODULES, DataSpec, DatasetSplits, LoadRequest
+from cnnzoo.data.registry import dataset_module
 from cnnzoo.data.splits import limit_splits, stratified_split
 from cnnzoo.errors import DataError
 
@@ -24,13 +24,6 @@ Loader = Callable[[DataSpec, LoadRequest], DatasetSplits]
 DATASETS = tuple(DATASET_MODULES)
 UNSCALED = ("ucr", "csv", "npz", "npy")  # numbers as they are, unless data.scale says
 
-def dataset_module(name: str) -> Any:
-    """A dataset's module (its `load`, `size` and `class_names`), imported on first use."""
-    if name not in DATASET_MODULES:
-        raise DataError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(DATASETS))}.")
-    return importlib.import_module(DATASET_MODULES[name])
-
-
 def get_loader(name: str) -> Loader:
     return dataset_module(name).load
 
@@ -40,11 +33,16 @@ def load_dataset(spec: DataSpec, *, input_shape: Sequence[int], data_dir: Path |
                  standardization: dict | None = None) -> DatasetSplits:
     """Find, read, split (and limit) the dataset `spec` names, shaped for `input_shape`; then take its
     cross-validation fold and standardize it (with `standardization` when a run recorded one)."""
+    from dataclasses import replace
+
     from cnnzoo.data import standardize
     from cnnzoo.data.splits import fold_splits
+    from cnnzoo.data.storage import choose_storage
 
     loader = get_loader(spec.dataset)
-    splits = loader(spec, LoadRequest(tuple(input_shape), data_dir, seed, cache_dir, progress, task))
+    storage = choose_storage(spec, input_shape, data_dir)
+    splits = loader(spec, LoadRequest(tuple(input_shape), data_dir, seed, cache_dir, progress, task, storage.stream))
+    splits = replace(splits, source=f"{splits.source}; {storage.reason}") if storage.reason else splits
     splits = limit_splits(splits, spec.limit, seed) if spec.limit else splits
     splits = fold_splits(splits, *spec.fold, seed) if spec.fold else splits
     return standardize.apply(splits, standardization) if spec.standardize else splits

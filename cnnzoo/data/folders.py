@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -12,17 +13,19 @@ from cnnzoo.data.interface import DataSpec, DatasetSplits, LoadRequest
 from cnnzoo.data.cache import cache_file, cached_arrays, source_signature
 from cnnzoo.data.locate import array_cache_dir, explicit_path
 from cnnzoo.data.images import decode_images, image_shape
+from cnnzoo.data.listing import class_folders, list_images
+from cnnzoo.data.stream_pipeline import DECODE_PARALLELISM
+from cnnzoo.data.streams import BadFiles, FileStream
 from cnnzoo.data.splits import take_splits, three_way_split
 from cnnzoo.errors import DataError
-
-SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
-
 
 def load(spec: DataSpec, req: LoadRequest) -> DatasetSplits:
     if not spec.path:
         raise DataError("an image_folder dataset needs `data.path`: a folder with one sub-folder per class.")
     shape = image_shape(req.input_shape, "image_folder")
     root = explicit_path(spec.path, req.data_dir)
+    if req.stream:
+        return _streamed(spec, req, root, shape)
     files = class_files(root)
     cached = cache_file(array_cache_dir(req.cache_dir), f"folder-{root.name}-{'x'.join(map(str, shape))}",
                         ["image_folder", list(shape), source_signature(root)])
@@ -33,26 +36,27 @@ def load(spec: DataSpec, req: LoadRequest) -> DatasetSplits:
     return take_splits(x, y, parts, list(files), f"image folder {root} ({note} in {cached})")
 
 
+def _streamed(spec: DataSpec, req: LoadRequest, root: Path, shape) -> DatasetSplits:
+    """The same files, labels and splits as in memory, as references decoded batch by batch."""
+    listing = list_images(root, array_cache_dir(req.cache_dir))
+    parts = three_way_split(listing.labels, spec.validation_split, spec.test_split, req.seed)
+    stream = FileStream(root, listing.paths, np.arange(len(listing.paths)), shape, BadFiles(spec.bad_files))
+    note = "listing from cache" if listing.cached else "listed"
+    return take_splits(stream, listing.labels, parts, listing.classes,
+                       f"image folder {root} ({len(listing.paths):,} files, {note})")
+
+
 def class_names(spec: DataSpec, data_dir: Path | None) -> list[str]:
     """The sorted class folder names under `data.path` (no images are read)."""
-    return list(class_files(explicit_path(spec.path, data_dir)))
+    return class_folders(explicit_path(spec.path, data_dir))
 
 
 def class_files(root: Path) -> dict[str, list[Path]]:
     """Sorted class name -> sorted image files; DataError for no classes or an empty class."""
-    if not root.is_dir():
-        raise DataError(f"data.path {root} is not a folder; image_folder needs a folder with one sub-folder "
-                        f"of images per class.")
-    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes:
-        raise DataError(f"{root} has no sub-folders; image_folder needs one sub-folder of images per class "
-                        f"(e.g. {root}/cats/*.jpg, {root}/dogs/*.jpg).")
-    files = {c.name: sorted(p for p in c.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
-             for c in classes}
-    empty = [name for name, found in files.items() if not found]
-    if empty:
-        raise DataError(f"class folder(s) {', '.join(str(root / n) for n in empty)} hold no images "
-                        f"({', '.join(SUFFIXES)}); add images or remove the folder(s).")
+    listing = list_images(root)
+    files: dict[str, list[Path]] = {name: [] for name in listing.classes}
+    for path, label in zip(listing.paths, listing.labels):
+        files[listing.classes[label]].append(root / os.fsdecode(path))
     return files
 
 
@@ -66,5 +70,12 @@ def _decode(root: Path, files: dict[str, list[Path]], shape, progress: bool) -> 
 
 def size(spec: DataSpec, shape: Sequence[int], data_dir: Path | None) -> tuple[int, int]:
     """(samples, extra bytes held while loading), from the file listing: for the memory estimate."""
-    files = sum(len(found) for found in class_files(explicit_path(spec.path, data_dir)).values())
+    files = len(list_images(explicit_path(spec.path, data_dir), array_cache_dir(None)).paths)
     return files, files * math.prod(shape)  # the decoded (or memory-mapped) array
+
+
+def stream_size(spec: DataSpec, shape: Sequence[int], data_dir: Path | None) -> int:
+    """The listing (paths and labels, as list_images keeps them) and the images being decoded at once."""
+    listing = list_images(explicit_path(spec.path, data_dir), array_cache_dir(None))
+    references = listing.paths.nbytes + listing.labels.nbytes + 16 * len(listing.labels)  # + split indices
+    return references + 2 * DECODE_PARALLELISM * math.prod(shape)

@@ -114,6 +114,21 @@ def decode_image(item: bytes | str, shape: tuple[int, int, int], budget: PixelBu
     return pixels.reshape(shape)
 
 
+def is_decodable(data: bytes) -> bool:
+    """Whether `data` decodes whole as one of IMAGE_FORMATS within MAX_IMAGE_PIXELS (decoded, not only sniffed)."""
+    from PIL import Image
+
+    _strict_pillow()
+    try:
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                return False
+            image.load()
+        return True
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return False
+
+
 @functools.cache
 def _strict_pillow() -> None:
     """Pillow's decompression-bomb warning becomes an error, at our lower pixel limit."""

@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from cnnzoo.data.folders import SUFFIXES as IMAGE_SUFFIXES
+from cnnzoo.data.listing import SUFFIXES as IMAGE_SUFFIXES
 from cnnzoo.data.images import DECODE_BUDGET, IMAGE_FORMATS, MAX_IMAGE_PIXELS, PixelBudget, decode_image, fit_images
 from cnnzoo.data.npy_headers import check_npy
 from cnnzoo.data.progress import progress_bar

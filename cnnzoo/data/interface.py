@@ -22,7 +22,9 @@ DATASET_MODULES = {
     "npz": "cnnzoo.data.arrays",
     "npy": "cnnzoo.data.arrays",
     "tfds": "cnnzoo.data.tfds",
+    "tfrecord": "cnnzoo.data.tfrecord",
 }
+STREAMABLE = ("image_folder", "tfrecord")  # sources data.in_memory may stream; tfrecord always streams
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,9 @@ class DataSpec:
     fold:             (i, K): fold i of K is the validation split (written by --folds).
     split:            tfds (train, test) split names.
     mix:              MixSpec (MixUp/CutMix of training batches, one-hot labels) or None.
+    in_memory:        auto, True or False: decode images into one array, or stream them (data/streams.py).
+    bad_files:        a streamed image that cannot be decoded: "fail" or "skip".
+    image_key, label_key, classes: tfrecord features and class names.
     """
 
     dataset: str
@@ -67,6 +72,11 @@ class DataSpec:
     fold: tuple[int, int] | None = None
     split: tuple[str, str] | None = None
     mix: Any = None
+    in_memory: bool | str = "auto"
+    bad_files: str = "fail"
+    image_key: str = "image/encoded"
+    label_key: str = "image/class/label"
+    classes: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -99,3 +109,4 @@ class LoadRequest:
     cache_dir: Path | None = None
     progress: bool = True
     task: str | None = None  # what the config tells (train.task or a regression loss); None: the data decides
+    stream: bool = False  # image sources: references decoded in the pipeline instead of one array

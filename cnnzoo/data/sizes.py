@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from cnnzoo.data import dataset_module
+from cnnzoo.data.registry import dataset_module
 from cnnzoo.data.interface import DataSpec
 from cnnzoo.errors import DataError
 
@@ -20,3 +20,13 @@ def sample_count(spec: DataSpec, input_shape: Sequence[int], data_dir: Path | No
         return dataset_module(spec.dataset).size(spec, input_shape, data_dir)
     except (DataError, OSError):  # an unknown dataset too: validation reports it
         return None
+
+
+def stream_bytes(spec: DataSpec, input_shape: Sequence[int], data_dir: Path | None) -> int:
+    """Bytes a streamed source holds: its references (a path or record position per sample, with its
+    label) and the pipeline's buffers (images being decoded, the shuffle window of encoded records);
+    0 where its files cannot be found yet."""
+    try:
+        return dataset_module(spec.dataset).stream_size(spec, input_shape, data_dir)
+    except (DataError, OSError):
+        return 0

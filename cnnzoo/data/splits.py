@@ -8,6 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from cnnzoo.data.interface import DatasetSplits
+from cnnzoo.data.streams import refuse_stream
 from cnnzoo.errors import DataError
 
 
@@ -88,6 +89,8 @@ def fold_ids(y: np.ndarray, folds: int, seed: int) -> np.ndarray:
 def fold_splits(splits: DatasetSplits, fold: int, folds: int, seed: int) -> DatasetSplits:
     """Fold `fold` (1-based) of `folds` as the validation split, the other folds (training and validation
     data pooled) as the training split; the test split stays."""
+    refuse_stream(splits.x_train, "cross-validation (train.folds)", "Set `data.in_memory: true`, or train "
+                  "without folds on a validation split.")
     x = np.concatenate([splits.x_train, splits.x_val])
     y = np.concatenate([splits.y_train, splits.y_val])
     if len(y) < folds:

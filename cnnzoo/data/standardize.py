@@ -13,6 +13,7 @@ import numpy as np
 from cnnzoo.atomic import atomic_write_json
 from cnnzoo.data.interface import DatasetSplits
 from cnnzoo.errors import RunError
+from cnnzoo.data.streams import refuse_stream
 from cnnzoo.safe_read import read_run_json
 
 
@@ -25,6 +26,8 @@ def fit(x: np.ndarray) -> dict:
 
 def apply(splits: DatasetSplits, stats: dict | None) -> DatasetSplits:
     """All three splits standardized with `stats`, else with statistics fitted on x_train."""
+    refuse_stream(splits.x_train, "data.standardize", "Set `data.in_memory: true`, or leave `standardize` out "
+                  "(images are scaled by data.scale).")
     stats = stats or fit(splits.x_train)
     return replace(splits, x_train=transform(splits.x_train, stats), x_val=transform(splits.x_val, stats),
                    x_test=transform(splits.x_test, stats), standardization=stats)

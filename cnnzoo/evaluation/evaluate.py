@@ -22,6 +22,8 @@ from cnnzoo.model.memory_guard import check_run_memory
 from cnnzoo.runs.folder import RunFolder, load_checkpoint
 from cnnzoo.runs.pictures import draw_mistakes
 from cnnzoo.runs.plots import plot_confusion_matrix
+from cnnzoo.data.stream_pipeline import stream_failures
+from cnnzoo.data.streams import is_stream
 from cnnzoo.terminal import plain
 from cnnzoo.training.labels import plan_labels
 from cnnzoo.training.setup import make_pipelines, require_data
@@ -43,10 +45,16 @@ def evaluate_run(run: RunFolder, *, checkpoint: str, split: str, data_dir: Path 
     pipe, y_true = (pipes.test, splits.y_test) if split == "test" else (pipes.val, splits.y_val)
     if pipe is None:
         raise RunError(f"{run.path}: the {split} split of this run is empty; nothing to evaluate.")
-    with out_of_memory(f"evaluating on the {split} split"):
+    x_split = splits.x_test if split == "test" else splits.x_val
+    with out_of_memory(f"evaluating on the {split} split"), stream_failures(splits):
         scores = {k: float(v) for k, v in model.evaluate(pipe, verbose=0, return_dict=True).items()}
         probs = predict_views(model, pipe, tta)
-    base = {"run": run.name, "checkpoint": checkpoint, "split": split, "samples": int(len(y_true)), "metrics": scores}
+    skipped = sorted(x_split.bad.skipped) if is_stream(x_split) else []
+    if skipped:  # files skipped under data.bad_files: skip are not in probs
+        kept = np.flatnonzero(x_split.kept())
+        x_split, y_true = x_split[kept], np.asarray(y_true)[kept]
+    base = {"run": run.name, "checkpoint": checkpoint, "split": split, "samples": int(len(y_true)), "metrics": scores,
+            **({"skipped_files": skipped} if skipped else {})}
     if tta != "none":  # metrics come from the averaged probabilities; Keras' single-view ones are kept aside
         base |= {"tta": tta, "single_view": scores,
                  "metrics": {"accuracy": float(np.mean(predictions_from_probs(probs) == np.asarray(y_true)))}}
@@ -66,7 +74,6 @@ def evaluate_run(run: RunFolder, *, checkpoint: str, split: str, data_dir: Path 
         result["metrics"]["roc_auc"] = auc
     if splits.num_classes > 5:
         result["metrics"]["top_5_accuracy"] = top_k_accuracy(np.asarray(y_true), probs, 5)
-    x_split = splits.x_test if split == "test" else splits.x_val
     result["mistakes"] = write_mistakes(run, x_split, np.asarray(y_true), probs, splits.class_names)
     write_confusion_csv(cm, splits.class_names, run.confusion_csv)
     plot_confusion_matrix(cm, splits.class_names, run.confusion_png)

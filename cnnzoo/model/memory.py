@@ -43,7 +43,7 @@ PART_LABELS = {
     "tensorflow": "TensorFlow baseline",
     "weights": "weights",
     "optimizer": "optimizer slots",
-    "dataset": "dataset arrays",
+    "dataset": "dataset arrays (streamed: references and buffers)",
     "input_pipeline": "tf.data batches in flight",
     "gradients": "gradients",
     "activations": "activations for backprop",
@@ -143,9 +143,14 @@ def largest_layer(model: Any) -> tuple[str, int] | None:
 def dataset_bytes(config: ModelConfig, data_dir: Path | None) -> tuple[int, list[str]]:
     """The dataset's arrays at the input size (all of them while loading, the kept splits afterwards,
     plus the tensors the pipelines make of those), from its sample count; 0 with a note if unknown."""
-    from cnnzoo.data.sizes import sample_count
+    from cnnzoo.data.sizes import sample_count, stream_bytes
+    from cnnzoo.data.storage import choose_storage
 
     spec = config.data
+    storage = choose_storage(spec, config.input.shape, data_dir)
+    if storage.stream:  # the references and the stream's buffers, not the images: they do not grow with the data
+        held = stream_bytes(spec, config.input.shape, data_dir)
+        return held, ([] if held else [f"the size of the {spec.dataset} listing is not known before it is read"])
     found = sample_count(spec, config.input.shape, data_dir)
     if found is None:
         return 0, [f"the size of the {spec.dataset} dataset is not known before it is read; not counted"]

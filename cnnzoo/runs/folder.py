@@ -140,6 +140,7 @@ class RunFolder:
     cv_csv = _file("cv.csv")  # --folds: one row per fold, and the summary
     cv_json = _file("cv.json")
     pictures = _file("pictures")  # explain, filters, activations
+    skipped_files = _file("skipped_files.csv")  # data.bad_files: skip: the streamed files left out
     tensorboard = _file("tensorboard")
 
     def fold(self, index: int) -> "RunFolder":

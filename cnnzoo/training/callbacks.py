@@ -12,6 +12,7 @@ from pathlib import Path
 import keras
 
 from cnnzoo.atomic import fsync_dir, fsync_file, temp_path, write_error
+from cnnzoo.errors import DataError
 from cnnzoo.runs.folder import HistoryWriter
 
 
@@ -65,6 +66,22 @@ class EpochSeeds(keras.callbacks.Callback):
         for index, state in enumerate(states):
             mixed = (self.seed * 1_000_003 + epoch * 7_919 + index) % 2**31
             state.assign(keras.ops.convert_to_tensor([mixed, 0], dtype=state.dtype))
+
+
+class BadFileStop(keras.callbacks.Callback):
+    """Stops fit when a streamed file failed under `data.bad_files: fail` in the validation pass, which
+    Keras ends quietly as if the data had run out (a failure in a training step stops fit by itself)."""
+
+    def __init__(self, bad):
+        super().__init__()
+        self.bad = bad
+
+    def on_test_end(self, logs=None):
+        if self.bad.fatal:
+            raise DataError(self.bad.fatal)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.on_test_end()
 
 
 class LocatedTerminateOnNaN(keras.callbacks.TerminateOnNaN):

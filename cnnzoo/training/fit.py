@@ -19,6 +19,8 @@ from cnnzoo.config import load_config
 from cnnzoo.config.options import CheckpointSpec
 from cnnzoo.config.spec import ModelConfig
 from cnnzoo.config.tasks import task_hint
+from cnnzoo.data.stream_pipeline import stream_failures, write_skipped
+from cnnzoo.data.streams import bad_files_of
 from cnnzoo.errors import RunError
 from cnnzoo.host_memory import human_bytes, out_of_memory, peak_rss
 from cnnzoo.model.builder import build_model
@@ -32,9 +34,9 @@ from cnnzoo.runs.lock import locked_run
 from cnnzoo.runs.plots import plot_run
 from cnnzoo.runs.record import RunRecord
 from cnnzoo.terminal import console
-from cnnzoo.training.callbacks import (AtomicModelCheckpoint, AveragedWeightsCheckpoint, EpochSeeds, HistoryCSV,
-                                       LocatedTerminateOnNaN, PhaseTracker, ReplayedEarlyStopping, RichProgress,
-                                       StopOnRequest, StopRequest)
+from cnnzoo.training.callbacks import (AtomicModelCheckpoint, AveragedWeightsCheckpoint, BadFileStop, EpochSeeds,
+                                       HistoryCSV, LocatedTerminateOnNaN, PhaseTracker, ReplayedEarlyStopping,
+                                       RichProgress, StopOnRequest, StopRequest)
 from cnnzoo.training.distribute import Distribution, announce_distribution, epochs_in_checkpoint, report_replica_change
 from cnnzoo.training.distributed_loop import DistributedLoop
 from cnnzoo.training.labels import LabelPlan, for_task, plan_labels, task_facts
@@ -176,12 +178,19 @@ def _train_and_report(run: RunFolder, config: ModelConfig, model: Any, splits, p
                           optimizer_steps=int(model.optimizer.iterations.numpy()))
     console.print(f"memory estimate: {human_bytes(estimate.total)} of {human_bytes(estimate.available or 0)} "
                   "available (`cnnzoo summary` shows it by part)", highlight=False)
-    fit = _fit(runner, config, pipes, run, console, dist.steps_per_epoch(len(splits.x_train),
-                                                                        config.train.batch_size), prior_rows)
-    with out_of_memory("evaluating the best checkpoint on the test split", _resume_hint(run)):
-        record = _final_record(config, model, run, pipes, fit, plan, splits, runner)
+    with stream_failures(splits):
+        fit = _fit(runner, config, pipes, run, console, dist.steps_per_epoch(len(splits.x_train),
+                                                                            config.train.batch_size), prior_rows,
+                   bad_files_of(splits))
+        with out_of_memory("evaluating the best checkpoint on the test split", _resume_hint(run)):
+            record = _final_record(config, model, run, pipes, fit, plan, splits, runner)
+    skipped = write_skipped(bad_files_of(splits), run.skipped_files)
+    if skipped:
+        console.print(f"[yellow]{skipped} file(s) could not be decoded and were skipped (data.bad_files: skip); "
+                      f"listed in {run.skipped_files}[/]", highlight=False)
     record = dataclasses.replace(record, memory_estimate_bytes=estimate.total, memory_parts=estimate.parts,
                                  peak_rss_bytes=peak_rss(), distribute=dist.record(config.train.batch_size),
+                                 skipped_files=skipped if bad_files_of(splits) else None,
                                  **task_facts(run, model, plan, splits, pipes))
     record.write(run.metrics)
     _plot(run)
@@ -205,7 +214,7 @@ class FitOutcome:
 
 
 def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, console, steps: int,
-         prior_rows: list[dict]) -> FitOutcome:
+         prior_rows: list[dict], bad_files=None) -> FitOutcome:
     """`model` is the Keras model, or the DistributedLoop standing in for its fit under multi_worker."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -222,7 +231,8 @@ def _fit(model: Any, config: ModelConfig, pipes: Pipelines, run: RunFolder, cons
                      *schedule_callbacks(config.train, has_val=pipes.val is not None, prior_rows=prior_rows),
                      history, *_checkpoints(config, run, stop, has_val=pipes.val is not None, prior_rows=prior_rows),
                      *tracking_callbacks(config, run, stop, prior_rows),
-                     RichProgress(progress, config.train.epochs, steps, done=len(prior_rows))]
+                     RichProgress(progress, config.train.epochs, steps, done=len(prior_rows)),
+                     *([BadFileStop(bad_files)] if bad_files else [])]
         started = time.perf_counter()
         with out_of_memory(tracker.describe, _resume_hint(run)):
             model.fit(pipes.train, validation_data=pipes.val, epochs=config.train.epochs,

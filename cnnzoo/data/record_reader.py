@@ -1,0 +1,49 @@
+"""Reading the records of a RecordStream's split from its TFRecord shards, in a seeded shard order."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from cnnzoo.data.order import epoch_order
+from cnnzoo.tensorflow_import import import_tensorflow
+
+if TYPE_CHECKING:
+    from cnnzoo.data.streams import RecordStream
+
+READ_SHARDS = 4  # shards read at once in training (mixing their records before the shuffle window)
+
+
+def read_records(x: RecordStream):
+    """(encoded image bytes, record number) of the split's records in order, as numpy values."""
+    for record, encoded, _ in shard_records(x, 0, None).as_numpy_iterator():
+        yield encoded, record
+
+
+def shard_records(x: RecordStream, seed: int, epoch):
+    """(record number, encoded image, label) of the records in x.ids: a missing feature reads as empty
+    bytes (a bad file) or label -1."""
+    tf = import_tensorflow()
+    member = np.zeros(int(x.counts.sum()), bool)
+    member[x.ids] = True
+    member, starts, files = tf.constant(member), tf.constant(x.starts), tf.constant(x.shards)
+    image_key, label_key = x.keys
+    features = {image_key: tf.io.FixedLenFeature([], tf.string, default_value=""),
+                label_key: tf.io.FixedLenFeature([], tf.int64, default_value=-1)}
+    order = (epoch_order(len(x.shards), seed, epoch) if epoch is not None
+             else tf.range(len(x.shards), dtype=tf.int64))
+
+    def shard_records(shard):
+        numbered = tf.data.TFRecordDataset(tf.gather(files, shard)).enumerate()
+        return numbered.map(lambda i, record: (tf.gather(starts, shard) + i, record))
+
+    def parse(number, record):
+        example = tf.io.parse_single_example(record, features)
+        return number, example[image_key], example[label_key]
+
+    cycle = min(READ_SHARDS, len(x.shards)) if epoch is not None else 1  # in order when evaluating
+    numbered = tf.data.Dataset.from_tensor_slices(order).interleave(
+        shard_records, cycle_length=cycle, block_length=1, num_parallel_calls=cycle, deterministic=True)
+    return numbered.filter(lambda number, record: tf.gather(member, number)).map(
+        parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -1,0 +1,110 @@
+"""tf.data over streamed images (data/streams.py): decode in parallel, in a seeded order, batch.
+
+Files (random access) follow the epoch permutation of in-memory training, position for position, so a
+streamed run sees the batches an in-memory run sees, and a resumed run those of an uninterrupted one.
+TFRecord shards (read in order) take a seeded shard order and a bounded seeded shuffle window per epoch
+instead: still the same batches for the same (seed, epoch), resumed or not.
+
+Decoding keeps the order (`deterministic=True`) while running on every core. A file skipped under
+`data.bad_files: skip` shortens its epoch by one image; an epoch that would come out one batch short
+takes its first batch again, so every epoch has the steps `fit` counts and epochs never shift.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+from cnnzoo.data.order import epoch_order
+from cnnzoo.data.record_reader import shard_records
+from cnnzoo.data.streams import FileStream, ImageStream, RecordStream, bad_files_of
+from cnnzoo.errors import DataError
+from cnnzoo.tensorflow_import import import_tensorflow
+
+SHUFFLE_WINDOW = 8_192  # TFRecord elements (encoded images) held for the shuffle: bounded, whatever the data
+DECODE_PARALLELISM = 16  # images being decoded at once, at most (also bounded in pixels by the PixelBudget)
+
+
+def stream_batches(x: ImageStream, y, *, batch_size: int, shuffle: bool, seed: int, first_epoch: int,
+                   drop_remainder: bool):
+    """Batches of (uint8 images, targets), and the identity as the fetch make_pipeline applies."""
+    tf = import_tensorflow()
+    steps = len(x) // batch_size if drop_remainder else math.ceil(len(x) / batch_size)
+    labels = tf.convert_to_tensor(y)
+
+    def one_pass(epoch=None):
+        decoded = record_elements(x, seed, epoch) if isinstance(x, RecordStream) else file_elements(
+            x, labels, seed, epoch)
+        good = decoded.filter(lambda image, target, ok: ok).map(lambda image, target, ok: (image, target))
+        batches = good.batch(batch_size, drop_remainder=drop_remainder)
+        return batches.concatenate(batches).take(steps) if epoch is not None else batches
+
+    if shuffle:
+        batches = tf.data.Dataset.counter(first_epoch, dtype=tf.int64).flat_map(one_pass)
+    else:
+        batches = one_pass()
+    return batches, lambda images, targets: (images, targets)
+
+
+def file_elements(x: FileStream, labels, seed: int, epoch):
+    """(image, target, ok) per file: the epoch's permutation of positions (or all in order), decoded."""
+    tf = import_tensorflow()
+    positions = epoch_order(len(x), seed, epoch) if epoch is not None else tf.range(len(x), dtype=tf.int64)
+    elements = tf.data.Dataset.from_tensor_slices(positions).map(lambda p: ((p,), tf.gather(labels, p)))
+    return decode_map(x, elements, x.load)
+
+
+def record_elements(x: RecordStream, seed: int, epoch):
+    """(image, target, ok) per record of the split: in training, the shards in a seeded order, read a few at
+    a time and mixed by a bounded seeded shuffle window; in evaluation, every record in order."""
+    tf = import_tensorflow()
+    records = shard_records(x, seed, epoch)
+    if epoch is not None:
+        records = records.shuffle(SHUFFLE_WINDOW, seed=tf.constant(seed, tf.int64) * 1_000_003 + epoch)
+    return decode_map(x, records.map(lambda record, encoded, label: ((encoded, record), label)), x.load)
+
+
+def decode_map(x: ImageStream, elements, load):
+    """`elements` of (arguments, target) mapped through the Python decoder `load(*arguments) -> (image, ok)`,
+    in parallel, in order."""
+    tf = import_tensorflow()
+
+    def decode(arguments, target):
+        image, ok = tf.numpy_function(load, list(arguments), [tf.uint8, tf.bool], stateful=False)
+        image.set_shape(x.image_shape)
+        ok.set_shape(())
+        return image, target, ok
+
+    return elements.map(decode, num_parallel_calls=DECODE_PARALLELISM, deterministic=True)
+
+
+@contextlib.contextmanager
+def stream_failures(splits):
+    """A file that stopped the stream under `data.bad_files: fail` becomes its DataError (TensorFlow wraps
+    the decoder's exception in an op error with its own traceback text)."""
+    bad = bad_files_of(splits)
+    try:
+        yield
+    except Exception:
+        if bad is not None and bad.fatal:
+            raise DataError(bad.fatal) from None
+        raise
+
+
+def write_skipped(bad, path) -> int:
+    """skipped_files.csv (file, reason) of the files `data.bad_files: skip` left out; their number."""
+    if bad is None or not bad.skipped:
+        return 0
+    import csv
+    import io
+
+    from cnnzoo.atomic import atomic_write_text
+    from cnnzoo.terminal import csv_text
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["file", "reason"])
+    for name, reason in sorted(bad.skipped.items()):
+        writer.writerow([csv_text(name).encode("utf-8", "backslashreplace").decode(), reason])
+    atomic_write_text(path, buffer.getvalue())
+    return len(bad.skipped)
