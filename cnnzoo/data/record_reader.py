@@ -1,27 +1,25 @@
-"""Reading the records of a RecordStream's split from its TFRecord shards, in a seeded shard order."""
+"""Reading the records of a RecordStream's split (data/streams.py) from its TFRecord shards, in a seeded
+shard order."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
 from cnnzoo.data.order import epoch_order
 from cnnzoo.tensorflow_import import import_tensorflow
 
-if TYPE_CHECKING:
-    from cnnzoo.data.streams import RecordStream
-
 READ_SHARDS = 4  # shards read at once in training (mixing their records before the shuffle window)
 
 
-def read_records(x: RecordStream):
+def read_records(x: Any):
     """(encoded image bytes, record number) of the split's records in order, as numpy values."""
     for record, encoded, _ in shard_records(x, 0, None).as_numpy_iterator():
         yield encoded, record
 
 
-def shard_records(x: RecordStream, seed: int, epoch):
+def shard_records(x: Any, seed: int, epoch):
     """(record number, encoded image, label) of the records in x.ids: a missing feature reads as empty
     bytes (a bad file) or label -1."""
     tf = import_tensorflow()
