@@ -32,19 +32,30 @@ def predict(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .ke
     from cnnzoo.terminal import console
 
     from cnnzoo.data import resolve_data_dir
-    from cnnzoo.deploy.predict import model_source, predict_inputs, predictions_csv, render_predictions, report_outcome
+    from cnnzoo.deploy.predict import CHUNK as PREDICT_CHUNK, PredictResult, model_source, predict_inputs, \
+        predictions_csv, render_predictions, report_outcome
     from cnnzoo.evaluation.tta import check_tta_name
 
     check_choice("--checkpoint", checkpoint, CHECKPOINTS)
     check_tta_name(tta)
     source = model_source(run_dir, checkpoint, config)
+    out = console()
+
+    def as_it_goes(entries: list[dict], done: int, total: int) -> None:
+        """Many inputs: each chunk's table as soon as it is predicted, not one table at the end."""
+        if json_ or total <= PREDICT_CHUNK:
+            return
+        ok = sum("top" in e for e in entries)
+        part = PredictResult(entries, ok, len(entries) - ok, 0.0)
+        out.print(render_predictions(part, top_k, title=f"inputs {done - len(entries) + 1:,} to {done:,} of {total:,}"))
+
     result = predict_inputs(source, inputs, top_k=top_k, batch_size=batch_size,
-                            data_dir=resolve_data_dir(data_dir), tta=tta)
+                            data_dir=resolve_data_dir(data_dir), tta=tta, on_chunk=as_it_goes)
     shown = max((len(e["top"]) for e in result.entries if "top" in e), default=top_k)
     if json_:
         typer.echo(json.dumps(result.entries, indent=2))
-    elif result.succeeded:
-        console().print(render_predictions(result, shown))
+    elif result.succeeded and len(result.entries) <= PREDICT_CHUNK:
+        out.print(render_predictions(result, shown))
     if csv_ is not None:
         predictions_csv(result, csv_, shown)
     report_outcome(result, stderr())

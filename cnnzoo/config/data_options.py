@@ -44,7 +44,7 @@ def data_options(section) -> dict[str, Any]:
         raise section.error("header", f"`header` must be true, false or auto, received {quote(header)}.")
     return dict(in_memory=_in_memory(section, dataset), bad_files=section.value("bad_files"),
                 image_key=section.value("image_key"), label_key=section.value("label_key"),
-                classes=tuple(section.value("classes")) if section.get("classes") else None,
+                classes=_classes(section),
                 train_path=section.value("train_path"), test_path=section.value("test_path"),
                 features=_columns(section, "features", section.declared_default("features"), allow_all=True),
                 target=_columns(section, "target", None), header=header,
@@ -64,6 +64,17 @@ def _in_memory(section, dataset: str) -> bool | str:
         raise section.error("in_memory", "TFRecord shards are always streamed; leave `in_memory` out (or use "
                                          "the image folder they were packed from with `in_memory: true`).")
     return value
+
+
+def _classes(section) -> tuple[str, ...] | None:
+    value = section.get("classes")
+    if value is None:
+        return None
+    if (not isinstance(value, list) or not 0 < len(value) <= 100_000
+            or not all(isinstance(v, str) and 0 < len(v) <= 200 for v in value) or len(set(value)) != len(value)):
+        raise section.error("classes", f"`classes` must be a list of distinct class names in label order, "
+                                       f"received {quote(value)}.")
+    return tuple(value)
 
 
 def _columns(section, key: str, default: Any, allow_all: bool = False) -> Any:

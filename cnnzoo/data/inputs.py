@@ -130,6 +130,7 @@ READERS: dict[str, tuple[Reader, tuple[str, ...]]] = {
     "mnist": (read_digit_image, IMAGE_SUFFIXES),
     "oxflower17": (read_photo, IMAGE_SUFFIXES),
     "image_folder": (read_photo, IMAGE_SUFFIXES),
+    "tfrecord": (read_photo, IMAGE_SUFFIXES),
     "ucr": (read_series, SERIES_SUFFIXES),
 }
 
@@ -169,13 +170,23 @@ def _kinds(suffixes: tuple[str, ...]) -> str:
 def read_inputs(arguments: list[str], dataset: str, shape: tuple[int, ...], *,
                 progress: bool = True) -> list[Example | Failure]:
     """Every input read in parallel (Pillow releases the GIL), in argument order."""
+    return read_items(input_items(arguments, dataset), dataset, shape, progress=progress)
+
+
+def input_items(arguments: list[str], dataset: str) -> list[Path | Failure]:
+    """The files the arguments name (expanded as `expand` does), for a run of `dataset`; nothing is read."""
     if dataset not in READERS:
         raise DataError(f"this run trained on `{dataset}` data, and new inputs are read only as image files "
-                        f"(mnist, oxflower17 and image_folder runs) or series files (ucr runs). Measure it on its "
-                        f"own data with `cnnzoo eval RUN_DIR`, or load its best.keras with "
+                        f"(mnist, oxflower17, image_folder and tfrecord runs) or series files (ucr runs). Measure "
+                        f"it on its own data with `cnnzoo eval RUN_DIR`, or load its best.keras with "
                         f"keras.saving.load_model to predict on your own arrays.")
-    reader, suffixes = READERS[dataset]
-    items = expand(arguments, suffixes)
+    return expand(arguments, READERS[dataset][1])
+
+
+def read_items(items: list[Path | Failure], dataset: str, shape: tuple[int, ...], *,
+               progress: bool = True) -> list[Example | Failure]:
+    """`items` (from input_items) read in parallel, in order: a Failure for each one that cannot be read."""
+    reader = READERS[dataset][0]
 
     def read(item: Path | Failure) -> list[Example | Failure]:
         if isinstance(item, Failure):

@@ -3,7 +3,8 @@
 Files (random access) follow the epoch permutation of in-memory training, position for position, so a
 streamed run sees the batches an in-memory run sees, and a resumed run those of an uninterrupted one.
 TFRecord shards (read in order) take a seeded shard order and a bounded seeded shuffle window per epoch
-instead: still the same batches for the same (seed, epoch), resumed or not.
+instead (the window shuffled by a stateless permutation): still the same batches for the same
+(seed, epoch), resumed or not.
 
 Decoding keeps the order (`deterministic=True`) while running on every core. A file skipped under
 `data.bad_files: skip` shortens its epoch by one image; an epoch that would come out one batch short
@@ -57,11 +58,21 @@ def file_elements(x: FileStream, labels, seed: int, epoch):
 def record_elements(x: RecordStream, seed: int, epoch):
     """(image, target, ok) per record of the split: in training, the shards in a seeded order, read a few at
     a time and mixed by a bounded seeded shuffle window; in evaluation, every record in order."""
-    tf = import_tensorflow()
     records = shard_records(x, seed, epoch)
     if epoch is not None:
-        records = records.shuffle(SHUFFLE_WINDOW, seed=tf.constant(seed, tf.int64) * 1_000_003 + epoch)
+        records = records.batch(SHUFFLE_WINDOW).enumerate().flat_map(
+            lambda window, batch: _shuffled_window(batch, seed, epoch, window))
     return decode_map(x, records.map(lambda record, encoded, label: ((encoded, record), label)), x.load)
+
+
+def _shuffled_window(batch, seed: int, epoch, window):
+    """One window of records in a stateless order seeded by (seed, epoch, window): a bounded shuffle that
+    depends on nothing but those numbers (tf.data's own shuffle draws from the global seed's state)."""
+    tf = import_tensorflow()
+    order = tf.random.experimental.stateless_shuffle(
+        tf.range(tf.shape(batch[0])[0], dtype=tf.int64),
+        seed=tf.stack([tf.constant(seed, tf.int64), epoch * 1_000_003 + window]))
+    return tf.data.Dataset.from_tensor_slices(tuple(tf.gather(part, order) for part in batch))
 
 
 def decode_map(x: ImageStream, elements, load):

@@ -15,12 +15,15 @@ import numpy as np
 from cnnzoo import data as datasets
 from cnnzoo.atomic import atomic_write_text
 from cnnzoo.data import standardize
-from cnnzoo.data.inputs import Example, Failure, read_inputs
+from cnnzoo.data.inputs import Example, Failure, input_items, read_items
 from cnnzoo.data.progress import progress_bar
 from cnnzoo.errors import RunError
 from cnnzoo.evaluation.tta import VIEWS, check_tta, view
 from cnnzoo.runs.folder import CONFIG_YAML, RunFolder, load_checkpoint
 from cnnzoo.terminal import csv_text, plain
+
+
+CHUNK = 1024  # inputs read and predicted at a time
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,10 @@ class PredictResult:
 
 
 def predict_inputs(source: ModelSource, arguments: list[str], *, top_k: int, batch_size: int | None,
-                   data_dir: Path | None, progress: bool = True, tta: str = "none") -> PredictResult:
-    """Top-k classes of each input; `tta` averages the probabilities over its views (cnnzoo/evaluation/tta.py)."""
+                   data_dir: Path | None, progress: bool = True, tta: str = "none",
+                   on_chunk: Callable[[list[dict], int, int], None] | None = None) -> PredictResult:
+    """Top-k classes of each input; `tta` averages the probabilities over its views (cnnzoo/evaluation/tta.py).
+    Inputs are read and predicted CHUNK at a time; `on_chunk(entries, done, total)` sees each chunk's results."""
     from cnnzoo.config import load_config
     from cnnzoo.config.tasks import task_hint
 
@@ -70,19 +75,27 @@ def predict_inputs(source: ModelSource, arguments: list[str], *, top_k: int, bat
     check_tta(tta, config.input.shape, task_hint(config.train) or "classification", False, source.checkpoint)
     model = load_checkpoint(source.checkpoint)
     names = datasets.class_names(config.data, data_dir)
-    items = read_inputs(arguments, config.data.dataset, config.input.shape, progress=progress)
-    examples = [item for item in items if isinstance(item, Example)]
-    started = time.perf_counter()
+    items = input_items(arguments, config.data.dataset)
     statistics_file = RunFolder(source.checkpoint.parent).standardize
     prepare = partial(standardize.for_new_inputs, spec=config.data, path=statistics_file)
-    probs = _run(model, examples, prepare, datasets.default_scale(config.data), batch_size or config.train.batch_size,
-                 len(names), progress, tta)
-    seconds = time.perf_counter() - started
-    tops = iter(top_classes(probs, names, top_k))
     views = {"tta": tta} if tta != "none" else {}  # the saved predictions say how they were made
-    entries = [{"file": item.name, "error": item.reason} if isinstance(item, Failure)
-               else {"file": item.name, "top": next(tops)} | views for item in items]
-    return PredictResult(entries, len(examples), len(items) - len(examples), seconds, tta)
+    entries, succeeded, seconds = [], 0, 0.0
+    for start in range(0, len(items), CHUNK):  # a chunk's images at a time: memory does not grow with the inputs
+        read = read_items(items[start:start + CHUNK], config.data.dataset, config.input.shape,
+                          progress=progress and len(items) <= CHUNK)
+        examples = [item for item in read if isinstance(item, Example)]
+        started = time.perf_counter()
+        probs = _run(model, examples, prepare, datasets.default_scale(config.data),
+                     batch_size or config.train.batch_size, len(names), progress and len(items) <= CHUNK, tta)
+        seconds += time.perf_counter() - started
+        tops = iter(top_classes(probs, names, top_k))
+        chunk = [{"file": item.name, "error": item.reason} if isinstance(item, Failure)
+                 else {"file": item.name, "top": next(tops)} | views for item in read]
+        entries += chunk
+        succeeded += len(examples)
+        if on_chunk is not None:
+            on_chunk(chunk, start + len(read) if start + CHUNK >= len(items) else start + CHUNK, len(items))
+    return PredictResult(entries, succeeded, len(entries) - succeeded, seconds, tta)
 
 
 def _run(model: Any, examples: list[Example], prepare: Callable[[np.ndarray], np.ndarray], scale: float | None,
@@ -118,12 +131,13 @@ def top_classes(probs: np.ndarray, names: list[str], k: int) -> list[list[dict[s
     return [[{"class": names[j], "probability": float(row[j])} for j in picks] for row, picks in zip(probs, order)]
 
 
-def render_predictions(result: PredictResult, top_k: int):
+def render_predictions(result: PredictResult, top_k: int, title: str | None = None):
     """The predictions as a table; file and class names are data, shown as text, never as markup."""
     from rich.table import Table
 
-    table = Table(title=f"{result.succeeded} input(s) predicted", title_justify="left")
+    table = Table(title=title or f"{result.succeeded} input(s) predicted", title_justify="left")
     table.add_column("input", overflow="fold")
+    top_k = max((len(e["top"]) for e in result.entries if "top" in e), default=top_k)
     for rank in range(1, top_k + 1):
         table.add_column(f"top {rank}" if top_k > 1 else "class")
     for entry in result.entries:

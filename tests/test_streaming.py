@@ -1,0 +1,234 @@
+"""Streamed data (data.in_memory, image_folder streamed, tfrecord, `cnnzoo pack`, data.bad_files): real
+training runs through the CLI on image folders made here. Streamed training sees the batches in-memory
+training sees (so its history is the in-memory one), a resumed streamed run those of an uninterrupted
+one, and a bad file either stops the run naming it or is skipped, counted and listed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from tiny_runs import invoke
+
+CONFIG = """\
+name: streamed
+input: {{shape: [24, 24, 3]}}
+model:
+  layers:
+    - Conv2D: {{filters: 4, kernel_size: 3, activation: relu}}
+    - MaxPooling2D: {{pool_size: 2}}
+    - Dropout: {{rate: 0.2}}
+    - GlobalAveragePooling2D
+    - Dense: {{units: 3, activation: softmax}}
+data: {{{data}}}
+train: {{epochs: 3, batch_size: 8, learning_rate: 0.01}}
+"""
+COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_caches(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNZOO_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def image_folder(root: Path, per_class: int = 20, classes: int = 3, size: int = 30) -> Path:
+    """Class folders of JPEGs and PNGs whose mean brightness tells the class, so a tiny CNN learns them."""
+    rng = np.random.default_rng(0)
+    for k in range(classes):
+        folder = root / f"class_{k}"
+        folder.mkdir(parents=True)
+        for i in range(per_class):
+            pixels = np.clip(rng.normal(60 + 70 * k, 30, (size, size, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(folder / f"{i:03d}.{'png' if i % 4 == 0 else 'jpg'}")
+    return root
+
+
+def config_file(tmp_path: Path, data: str, name: str = "c.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(CONFIG.format(data=data))
+    return path
+
+
+def train(config: Path, runs: Path, *extra) -> tuple[Path, str]:
+    result = invoke("train", config, "--runs-dir", runs, "--deterministic", *extra)
+    assert result.exit_code == 0, result.output
+    (run,) = [p for p in runs.iterdir() if p.is_dir()]
+    return run, " ".join(result.output.split())
+
+
+def history(run: Path) -> pd.DataFrame:
+    return pd.read_csv(run / "history.csv")[COLUMNS]
+
+
+def test_streamed_training_sees_the_in_memory_batches(tmp_path):
+    folder = image_folder(tmp_path / "images")
+    memory, said_memory = train(config_file(tmp_path, f"dataset: image_folder, path: {folder}, in_memory: true"),
+                                tmp_path / "memory")
+    streamed, said_streamed = train(config_file(tmp_path, f"dataset: image_folder, path: {folder}, in_memory: false"),
+                                    tmp_path / "streamed")
+    assert "in memory: data.in_memory: true" in said_memory
+    assert "streamed from disk: data.in_memory: false" in said_streamed
+    pd.testing.assert_frame_equal(history(memory), history(streamed), rtol=1e-5)
+    records = [json.loads((r / "metrics.json").read_text()) for r in (memory, streamed)]
+    assert records[0]["test"] == pytest.approx(records[1]["test"], rel=1e-5)
+    assert records[1]["skipped_files"] == 0 and records[0].get("skipped_files") is None
+
+
+def test_auto_decodes_small_data_and_streams_what_would_not_fit(tmp_path, monkeypatch):
+    folder = image_folder(tmp_path / "images", per_class=8)
+    config = config_file(tmp_path, f"dataset: image_folder, path: {folder}")
+    _, said = train(config, tmp_path / "small", "--epochs", "1")
+    assert "in memory: decoded" in said and "within half of the" in said
+    # 24 images of 24x24x3 are 41 KB decoded: with 50 KB available they stream (--force: the model's own
+    # estimate is far above 50 KB, and the check would refuse it)
+    monkeypatch.setenv("CNNZOO_MEMORY_LIMIT", "50KB")
+    run, said = train(config, tmp_path / "tight", "--epochs", "1", "--force")
+    assert "streamed from disk: decoded it would take 41.5 KB, more than half of the 50.0 KB available" in said
+    assert json.loads((run / "metrics.json").read_text())["skipped_files"] == 0
+
+
+@pytest.mark.parametrize("source", ["folder", "tfrecord"])
+def test_a_resumed_streamed_run_sees_the_batches_of_an_uninterrupted_one(tmp_path, source):
+    folder = image_folder(tmp_path / "images")
+    if source == "tfrecord":
+        packed = invoke("pack", folder, tmp_path / "packed", "--shard-mb", "1")
+        assert packed.exit_code == 0, packed.output
+        data = f"dataset: tfrecord, path: {tmp_path / 'packed'}"
+    else:
+        data = f"dataset: image_folder, path: {folder}, in_memory: false"
+    config = config_file(tmp_path, data)
+    whole, _ = train(config, tmp_path / "whole")
+    split, _ = train(config, tmp_path / "split", "--epochs", "1")
+    resumed = invoke("train", "--resume", split, "--epochs", "3", "--deterministic")
+    assert resumed.exit_code == 0, resumed.output
+    pd.testing.assert_frame_equal(history(whole), history(split), rtol=1e-5)
+
+
+def test_pack_then_train_eval_and_predict_on_the_shards(tmp_path):
+    folder = image_folder(tmp_path / "images")
+    packed = invoke("pack", folder, tmp_path / "packed", "--size", "24x24", "--shard-mb", "1")
+    assert packed.exit_code == 0, packed.output
+    manifest = json.loads((tmp_path / "packed" / "manifest.json").read_text())
+    assert manifest["classes"] == ["class_0", "class_1", "class_2"] and manifest["count"] == 60
+    assert sum(s["count"] for s in manifest["shards"]) == 60 and len(manifest["labels"]) == 60
+    assert set(manifest["labels"][:20]) == {0, 1, 2}  # shuffled: every shard holds every class
+    run, said = train(config_file(tmp_path, f"dataset: tfrecord, path: {tmp_path / 'packed'}"), tmp_path / "runs")
+    assert "TFRecord pack" in said and "streamed from its shards" in said
+    record = json.loads((run / "metrics.json").read_text())
+    assert record["train_samples"] + record["val_samples"] + record["test_samples"] == 60
+    evaluated = invoke("eval", run, "--json")
+    assert evaluated.exit_code == 0, evaluated.output
+    result = json.loads(evaluated.stdout)
+    assert result["samples"] == record["test_samples"]
+    assert result["metrics"]["accuracy"] == pytest.approx(record["test"]["accuracy"], abs=1e-6)
+    predicted = invoke("predict", run, folder / "class_2" / "001.jpg", "--json")
+    assert predicted.exit_code == 0 and "class_" in predicted.stdout, predicted.output
+
+
+def test_manifest_less_shards_read_their_labels_once(tmp_path):
+    folder = image_folder(tmp_path / "images", per_class=10)
+    assert invoke("pack", folder, tmp_path / "packed").exit_code == 0
+    (tmp_path / "packed" / "manifest.json").unlink()
+    data = f"dataset: tfrecord, path: '{tmp_path / 'packed'}/*.tfrecord', classes: [a, b, c]"
+    run, said = train(config_file(tmp_path, data), tmp_path / "runs", "--epochs", "1")
+    assert "TFRecord 1 shard(s) (30 records)" in said
+    assert json.loads((run / "metrics.json").read_text())["class_names"] == ["a", "b", "c"]
+    assert list((tmp_path / "cache").glob("tfrecord-labels-*.npz"))
+
+
+@pytest.mark.parametrize("where", ["file", "manifest"])
+def test_a_hostile_pack_is_refused(tmp_path, where):
+    folder = image_folder(tmp_path / "images", per_class=5)
+    assert invoke("pack", folder, tmp_path / "packed").exit_code == 0
+    manifest = tmp_path / "packed" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    if where == "file":
+        data["shards"][0]["file"] = "../../etc/passwd"
+    else:
+        data["labels"][0] = 99
+    manifest.write_text(json.dumps(data))
+    result = invoke("train", config_file(tmp_path, f"dataset: tfrecord, path: {tmp_path / 'packed'}"),
+                    "--runs-dir", tmp_path / "runs")
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "Traceback" not in text and "manifest.json" in text, text
+
+
+def test_pack_never_touches_an_existing_folder(tmp_path):
+    folder = image_folder(tmp_path / "images", per_class=3)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "mine.txt").write_text("keep")
+    result = invoke("pack", folder, tmp_path / "out")
+    assert result.exit_code == 2 and "already exists" in result.output
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["mine.txt"]
+
+
+BAD = {"truncated": lambda p: p.write_bytes(p.read_bytes()[:100]), "empty": lambda p: p.write_bytes(b""),
+       "text": lambda p: p.write_text("not an image at all"),
+       "bomb": lambda p: Image.new("L", (8000, 8000)).save(p, "PNG")}
+
+
+@pytest.mark.parametrize("kind", list(BAD))
+def test_a_bad_file_fails_naming_it_or_is_skipped_counted_and_listed(tmp_path, kind):
+    folder = image_folder(tmp_path / "images")
+    bad = folder / "class_1" / "009.jpg"
+    BAD[kind](bad)
+    data = f"dataset: image_folder, path: {folder}, in_memory: false, validation_split: 0, test_split: 0"
+    failed = invoke("train", config_file(tmp_path, data), "--runs-dir", tmp_path / "fail", "--epochs", "1")
+    text = " ".join(failed.output.split())
+    assert failed.exit_code == 2 and "Traceback" not in text, text
+    assert f"{bad}: not decodable as JPEG, PNG, BMP or GIF" in text and "data.bad_files: skip" in text
+
+    run, said = train(config_file(tmp_path, data + ", bad_files: skip"), tmp_path / "skip", "--epochs", "2")
+    assert "1 file(s) could not be decoded and were skipped" in said
+    assert json.loads((run / "metrics.json").read_text())["skipped_files"] == 1
+    listed = pd.read_csv(run / "skipped_files.csv")
+    assert list(listed["file"]) == [str(bad)]
+    assert len(pd.read_csv(run / "history.csv")) == 2  # both epochs ran their steps
+
+
+def test_a_skipped_test_file_leaves_eval_aligned(tmp_path):
+    folder = image_folder(tmp_path / "images")
+    run, _ = train(config_file(tmp_path, f"dataset: image_folder, path: {folder}, in_memory: false, "
+                                         "bad_files: skip"), tmp_path / "runs", "--epochs", "1")
+    test_files = [f for f in sorted(folder.rglob("*.*"))][::7]
+    for f in test_files:
+        f.write_bytes(b"")
+    evaluated = invoke("eval", run, "--json", "--split", "test")
+    assert evaluated.exit_code == 0, evaluated.output
+    result = json.loads(evaluated.stdout)
+    skipped = result.get("skipped_files", [])
+    assert result["samples"] == json.loads((run / "metrics.json").read_text())["test_samples"] - len(skipped)
+    assert sum(result["confusion_matrix"], []) and sum(map(sum, result["confusion_matrix"])) == result["samples"]
+
+
+@pytest.mark.parametrize("data, where, reason", [
+    ("dataset: mnist, in_memory: false", "data.in_memory", "streaming from disk is for image_folder and tfrecord"),
+    ("dataset: tfrecord", "data.path", "a tfrecord dataset needs `path:`"),
+    ("dataset: image_folder, path: x, bad_files: ignore", "data.bad_files", "fail"),
+])
+def test_streaming_options_are_checked_where_written(tmp_path, data, where, reason):
+    result = invoke("summary", config_file(tmp_path, data))
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and where in text and reason in text, text
+
+
+def test_the_listing_is_cached_until_a_folder_changes(tmp_path):
+    from cnnzoo.data.listing import list_images
+
+    folder = image_folder(tmp_path / "images", per_class=4)
+    first = list_images(folder, tmp_path / "cache")
+    again = list_images(folder, tmp_path / "cache")
+    assert not first.cached and again.cached and list(again.paths) == list(first.paths)
+    shutil.copy(folder / "class_0" / "001.jpg", folder / "class_0" / "zzz.jpg")
+    os.utime(folder / "class_0", ns=(1, 1))  # a folder's mtime changes when a file arrives; make sure it differs
+    changed = list_images(folder, tmp_path / "cache")
+    assert not changed.cached and len(changed.paths) == len(first.paths) + 1
