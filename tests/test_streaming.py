@@ -143,6 +143,10 @@ def test_manifest_less_shards_read_their_labels_once(tmp_path):
     assert "TFRecord 1 shard(s) (30 records)" in said
     assert json.loads((run / "metrics.json").read_text())["class_names"] == ["a", "b", "c"]
     assert list((tmp_path / "cache").glob("tfrecord-labels-*.npz"))
+    (tmp_path / "names.txt").write_text("ant\nbee\n\ncat\n")
+    named, _ = train(config_file(tmp_path, data.replace("[a, b, c]", str(tmp_path / "names.txt")), "n.yaml"),
+                     tmp_path / "named", "--epochs", "1")
+    assert json.loads((named / "metrics.json").read_text())["class_names"] == ["ant", "bee", "cat"]
 
 
 @pytest.mark.parametrize("where", ["file", "manifest"])
@@ -232,3 +236,35 @@ def test_the_listing_is_cached_until_a_folder_changes(tmp_path):
     os.utime(folder / "class_0", ns=(1, 1))  # a folder's mtime changes when a file arrives; make sure it differs
     changed = list_images(folder, tmp_path / "cache")
     assert not changed.cached and len(changed.paths) == len(first.paths) + 1
+
+
+def test_predict_on_many_files_prints_as_it_goes(tmp_path, monkeypatch):
+    import cnnzoo.deploy.predict as predict
+
+    folder = image_folder(tmp_path / "images", per_class=9)
+    run, _ = train(config_file(tmp_path, f"dataset: image_folder, path: {folder}"), tmp_path / "runs", "--epochs", "1")
+    monkeypatch.setattr(predict, "CHUNK", 10)  # 27 files: three chunks of at most 10 decoded images each
+    seen = []
+    original = predict.read_items
+    monkeypatch.setattr(predict, "read_items", lambda items, *a, **k: seen.append(len(items)) or original(items, *a, **k))
+    result = invoke("predict", run, folder)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0, text
+    assert seen == [10, 10, 7]
+    assert "inputs 1 to 10 of 27" in text and "inputs 21 to 27 of 27" in text and "27 predicted, 0 failed" in text
+
+
+def test_the_memory_estimate_of_a_stream_does_not_grow_with_the_images(tmp_path):
+    from cnnzoo.config import load_config
+    from cnnzoo.model.builder import build_model
+    from cnnzoo.model.memory import estimate_training
+
+    estimates = {}
+    for count in (5, 50):
+        folder = image_folder(tmp_path / f"images_{count}", per_class=count)
+        config = load_config(config_file(tmp_path, f"dataset: image_folder, path: {folder}, in_memory: false",
+                                         f"c{count}.yaml"), ["--set", "input.shape=[224,224,3]"][1:])
+        estimates[count] = estimate_training(config, build_model(config, allocate=False).model).parts["dataset"]
+    # 10x the images: only the references (a relative path and a label each) grow, not 150 KB per image
+    assert estimates[50] - estimates[5] < 135 * 100
+    assert estimates[5] >= 2 * 16 * 224 * 224 * 3  # the images being decoded at once are counted

@@ -66,14 +66,15 @@ def _in_memory(section, dataset: str) -> bool | str:
     return value
 
 
-def _classes(section) -> tuple[str, ...] | None:
+def _classes(section) -> tuple[str, ...] | str | None:
+    """A list of class names, or (a string) the path of a text file of them, read with the data."""
     value = section.get("classes")
-    if value is None:
-        return None
+    if value is None or (isinstance(value, str) and 0 < len(value) <= 4096):
+        return value
     if (not isinstance(value, list) or not 0 < len(value) <= 100_000
             or not all(isinstance(v, str) and 0 < len(v) <= 200 for v in value) or len(set(value)) != len(value)):
-        raise section.error("classes", f"`classes` must be a list of distinct class names in label order, "
-                                       f"received {quote(value)}.")
+        raise section.error("classes", f"`classes` must be a list of distinct class names in label order, or "
+                                       f"the path of a text file of them, received {quote(value)}.")
     return tuple(value)
 
 

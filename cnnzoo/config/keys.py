@@ -136,8 +136,9 @@ DATA = (
         choice(*BAD_FILES), "fail"),
     Key("image_key", "tfrecord: the feature holding the encoded image", STRING, "image/encoded"),
     Key("label_key", "tfrecord: the feature holding the class index", STRING, "image/class/label"),
-    Key("classes", "tfrecord: the class names in label order (default: the pack manifest's)",
-        schema={"type": "array", "items": {"type": "string"}, "minItems": 1}),
+    Key("classes", "tfrecord: the class names in label order, or a text file of them, one a line (default: the "
+        "pack manifest's)", schema={"anyOf": [{"type": "array", "items": {"type": "string"}, "minItems": 1},
+                                                {"type": "string"}]}),
 )
 
 TRAIN = (

@@ -76,7 +76,7 @@ class DataSpec:
     bad_files: str = "fail"
     image_key: str = "image/encoded"
     label_key: str = "image/class/label"
-    classes: tuple[str, ...] | None = None
+    classes: tuple[str, ...] | str | None = None  # names, or a text file of them
 
 
 @dataclass

@@ -4,7 +4,7 @@
 counts, the class names and every record's label, so nothing is read before training), a folder of
 `.tfrecord` shards, or a glob of shards. Without a manifest, the labels are read in one pass over the
 shards (only the label feature is parsed) and cached like decoded arrays; class names come from
-`data.classes`, else they are the label numbers. Records hold an encoded image (`data.image_key`,
+`data.classes` (a list, or a text file with one name a line), else they are the label numbers. Records hold an encoded image (`data.image_key`,
 default `image/encoded`) and a class index (`data.label_key`, default `image/class/label`): the layout
 of TensorFlow's and KerasCV's ImageNet converters. The splits are drawn from the records' labels as for
 an image folder.
@@ -26,7 +26,7 @@ import numpy as np
 from cnnzoo.data.cache import cache_file, cached_arrays
 from cnnzoo.data.images import image_shape
 from cnnzoo.data.interface import DataSpec, DatasetSplits, LoadRequest
-from cnnzoo.data.locate import array_cache_dir
+from cnnzoo.data.locate import array_cache_dir, explicit_path
 from cnnzoo.data.splits import take_splits, three_way_split
 from cnnzoo.data.stream_pipeline import DECODE_PARALLELISM, SHUFFLE_WINDOW
 from cnnzoo.data.streams import BadFiles, RecordStream
@@ -37,6 +37,7 @@ MANIFEST = "manifest.json"
 FORMAT = "cnnzoo-pack"
 MAX_MANIFEST_BYTES = 512 << 20  # a label per record: ~4 bytes each, far above ImageNet's 1.28 million
 MAX_SHARDS = 100_000
+MAX_CLASS_FILE_BYTES = 16 << 20
 SHARD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,200}")
 
 
@@ -81,17 +82,32 @@ def read_shards(spec: DataSpec, data_dir: Path | None, cache_dir: Path | None, p
     folder = _folder(spec.path, data_dir)
     if folder is not None and (folder / MANIFEST).is_file():
         shards = read_manifest(folder)
-        if spec.classes is not None and list(spec.classes) != shards.classes:
+        if isinstance(spec.classes, (list, tuple)) and list(spec.classes) != shards.classes:
             raise DataError(f"data.classes lists {len(spec.classes)} class(es), but {folder / MANIFEST} names "
                             f"{shards.classes[:8]}; leave `classes` out to use the manifest's.")
         return shards
     files = _shard_files(spec.path, folder, data_dir)
     labels, counts = _label_pass(files, spec.label_key, cache_dir, progress)
-    classes = list(spec.classes) if spec.classes else [str(k) for k in range(int(labels.max(initial=-1)) + 1)]
+    named = _class_file(spec.classes, data_dir) if isinstance(spec.classes, str) else spec.classes
+    classes = list(named) if named else [str(k) for k in range(int(labels.max(initial=-1)) + 1)]
     if labels.size and labels.max() >= len(classes):
         raise DataError(f"a record of {files[0] if len(files) == 1 else 'the shards'} has label {int(labels.max())}, "
                         f"but data.classes names {len(classes)} class(es); list every class in label order.")
     return Shards(files, counts, labels, classes, f"TFRecord {len(files)} shard(s) ({len(labels):,} records)")
+
+
+def _class_file(path: str, data_dir: Path | None) -> list[str]:
+    """Class names from a text file, one a line (blank lines ignored), as `data.classes: labels.txt` names it."""
+    file = explicit_path(path, data_dir)
+    try:
+        if not file.is_file() or file.stat().st_size > MAX_CLASS_FILE_BYTES:
+            raise DataError(f"data.classes {file} is not a text file of at most 16 MB (one class name a line).")
+        names = [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"data.classes {file}: cannot read it as UTF-8 text ({exc}).") from None
+    if not names or len(set(names)) != len(names):
+        raise DataError(f"data.classes {file} must list distinct class names, one a line, in label order.")
+    return names
 
 
 def read_manifest(folder: Path) -> Shards:
