@@ -127,10 +127,10 @@ def rss(work: Path) -> dict:
 
 def pipeline_speed(data_dir: Path, work: Path) -> dict:
     """images/s of the input pipeline alone and of the training step (bench), side by side."""
+    flowers = flowers_folder(data_dir, work / "flowers")
+    streamed = f"data={{dataset: image_folder, path: {flowers}, in_memory: false}}"
     cases = {"lenet": ["configs/lenet.yaml"],
-             "resnet18_flowers_128px_streamed": ["configs/resnet18_flowers_128px.yaml", "--set",
-                                                 f"data={{dataset: image_folder, path: {flowers_folder(data_dir, work / 'flowers')}, "
-                                                 "in_memory: false}"]}}
+             "resnet18_flowers_128px_streamed": ["configs/resnet18_flowers_128px.yaml", "--set", streamed]}
     out = {}
     for name, args in cases.items():
         code = PIPELINE_ONLY.format(config=args[0], overrides=args[2:], data_dir=str(data_dir))

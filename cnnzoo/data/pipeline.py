@@ -21,19 +21,23 @@ from cnnzoo.tensorflow_import import import_tensorflow
 
 def make_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, num_classes: int, one_hot: bool,
                   scale: float | None, shuffle: bool, seed: int, augment: Any = None, first_epoch: int = 0,
-                  drop_remainder: bool = False, mix: Any = None):
+                  drop_remainder: bool = False, mix: Any = None, shard: tuple[int, int, int] | None = None):
     """Batches of (float32 inputs, labels); the arrays stay in their own dtype until a batch is cut.
 
     Without ``shuffle`` the dataset is one pass in order. With it, the dataset is endless: epoch
     after epoch from ``first_epoch``, each ``ceil(len(x) / batch_size)`` batches long (give that
     number to ``fit`` as ``steps_per_epoch``). ``drop_remainder`` drops each epoch's last partial
     batch instead (``len(x) // batch_size`` batches), so every batch splits evenly over replicas.
-    ``mix`` (data/mixing.py) mixes the augmented images and their one-hot labels.
+    ``mix`` (data/mixing.py) mixes the augmented images and their one-hot labels. ``shard`` (streams under
+    multi_worker): this worker's per-replica batches only (data/stream_pipeline.py).
     """
     tf = import_tensorflow()
     order = dict(batch_size=batch_size, shuffle=shuffle, seed=seed, first_epoch=first_epoch,
                  drop_remainder=drop_remainder)
-    batches, fetch = stream_batches(x, y, **order) if is_stream(x) else _array_batches(x, y, **order)
+    if is_stream(x):
+        batches, fetch = stream_batches(x, y, **order, shard=shard)
+    else:
+        batches, fetch = _array_batches(x, y, **order)
 
     def prepare(*batch):
         images, targets = fetch(*batch)

@@ -27,15 +27,29 @@ DECODE_PARALLELISM = 16  # images being decoded at once, at most (also bounded i
 
 
 def stream_batches(x: ImageStream, y, *, batch_size: int, shuffle: bool, seed: int, first_epoch: int,
-                   drop_remainder: bool):
-    """Batches of (uint8 images, targets), and the identity as the fetch make_pipeline applies."""
+                   drop_remainder: bool, shard: tuple[int, int, int] | None = None):
+    """Batches of (uint8 images, targets), and the identity as the fetch make_pipeline applies.
+
+    `shard` (worker index, workers, replicas on this worker), for multi_worker training: this worker decodes
+    only its slice of each global batch (the slice tf.data's DATA auto-sharding would keep) and yields it as
+    per-replica batches, so no worker decodes the images another one trains on."""
     tf = import_tensorflow()
     steps = len(x) // batch_size if drop_remainder else math.ceil(len(x) / batch_size)
     labels = tf.convert_to_tensor(y)
+    load = x.load
+    if shard is not None:
+        index, workers, local = shard
+        share = batch_size // workers
+        batch_size, steps = share // local, steps * local
 
     def one_pass(epoch=None):
-        decoded = record_elements(x, seed, epoch) if isinstance(x, RecordStream) else file_elements(
-            x, labels, seed, epoch)
+        references = (record_references(x, seed, epoch) if isinstance(x, RecordStream)
+                      else file_references(x, labels, seed, epoch))
+        if shard is not None and epoch is not None:
+            references = references.batch(share * workers, drop_remainder=True).map(
+                lambda arguments, targets: (tuple(a[index * share:(index + 1) * share] for a in arguments),
+                                            targets[index * share:(index + 1) * share])).unbatch()
+        decoded = decode_map(x, references, load)
         good = decoded.filter(lambda image, target, ok: ok).map(lambda image, target, ok: (image, target))
         batches = good.batch(batch_size, drop_remainder=drop_remainder)
         return batches.concatenate(batches).take(steps) if epoch is not None else batches
@@ -47,22 +61,21 @@ def stream_batches(x: ImageStream, y, *, batch_size: int, shuffle: bool, seed: i
     return batches, lambda images, targets: (images, targets)
 
 
-def file_elements(x: FileStream, labels, seed: int, epoch):
-    """(image, target, ok) per file: the epoch's permutation of positions (or all in order), decoded."""
+def file_references(x: FileStream, labels, seed: int, epoch):
+    """((position,), target) per file: the epoch's permutation of positions, or all in order."""
     tf = import_tensorflow()
     positions = epoch_order(len(x), seed, epoch) if epoch is not None else tf.range(len(x), dtype=tf.int64)
-    elements = tf.data.Dataset.from_tensor_slices(positions).map(lambda p: ((p,), tf.gather(labels, p)))
-    return decode_map(x, elements, x.load)
+    return tf.data.Dataset.from_tensor_slices(positions).map(lambda p: ((p,), tf.gather(labels, p)))
 
 
-def record_elements(x: RecordStream, seed: int, epoch):
-    """(image, target, ok) per record of the split: in training, the shards in a seeded order, read a few at
-    a time and mixed by a bounded seeded shuffle window; in evaluation, every record in order."""
+def record_references(x: RecordStream, seed: int, epoch):
+    """((encoded, record number), label) per record of the split: in training, the shards in a seeded order,
+    read a few at a time and mixed by a bounded seeded shuffle window; in evaluation, every record in order."""
     records = shard_records(x, seed, epoch)
     if epoch is not None:
         records = records.batch(SHUFFLE_WINDOW).enumerate().flat_map(
             lambda window, batch: _shuffled_window(batch, seed, epoch, window))
-    return decode_map(x, records.map(lambda record, encoded, label: ((encoded, record), label)), x.load)
+    return records.map(lambda record, encoded, label: ((encoded, record), label))
 
 
 def _shuffled_window(batch, seed: int, epoch, window):

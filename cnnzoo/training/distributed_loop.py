@@ -8,8 +8,8 @@ all-reduces the gradients), and the same Keras callbacks `fit` would drive, thro
 `keras.callbacks.CallbackList`.
 
 Data: every worker builds the same pipeline and tf.data auto-shards it by DATA (each worker keeps its
-share of every global batch): cnnzoo's inputs are in-memory arrays, not files, so FILE sharding has
-nothing to split. Each epoch's last partial batch is dropped so every worker runs the same number of
+share of every global batch); a streamed training split is sharded before decoding instead (each worker
+decodes only its share, data/stream_pipeline.py) and handed over per worker. Each epoch's last partial batch is dropped so every worker runs the same number of
 steps (a short batch would split unevenly across replicas); the epoch-seeded shuffle drops different
 samples each epoch. Validation and test passes run whole on every worker, outside the strategy: every
 worker then computes the same numbers, so early stopping, schedules and checkpoints decide alike.
@@ -30,9 +30,10 @@ from cnnzoo.training.distribute import Distribution, WorkerLost, lost_worker_mes
 class DistributedLoop:
     """`fit` and `evaluate` with the signatures train.py calls on a Keras model."""
 
-    def __init__(self, model: Any, dist: Distribution, config, plan):
+    def __init__(self, model: Any, dist: Distribution, config, plan, presharded: bool = False):
         _check_plan(config, plan)
         self.model, self.dist, self.config = model, dist, config
+        self.presharded = presharded  # the training dataset is this worker's per-replica batches already
         self.global_batch = config.train.batch_size
         self.loss_fn = _loss_function(plan.loss)
         self.metric_fns = _metric_functions(config, plan, model.output_shape[-1])
@@ -52,7 +53,10 @@ class DistributedLoop:
             callbacks.append(EpochLine(self.dist.worker_index, epochs))
         hooks = keras.callbacks.CallbackList(callbacks, model=self.model, epochs=epochs, steps=steps_per_epoch,
                                              verbose=0)
-        batches = iter(self.dist.strategy.experimental_distribute_dataset(_data_sharded(train)))
+        if self.presharded:
+            batches = iter(self.dist.strategy.distribute_datasets_from_function(lambda _: _unsharded(train)))
+        else:
+            batches = iter(self.dist.strategy.experimental_distribute_dataset(_data_sharded(train)))
         self.model.stop_training = False
         hooks.on_train_begin()
         for epoch in range(initial_epoch, epochs):
@@ -172,6 +176,14 @@ def _data_sharded(dataset):
 
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+def _unsharded(dataset):
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     return dataset.with_options(options)
 
 

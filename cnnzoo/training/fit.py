@@ -20,7 +20,7 @@ from cnnzoo.config.options import CheckpointSpec
 from cnnzoo.config.spec import ModelConfig
 from cnnzoo.config.tasks import task_hint
 from cnnzoo.data.stream_pipeline import stream_failures, write_skipped
-from cnnzoo.data.streams import bad_files_of
+from cnnzoo.data.streams import bad_files_of, is_stream
 from cnnzoo.errors import RunError
 from cnnzoo.host_memory import human_bytes, out_of_memory, peak_rss
 from cnnzoo.model.builder import build_model
@@ -171,8 +171,11 @@ def _load_data(config: ModelConfig, model: Any, data_dir: Path | None):
 
 def _train_and_report(run: RunFolder, config: ModelConfig, model: Any, splits, plan: LabelPlan, console,
                       prior_rows: list[dict], estimate, dist: Distribution) -> TrainResult:
-    pipes = make_pipelines(config, splits, plan, first_epoch=len(prior_rows), drop_remainder=dist.custom_loop)
-    runner = DistributedLoop(model, dist, config, plan) if dist.custom_loop else model  # same fit/evaluate
+    sharded = dist.custom_loop and is_stream(splits.x_train)  # each worker decodes only its share
+    shard = (dist.worker_index, dist.workers, dist.replicas // dist.workers) if sharded else None
+    pipes = make_pipelines(config, splits, plan, first_epoch=len(prior_rows), drop_remainder=dist.custom_loop,
+                           shard=shard)
+    runner = DistributedLoop(model, dist, config, plan, presharded=sharded) if dist.custom_loop else model
     console.print(f"run folder: [bold]{run.path}[/]  ({splits.source})", highlight=False)
     announce_distribution(run.path, dist, config.train.batch_size, console, first_epoch=len(prior_rows),
                           optimizer_steps=int(model.optimizer.iterations.numpy()))

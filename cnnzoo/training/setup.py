@@ -57,8 +57,9 @@ class Pipelines:
 
 
 def make_pipelines(config: ModelConfig, splits, plan: LabelPlan, first_epoch: int = 0,
-                   drop_remainder: bool = False) -> Pipelines:
-    """Validation and test passes, and the endless training stream from epoch ``first_epoch`` on."""
+                   drop_remainder: bool = False, shard: tuple[int, int, int] | None = None) -> Pipelines:
+    """Validation and test passes, and the endless training stream from epoch ``first_epoch`` on (with
+    ``shard``, a streamed training split's share of this multi_worker worker only)."""
     scale = datasets.default_scale(config.data)
     augment = _augmenter([create_layer(n) for n in config.data.augment]) if config.data.augment else None
     mix = make_mixer(config.data.mix, config.train.seed) if plan.one_hot else None
@@ -70,7 +71,7 @@ def make_pipelines(config: ModelConfig, splits, plan: LabelPlan, first_epoch: in
             return None
         return datasets.make_pipeline(x, y, shuffle=train, augment=augment if train else None,
                                       first_epoch=first_epoch, drop_remainder=drop_remainder and train,
-                                      mix=mix if train else None, **common)
+                                      mix=mix if train else None, shard=shard if train else None, **common)
 
     return Pipelines(pipe(splits.x_train, splits.y_train, train=True), pipe(splits.x_val, splits.y_val),
                      pipe(splits.x_test, splits.y_test), fit_class_weight(config, splits, plan))
