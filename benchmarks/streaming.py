@@ -7,7 +7,7 @@ training consumes, and Flowers-17 streamed against in memory.
     python benchmarks/streaming.py all --data-dir ../shared/data --out streaming.json
 
 rss       one-epoch `cnnzoo train` of a small CNN (32x32 input) streamed over synthetic image folders of
-          2,000 and 50,000 JPEGs (64x64, 10 classes), and over the 50,000 packed as TFRecord shards;
+          2,000 and 50,000 JPEGs (64x64, 10 classes), and over both packed as TFRecord shards;
           peak RSS is the child's ru_maxrss (os.wait4). Target: under 10% growth for 25x the data.
 pipeline  images/s of the input pipeline alone (decode, scale, batch: iterated without a model) against
           the images/s the training step consumes (`cnnzoo bench`, synthetic batches), for LeNet on
@@ -116,28 +116,36 @@ def rss(work: Path) -> dict:
         rows[f"folder_{count}_streamed"] = train([streamed], work / "runs" / f"s{count}")
     rows["folder_2000_in_memory"] = train([config(work, "mem", f"dataset: image_folder, path: {work / 'jpeg_2000'}, "
                                                                "in_memory: true")], work / "runs" / "m2000")
-    packed = work / "packed_50000"
-    if not packed.exists():
-        subprocess.run([sys.executable, "-m", "cnnzoo", "pack", str(work / "jpeg_50000"), str(packed)], check=True,
-                       stdout=subprocess.DEVNULL)
-    rows["tfrecord_50000"] = train([config(work, "tfr", f"dataset: tfrecord, path: {packed}")], work / "runs" / "t")
-    small, large = rows["folder_2000_streamed"]["peak_rss_mb"], rows["folder_50000_streamed"]["peak_rss_mb"]
-    return {"rows": rows, "rss_growth_for_25x_data": round(large / small - 1, 3)}
+    for count in (2_000, 50_000):
+        packed = work / f"packed_{count}"
+        if not packed.exists():
+            subprocess.run([sys.executable, "-m", "cnnzoo", "pack", str(work / f"jpeg_{count}"), str(packed)],
+                           check=True, stdout=subprocess.DEVNULL)
+        rows[f"tfrecord_{count}"] = train([config(work, f"tfr{count}", f"dataset: tfrecord, path: {packed}")],
+                                          work / "runs" / f"t{count}")
+
+    def growth(kind: str) -> float:
+        return round(rows[f"{kind}_50000{'_streamed' if kind == 'folder' else ''}"]["peak_rss_mb"]
+                     / rows[f"{kind}_2000{'_streamed' if kind == 'folder' else ''}"]["peak_rss_mb"] - 1, 3)
+
+    return {"rows": rows, "rss_growth_for_25x_data": {"folder": growth("folder"), "tfrecord": growth("tfrecord")}}
 
 
 def pipeline_speed(data_dir: Path, work: Path) -> dict:
     """images/s of the input pipeline alone and of the training step (bench), side by side."""
     flowers = flowers_folder(data_dir, work / "flowers")
-    streamed = f"data={{dataset: image_folder, path: {flowers}, in_memory: false}}"
     cases = {"lenet": ["configs/lenet.yaml"],
-             "resnet18_flowers_128px_streamed": ["configs/resnet18_flowers_128px.yaml", "--set", streamed]}
+             "resnet18_flowers_128px_streamed": ["configs/resnet18_flowers_128px.yaml", *as_folder(flowers)]}
     out = {}
     for name, args in cases.items():
-        code = PIPELINE_ONLY.format(config=args[0], overrides=args[2:], data_dir=str(data_dir))
-        alone = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                                          cwd=ROOT).stdout.strip().splitlines()[-1])
-        bench = subprocess.run([sys.executable, "-m", "cnnzoo", "bench", args[0], *args[1:], "--json", "--data-dir",
-                                str(data_dir)], capture_output=True, text=True, cwd=ROOT, check=True)
+        code = PIPELINE_ONLY.format(config=args[0], overrides=[a for a in args[1:] if a != "--set"],
+                                    data_dir=str(data_dir))
+        done = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        if done.returncode:
+            raise SystemExit(f"{name}: the pipeline measurement failed (exit code {done.returncode})")
+        alone = json.loads(done.stdout.strip().splitlines()[-1])
+        bench = subprocess.run([sys.executable, "-m", "cnnzoo", "bench", args[0], *args[1:], "--json"],
+                               stdout=subprocess.PIPE, text=True, cwd=ROOT, check=True)  # synthetic batches
         row = json.loads(bench.stdout)["rows"][0]
         out[name] = {"pipeline_images_per_second": alone["images_per_second"],
                      "training_images_per_second": round(row["train_samples_per_s"], 1),
@@ -147,12 +155,13 @@ def pipeline_speed(data_dir: Path, work: Path) -> dict:
 
 PIPELINE_ONLY = """
 import json, time
+from pathlib import Path
 from cnnzoo import data as datasets
 from cnnzoo.config import load_config
 from cnnzoo.training.labels import LabelPlan
 from cnnzoo.training.setup import make_pipelines
 config = load_config("{config}", {overrides!r})
-splits = datasets.load_dataset(config.data, input_shape=config.input.shape, data_dir="{data_dir}", seed=42,
+splits = datasets.load_dataset(config.data, input_shape=config.input.shape, data_dir=Path("{data_dir}"), seed=42,
                                progress=False)
 plan = LabelPlan(loss="categorical_crossentropy", one_hot=True)
 pipes = make_pipelines(config, splits, plan)
@@ -163,8 +172,14 @@ started = time.perf_counter()
 for _ in range(steps):
     next(batches)
 seconds = time.perf_counter() - started
-print(json.dumps({{"images_per_second": round(steps * config.train.batch_size / seconds, 1)}}))
+del batches  # free the iterator while its decode threads can still take the GIL (not at interpreter exit)
+print(json.dumps({{"images_per_second": round(steps * config.train.batch_size / seconds, 1)}}), flush=True)
 """
+
+
+def as_folder(folder: Path) -> list[str]:
+    """The config's own data section (splits, augmentation) with its source swapped for a streamed folder."""
+    return ["--set", "data.dataset=image_folder", "--set", f"data.path={folder}", "--set", "data.in_memory=false"]
 
 
 def flowers(data_dir: Path, work: Path) -> dict:
@@ -175,9 +190,10 @@ def flowers(data_dir: Path, work: Path) -> dict:
                        stdout=subprocess.DEVNULL)
     base = [ROOT / "configs" / "resnet18_flowers_128px.yaml", "--epochs", "1", "--data-dir", data_dir]
     rows = {"in_memory": train(base, work / "runs" / "fm"),
-            "streamed_folder": train([*base, "--set", f"data={{dataset: image_folder, path: {folder}, in_memory: false}}"],
-                                     work / "runs" / "fs"),
-            "tfrecord": train([*base, "--set", f"data={{dataset: tfrecord, path: {packed}}}"], work / "runs" / "ft")}
+            "streamed_folder": train([*base, *as_folder(folder)], work / "runs" / "fs"),
+            "tfrecord": train([*base, "--set", "data.dataset=tfrecord", "--set", f"data.path={packed}"],
+                              work / "runs" / "ft")}
+    assert len({row["train_samples"] for row in rows.values()}) == 1, "the three must train on as many images"
     memory = rows["in_memory"]["epoch_seconds"]
     return {"rows": rows, "streamed_vs_in_memory": round(rows["streamed_folder"]["epoch_seconds"] / memory, 3),
             "tfrecord_vs_in_memory": round(rows["tfrecord"]["epoch_seconds"] / memory, 3)}

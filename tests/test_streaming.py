@@ -199,6 +199,19 @@ def test_a_bad_file_fails_naming_it_or_is_skipped_counted_and_listed(tmp_path, k
     assert len(pd.read_csv(run / "history.csv")) == 2  # both epochs ran their steps
 
 
+def test_a_process_stopped_by_a_bad_file_exits(tmp_path):
+    """As a real process: the decode threads of a streamed iterator freed during interpreter shutdown would
+    wait for the GIL forever, so the error must end the process, not hang it."""
+    folder = image_folder(tmp_path / "images", per_class=8)
+    (folder / "class_0" / "003.jpg").write_text("not an image")
+    config = config_file(tmp_path, f"dataset: image_folder, path: {folder}, in_memory: false, validation_split: 0.3")
+    done = subprocess.run([sys.executable, "-m", "cnnzoo", "train", str(config), "--runs-dir", str(tmp_path / "runs")],
+                          capture_output=True, text=True, timeout=240,
+                          env={**os.environ, "COLUMNS": "200", "CNNZOO_CACHE_DIR": str(tmp_path / "cache")})
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "003.jpg: not decodable" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_a_skipped_test_file_leaves_eval_aligned(tmp_path):
     folder = image_folder(tmp_path / "images")
     run, _ = train(config_file(tmp_path, f"dataset: image_folder, path: {folder}, in_memory: false, "
@@ -215,7 +228,7 @@ def test_a_skipped_test_file_leaves_eval_aligned(tmp_path):
 
 
 @pytest.mark.parametrize("data, where, reason", [
-    ("dataset: mnist, in_memory: false", "data.in_memory", "streaming from disk is for image_folder and tfrecord"),
+    ("dataset: mnist, in_memory: false", "data.in_memory", "streaming from disk is for image_folder, tfrecord, tfds"),
     ("dataset: tfrecord", "data.path", "a tfrecord dataset needs `path:`"),
     ("dataset: image_folder, path: x, bad_files: ignore", "data.bad_files", "fail"),
 ])

@@ -62,3 +62,58 @@ def test_an_unknown_tfds_name_is_a_data_error(tmp_path):
     text = " ".join(result.output.split())
     assert result.exit_code == 2 and "TFDS dataset 'no_such_dataset_xyz' could not be loaded" in text
     assert "Traceback" not in result.output
+
+
+class CnnzooTinyPictures(tfds.core.GeneratorBasedBuilder):
+    """12x12 RGB images of three brightness classes, stored by TFDS as PNG in its TFRecord shards."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        return tfds.core.DatasetInfo(builder=self, supervised_keys=("image", "label"), features=tfds.features.FeaturesDict({
+            "image": tfds.features.Image(shape=(12, 12, 3)),
+            "label": tfds.features.ClassLabel(names=["dark", "grey", "light"])}))
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples(45, 0), "test": self._generate_examples(12, 1)}
+
+    def _generate_examples(self, count, seed):
+        rng = np.random.default_rng(seed)
+        for i in range(count):
+            pixels = np.clip(rng.normal(50 + 75 * (i % 3), 25, (12, 12, 3)), 0, 255).astype(np.uint8)
+            yield i, {"image": pixels, "label": i % 3}
+
+
+PICTURES = """\
+name: tfds_pictures
+input: {{shape: [12, 12, 3]}}
+model:
+  layers:
+    - Conv2D: {{filters: 4, kernel_size: 3, activation: relu}}
+    - GlobalAveragePooling2D
+    - Dense: {{units: 3, activation: softmax}}
+data: {{dataset: tfds, name: cnnzoo_tiny_pictures, path: {path}, in_memory: {in_memory}}}
+train: {{epochs: 2, batch_size: 8, learning_rate: 0.01}}
+"""
+
+
+def test_an_image_tfds_dataset_streams_from_its_own_shards_like_it_trains_in_memory(tmp_path):
+    import pandas as pd
+
+    folder = tmp_path / "tfds"
+    CnnzooTinyPictures(data_dir=str(folder)).download_and_prepare()
+    runs = {}
+    for in_memory in ("true", "false"):
+        config = tmp_path / f"{in_memory}.yaml"
+        config.write_text(PICTURES.format(path=folder, in_memory=in_memory))
+        result = invoke("train", config, "--runs-dir", tmp_path / in_memory, "--deterministic")
+        assert result.exit_code == 0, result.output
+        (runs[in_memory],) = (tmp_path / in_memory).iterdir()
+    columns = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
+    pd.testing.assert_frame_equal(pd.read_csv(runs["true"] / "history.csv")[columns],
+                                  pd.read_csv(runs["false"] / "history.csv")[columns], rtol=1e-5)
+    streamed = json.loads((runs["false"] / "metrics.json").read_text())
+    assert streamed["class_names"] == ["dark", "grey", "light"] and streamed["test_samples"] == 12
+    assert streamed["skipped_files"] == 0
+    evaluated = invoke("eval", runs["false"], "--json")
+    assert evaluated.exit_code == 0 and json.loads(evaluated.stdout)["samples"] == 12, evaluated.output

@@ -57,12 +57,27 @@ def user_errors(command, needs_tensorflow: bool = True):
                 stderr().print(f"[bold red]error:[/] {plain(exc)}", highlight=False, markup=True, soft_wrap=True)
             except MemoryError:  # too little memory left even for rich: plain text still fits
                 sys.stderr.write(f"error: {printable(exc)}\n")
+            code = exc.exit_code
             if getattr(exc, "exit_now", False):  # skip interpreter teardown (see distribute.WorkerLost)
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(exc.exit_code)
-            raise typer.Exit(exc.exit_code) from None
+            del exc
+            raise typer.Exit(code) from None
+        finally:
+            release_pipelines()
     return wrapper
+
+
+def release_pipelines() -> None:
+    """After a command that streamed data, free what it left in reference cycles (a Keras model keeps the
+    iterator of a fit an error interrupted) now: a streamed tf.data iterator freed during interpreter
+    shutdown waits forever for its decode threads, which can no longer take the GIL."""
+    import gc
+
+    streams = sys.modules.get("cnnzoo.data.stream_pipeline")  # never imported: nothing streamed
+    if streams is not None and streams.PIPELINES_MADE:
+        gc.collect()
 
 
 def without_tensorflow(command):

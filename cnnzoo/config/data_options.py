@@ -58,7 +58,7 @@ def _in_memory(section, dataset: str) -> bool | str:
         raise section.error("in_memory", f"`in_memory` must be auto, true or false, received {quote(value)}.")
     if value is False and dataset not in STREAMABLE:
         raise section.error("in_memory", f"a {dataset} dataset is read into memory; streaming from disk is for "
-                                         f"{' and '.join(STREAMABLE)} sources (`cnnzoo pack` turns an image folder "
+                                         f"{', '.join(STREAMABLE)} sources (`cnnzoo pack` turns an image folder "
                                          f"into TFRecord shards). Leave `in_memory` out.")
     if value is True and dataset == "tfrecord":
         raise section.error("in_memory", "TFRecord shards are always streamed; leave `in_memory` out (or use "

@@ -24,7 +24,7 @@ DATASET_MODULES = {
     "tfds": "cnnzoo.data.tfds",
     "tfrecord": "cnnzoo.data.tfrecord",
 }
-STREAMABLE = ("image_folder", "tfrecord")  # sources data.in_memory may stream; tfrecord always streams
+STREAMABLE = ("image_folder", "tfrecord", "tfds")  # sources data.in_memory may stream; tfrecord always streams
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from cnnzoo.tensorflow_import import import_tensorflow
 
 SHUFFLE_WINDOW = 8_192  # TFRecord elements (encoded images) held for the shuffle: bounded, whatever the data
 DECODE_PARALLELISM = 16  # images being decoded at once, at most (also bounded in pixels by the PixelBudget)
+PIPELINES_MADE = 0  # streamed pipelines built in this process (the CLI frees them before exiting: cli/common.py)
 
 
 def stream_batches(x: ImageStream, y, *, batch_size: int, shuffle: bool, seed: int, first_epoch: int,
@@ -33,6 +34,8 @@ def stream_batches(x: ImageStream, y, *, batch_size: int, shuffle: bool, seed: i
     `shard` (worker index, workers, replicas on this worker), for multi_worker training: this worker decodes
     only its slice of each global batch (the slice tf.data's DATA auto-sharding would keep) and yields it as
     per-replica batches, so no worker decodes the images another one trains on."""
+    global PIPELINES_MADE
+    PIPELINES_MADE += 1
     tf = import_tensorflow()
     steps = len(x) // batch_size if drop_remainder else math.ceil(len(x) / batch_size)
     labels = tf.convert_to_tensor(y)
@@ -49,8 +52,7 @@ def stream_batches(x: ImageStream, y, *, batch_size: int, shuffle: bool, seed: i
             references = references.batch(share * workers, drop_remainder=True).map(
                 lambda arguments, targets: (tuple(a[index * share:(index + 1) * share] for a in arguments),
                                             targets[index * share:(index + 1) * share])).unbatch()
-        decoded = decode_map(x, references, load)
-        good = decoded.filter(lambda image, target, ok: ok).map(lambda image, target, ok: (image, target))
+        good = decode_map(x, references, load).filter(_decoded).map(_without_flag)
         batches = good.batch(batch_size, drop_remainder=drop_remainder)
         return batches.concatenate(batches).take(steps) if epoch is not None else batches
 
@@ -59,6 +61,14 @@ def stream_batches(x: ImageStream, y, *, batch_size: int, shuffle: bool, seed: i
     else:
         batches = one_pass()
     return batches, lambda images, targets: (images, targets)
+
+
+def _decoded(image, target, ok):
+    return ok
+
+
+def _without_flag(image, target, ok):
+    return image, target
 
 
 def file_references(x: FileStream, labels, seed: int, epoch):
@@ -80,11 +90,13 @@ def record_references(x: RecordStream, seed: int, epoch):
 
 def _shuffled_window(batch, seed: int, epoch, window):
     """One window of records in a stateless order seeded by (seed, epoch, window): a bounded shuffle that
-    depends on nothing but those numbers (tf.data's own shuffle draws from the global seed's state)."""
+    depends on nothing but those numbers (tf.data's own shuffle draws from the global seed's state). The
+    first window takes the in-memory epoch permutation's seed, so a split of one shard that fits in one
+    window trains exactly as it would in memory."""
     tf = import_tensorflow()
     order = tf.random.experimental.stateless_shuffle(
         tf.range(tf.shape(batch[0])[0], dtype=tf.int64),
-        seed=tf.stack([tf.constant(seed, tf.int64), epoch * 1_000_003 + window]))
+        seed=tf.stack([tf.constant(seed, tf.int64), epoch + window * 1_000_003]))
     return tf.data.Dataset.from_tensor_slices(tuple(tf.gather(part, order) for part in batch))
 
 

@@ -76,7 +76,7 @@ class ImageStream:
             images = np.asarray(self._subset(np.array([picked])))
             return images[0] if len(images) else np.zeros(self.image_shape, np.uint8)
         if self.sequential and len(picked) > 1 and np.any(np.diff(picked) < 0):
-            picked = np.sort(picked)  # read in shard order; the split helpers pass sorted indices anyway
+            raise ValueError("TFRecord records are read in order: index a RecordStream with sorted positions")
         return self._subset(picked)
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:

@@ -87,7 +87,7 @@ def read_shards(spec: DataSpec, data_dir: Path | None, cache_dir: Path | None, p
                             f"{shards.classes[:8]}; leave `classes` out to use the manifest's.")
         return shards
     files = _shard_files(spec.path, folder, data_dir)
-    labels, counts = _label_pass(files, spec.label_key, cache_dir, progress)
+    labels, counts = label_pass(files, spec.label_key, cache_dir, progress)
     named = _class_file(spec.classes, data_dir) if isinstance(spec.classes, str) else spec.classes
     classes = list(named) if named else [str(k) for k in range(int(labels.max(initial=-1)) + 1)]
     if labels.size and labels.max() >= len(classes):
@@ -171,7 +171,7 @@ def _shard_files(path: str, folder: Path | None, data_dir: Path | None) -> list[
     return files
 
 
-def _label_pass(files: list[str], label_key: str, cache_dir: Path | None, progress: bool):
+def label_pass(files: list[str], label_key: str, cache_dir: Path | None, progress: bool):
     """(every record's label, records per shard), parsing only the label feature; cached by the shards'
     paths, sizes and mtimes."""
     key = ["tfrecord labels", label_key, [[f, os.path.getsize(f), os.stat(f).st_mtime_ns] for f in files]]
