@@ -96,10 +96,12 @@ def test_auto_decodes_small_data_and_streams_what_would_not_fit(tmp_path, monkey
     assert json.loads((run / "metrics.json").read_text())["skipped_files"] == 0
 
 
-@pytest.mark.parametrize("source", ["folder", "tfrecord"])
+@pytest.mark.parametrize("source", ["folder", "tfrecord", "cropped"])
 def test_a_resumed_streamed_run_sees_the_batches_of_an_uninterrupted_one(tmp_path, source):
     folder = image_folder(tmp_path / "images")
-    if source == "tfrecord":
+    if source == "cropped":  # the crops are drawn from (seed, epoch, image): a resume draws the same
+        data = f"dataset: image_folder, path: {folder}, random_resized_crop: {{scale_min: 0.3}}"
+    elif source == "tfrecord":
         packed = invoke("pack", folder, tmp_path / "packed", "--shard-mb", "1")
         assert packed.exit_code == 0, packed.output
         data = f"dataset: tfrecord, path: {tmp_path / 'packed'}"
@@ -231,6 +233,11 @@ def test_a_skipped_test_file_leaves_eval_aligned(tmp_path):
     ("dataset: mnist, in_memory: false", "data.in_memory", "streaming from disk is for image_folder, tfrecord, tfds"),
     ("dataset: tfrecord", "data.path", "a tfrecord dataset needs `path:`"),
     ("dataset: image_folder, path: x, bad_files: ignore", "data.bad_files", "fail"),
+    ("dataset: mnist, random_resized_crop: true", "data.random_resized_crop", "needs streamed images"),
+    ("dataset: image_folder, path: x, in_memory: true, random_resized_crop: true", "data.random_resized_crop",
+     "needs streamed images"),
+    ("dataset: image_folder, path: x, random_resized_crop: {scale_min: 0.9, scale_max: 0.5}",
+     "data.random_resized_crop", "min <= max"),
 ])
 def test_streaming_options_are_checked_where_written(tmp_path, data, where, reason):
     result = invoke("summary", config_file(tmp_path, data))
@@ -281,3 +288,23 @@ def test_the_memory_estimate_of_a_stream_does_not_grow_with_the_images(tmp_path)
     # 10x the images: only the references (a relative path and a label each) grow, not 150 KB per image
     assert estimates[50] - estimates[5] < 135 * 100
     assert estimates[5] >= 2 * 16 * 224 * 224 * 3  # the images being decoded at once are counted
+
+
+def test_a_random_resized_crop_stays_in_its_ranges_and_decodes_at_a_reduced_scale(tmp_path):
+    from cnnzoo.config.options import CropSpec
+    from cnnzoo.data.images import crop_box, decode_crop, decode_image
+
+    crop = CropSpec(scale_min=0.2, scale_max=0.6, ratio_min=0.5, ratio_max=2.0)
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        left, top, w, h = crop_box(640, 480, rng, crop)
+        assert 0 <= left and left + w <= 640 and 0 <= top and top + h <= 480
+        assert 0.19 * 640 * 480 <= w * h <= 0.61 * 640 * 480 and 0.49 <= w / h <= 2.05
+    assert crop_box(10, 1000, rng, CropSpec(scale_min=0.99, ratio_min=2.0, ratio_max=3.0)) == (0, 497, 10, 5)  # no draw fits: the centred box at ratio 2
+    photo = tmp_path / "big.jpg"
+    gradient = np.linspace(0, 255, 2000, dtype=np.uint8)[None, :, None].repeat(1000, 0).repeat(3, 2)
+    Image.fromarray(gradient).save(photo, quality=95)
+    left_half = decode_crop(str(photo), (32, 32, 3), np.random.default_rng(1),
+                            CropSpec(scale_min=0.5, scale_max=0.5, ratio_min=1.0, ratio_max=1.0))
+    assert left_half.shape == (32, 32, 3) and left_half.std() > 10  # a 707x707 box of the gradient, not a blur
+    assert abs(float(decode_image(str(photo), (32, 32, 3)).mean()) - 127.5) < 3

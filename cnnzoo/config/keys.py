@@ -15,7 +15,8 @@ from typing import Any
 
 from cnnzoo.config.data_options import ALL_BUT_TARGET, BAD_FILES, MISSING
 from cnnzoo.config.options import (DEVICE_NAME, SCHEDULES, STRATEGIES, Check, CheckpointSpec, DistributeSpec,
-                                   EarlyStoppingSpec, MixSpec, MLflowSpec, TensorBoardSpec, option_checks)
+                                   EarlyStoppingSpec, MixSpec, MLflowSpec, TensorBoardSpec, option_checks,
+                                   CropSpec)
 from cnnzoo.config.tasks import TASKS
 from cnnzoo.data.interface import DATASET_MODULES
 from cnnzoo.precision import PRECISIONS
@@ -118,6 +119,8 @@ DATA = (
     Key("scale", "divide the inputs by this (default: 255 for images, 1 otherwise)", number(0.0, 1e6, open_low=True)),
     Key("augment", "augmentation layers applied to training batches", schema=LAYERS),
     Key("mix", "MixUp / CutMix of training batches", group=MixSpec),
+    Key("random_resized_crop", "streamed images: a random-resized crop of each training image, made while "
+        "decoding the original file", group=CropSpec),
     Key("train_path", "csv: the training file (with test_path)", STRING),
     Key("test_path", "csv: the test file", STRING),
     Key("features", "csv: the input columns: names, 0-based indices, a range \"first..last\" or all_but_target",

@@ -191,6 +191,17 @@ class MixSpec:
     cutmix_factor: float = option(0.0, "number", 0.0, 1.0)
 
 
+@dataclass(frozen=True)
+class CropSpec:
+    """Random-resized crop of streamed training images, done while decoding: a box of `scale` of the
+    original image's area and `ratio` width/height, seeded by (seed, epoch, image), then resized."""
+
+    scale_min: float = option(0.08, "number", 0.01, 1.0)
+    scale_max: float = option(1.0, "number", 0.01, 1.0)
+    ratio_min: float = option(0.75, "number", 0.1, 10.0)
+    ratio_max: float = option(4 / 3, "number", 0.1, 10.0)
+
+
 # --- experiment tracking ----------------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -10,13 +10,13 @@ from cnnzoo.config.compile_names import METRIC_ALIASES, check_loss, check_metric
 from cnnzoo.config import keys
 from cnnzoo.config.data_options import data_options, train_options
 from cnnzoo.config.expand import parse_layer_list
-from cnnzoo.config.options import (CheckpointSpec, DistributeSpec, EarlyStoppingSpec, MLflowSpec, MixSpec, SCHEDULES,
+from cnnzoo.config.options import (CheckpointSpec, CropSpec, DistributeSpec, EarlyStoppingSpec, MLflowSpec, MixSpec, SCHEDULES,
                                    STRATEGIES, Schedule, TensorBoardSpec, check_optimizer, parse_options)
 from cnnzoo.config.source import Document, PathKey
 from cnnzoo.config.spec import InputSpec, TrainSpec
 from cnnzoo.config.tasks import TASKS, hinted_task
 from cnnzoo.config.keys import Key
-from cnnzoo.data.interface import DataSpec
+from cnnzoo.data.interface import STREAMABLE, DataSpec
 from cnnzoo.errors import quote, shown, suggest
 
 
@@ -144,6 +144,7 @@ def parse_data(doc: Document) -> DataSpec | None:
         limit=section.value("limit"), scale=section.value("scale"),
         augment=tuple(augment), **data_options(section),
         mix=_option_group(section, "mix", MixSpec, "data.mix"),
+        random_resized_crop=_crop(section, dataset),
     )
 
 
@@ -239,6 +240,20 @@ def _optimizer(section: Section) -> tuple[str, dict]:
                             f"arguments, received {quote(value)}.")
     check_optimizer(section.doc, name, args)
     return name, args
+
+
+def _crop(section: Section, dataset: str) -> CropSpec | None:
+    crop = _option_group(section, "random_resized_crop", CropSpec, "data.random_resized_crop")
+    if crop is None:
+        return None
+    if dataset not in STREAMABLE or section.get("in_memory") is True:
+        raise section.error("random_resized_crop", "a random-resized crop is cut from the original file while it is "
+                                                   "decoded, so it needs streamed images: an image_folder, tfrecord "
+                                                   "or tfds source with `in_memory: false`.")
+    if crop.scale_min > crop.scale_max or crop.ratio_min > crop.ratio_max:
+        raise section.error("random_resized_crop", "each range needs min <= max (scale_min <= scale_max, "
+                                                   "ratio_min <= ratio_max).")
+    return crop
 
 
 def _option_group(section: Section, key: str, cls: type, what: str):

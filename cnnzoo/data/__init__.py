@@ -55,13 +55,14 @@ def class_names(spec: DataSpec, data_dir: Path | None) -> list[str]:
 
 def make_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, num_classes: int, one_hot: bool,
                   scale: float | None, shuffle: bool, seed: int, augment: Any = None, first_epoch: int = 0,
-                  drop_remainder: bool = False, mix: Any = None, shard: tuple[int, int, int] | None = None):
+                  drop_remainder: bool = False, mix: Any = None, shard: tuple[int, int, int] | None = None,
+                  crop: Any = None):
     """A batched, prefetched tf.data.Dataset (endless when shuffled); see `cnnzoo.data.pipeline`."""
     from cnnzoo.data.pipeline import make_pipeline as build
 
     return build(x, y, batch_size=batch_size, num_classes=num_classes, one_hot=one_hot, scale=scale,
                  shuffle=shuffle, seed=seed, augment=augment, first_epoch=first_epoch,
-                 drop_remainder=drop_remainder, mix=mix, shard=shard)
+                 drop_remainder=drop_remainder, mix=mix, shard=shard, crop=crop)
 
 
 def resolve_data_dir(option: Path | None) -> Path | None:

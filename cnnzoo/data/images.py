@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import math
 import os
 import threading
 import warnings
@@ -112,6 +113,50 @@ def decode_image(item: bytes | str, shape: tuple[int, int, int], budget: PixelBu
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning):
         return None
     return pixels.reshape(shape)
+
+
+def decode_crop(item: bytes | str, shape: tuple[int, int, int], rng: np.random.Generator, crop,
+                budget: PixelBudget | None = None) -> np.ndarray | None:
+    """A random-resized crop of one image as uint8 (H, W, C), or None as `decode_image`: the box (of
+    `crop.scale_*` of the area, width/height in `crop.ratio_*`) is drawn from `rng` on the original size, a
+    JPEG is decoded at the smallest DCT scale that still covers the box at the target size, and the box is
+    cut and resized in one step."""
+    from PIL import Image
+
+    _strict_pillow()
+    height, width, channels = shape
+    try:
+        with Image.open(item if isinstance(item, str) else io.BytesIO(item), formats=IMAGE_FORMATS) as image:
+            full_w, full_h = image.size
+            if full_w * full_h > MAX_IMAGE_PIXELS:
+                return None
+            left, top, box_w, box_h = crop_box(full_w, full_h, rng, crop)
+            with budget.take(full_w * full_h) if budget else contextlib.nullcontext():
+                image.draft("RGB", (math.ceil(width * full_w / box_w), math.ceil(height * full_h / box_h)))
+                sx, sy = image.width / full_w, image.height / full_h
+                image = image.convert("L" if channels == 1 else "RGB")
+                image = image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=None,
+                                     box=(left * sx, top * sy, (left + box_w) * sx, (top + box_h) * sy))
+                pixels = np.asarray(image)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return None
+    return pixels.reshape(shape)
+
+
+def crop_box(width: int, height: int, rng: np.random.Generator, crop) -> tuple[int, int, int, int]:
+    """(left, top, width, height) of a random-resized crop: ten draws of area and log-uniform aspect ratio
+    (the Inception / torchvision recipe), else the largest centred box within the ratio range."""
+    area = width * height
+    for _ in range(10):
+        target = area * rng.uniform(crop.scale_min, crop.scale_max)
+        ratio = math.exp(rng.uniform(math.log(crop.ratio_min), math.log(crop.ratio_max)))
+        box_w, box_h = round(math.sqrt(target * ratio)), round(math.sqrt(target / ratio))
+        if 0 < box_w <= width and 0 < box_h <= height:
+            return int(rng.integers(0, width - box_w + 1)), int(rng.integers(0, height - box_h + 1)), box_w, box_h
+    ratio = min(max(width / height, crop.ratio_min), crop.ratio_max)
+    box_w, box_h = (width, round(width / ratio)) if width / height < ratio else (round(height * ratio), height)
+    box_w, box_h = min(max(box_w, 1), width), min(max(box_h, 1), height)
+    return (width - box_w) // 2, (height - box_h) // 2, box_w, box_h
 
 
 def is_decodable(data: bytes) -> bool:

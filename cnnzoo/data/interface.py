@@ -77,6 +77,7 @@ class DataSpec:
     image_key: str = "image/encoded"
     label_key: str = "image/class/label"
     classes: tuple[str, ...] | str | None = None  # names, or a text file of them
+    random_resized_crop: Any = None  # CropSpec: streamed training images cropped while decoding
 
 
 @dataclass

@@ -21,7 +21,8 @@ from cnnzoo.tensorflow_import import import_tensorflow
 
 def make_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, num_classes: int, one_hot: bool,
                   scale: float | None, shuffle: bool, seed: int, augment: Any = None, first_epoch: int = 0,
-                  drop_remainder: bool = False, mix: Any = None, shard: tuple[int, int, int] | None = None):
+                  drop_remainder: bool = False, mix: Any = None, shard: tuple[int, int, int] | None = None,
+                  crop: Any = None):
     """Batches of (float32 inputs, labels); the arrays stay in their own dtype until a batch is cut.
 
     Without ``shuffle`` the dataset is one pass in order. With it, the dataset is endless: epoch
@@ -35,7 +36,7 @@ def make_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, num_classes:
     order = dict(batch_size=batch_size, shuffle=shuffle, seed=seed, first_epoch=first_epoch,
                  drop_remainder=drop_remainder)
     if is_stream(x):
-        batches, fetch = stream_batches(x, y, **order, shard=shard)
+        batches, fetch = stream_batches(x, y, **order, shard=shard, crop=crop)
     else:
         batches, fetch = _array_batches(x, y, **order)
 

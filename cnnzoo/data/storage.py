@@ -34,6 +34,8 @@ def choose_storage(spec: DataSpec, input_shape: Sequence[int], data_dir: Path | 
         return Storage(False, "in memory: data.in_memory: true")
     if spec.in_memory is False:
         return Storage(True, "streamed from disk: data.in_memory: false")
+    if spec.random_resized_crop is not None:
+        return Storage(True, "streamed from disk: data.random_resized_crop cuts each crop from the original file")
     from cnnzoo.data.sizes import sample_count
 
     found = sample_count(spec, input_shape, data_dir)

@@ -14,6 +14,7 @@ takes its first batch again, so every epoch has the steps `fit` counts and epoch
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 
 from cnnzoo.data.order import epoch_order
@@ -28,18 +29,19 @@ PIPELINES_MADE = 0  # streamed pipelines built in this process (the CLI frees th
 
 
 def stream_batches(x: ImageStream, y, *, batch_size: int, shuffle: bool, seed: int, first_epoch: int,
-                   drop_remainder: bool, shard: tuple[int, int, int] | None = None):
+                   drop_remainder: bool, shard: tuple[int, int, int] | None = None, crop=None):
     """Batches of (uint8 images, targets), and the identity as the fetch make_pipeline applies.
 
     `shard` (worker index, workers, replicas on this worker), for multi_worker training: this worker decodes
     only its slice of each global batch (the slice tf.data's DATA auto-sharding would keep) and yields it as
-    per-replica batches, so no worker decodes the images another one trains on."""
+    per-replica batches, so no worker decodes the images another one trains on. `crop` (a CropSpec, training
+    only): each image a random-resized crop seeded by (seed, epoch, image), cut while decoding."""
     global PIPELINES_MADE
     PIPELINES_MADE += 1
     tf = import_tensorflow()
     steps = len(x) // batch_size if drop_remainder else math.ceil(len(x) / batch_size)
     labels = tf.convert_to_tensor(y)
-    load = x.load
+    load = functools.partial(_load_cropped, x, crop, seed) if crop is not None and shuffle else x.load
     if shard is not None:
         index, workers, local = shard
         share = batch_size // workers
@@ -48,6 +50,8 @@ def stream_batches(x: ImageStream, y, *, batch_size: int, shuffle: bool, seed: i
     def one_pass(epoch=None):
         references = (record_references(x, seed, epoch) if isinstance(x, RecordStream)
                       else file_references(x, labels, seed, epoch))
+        if load is not x.load and epoch is not None:  # the crop's random numbers are the epoch's
+            references = references.map(lambda arguments, target: ((*arguments, epoch), target))
         if shard is not None and epoch is not None:
             references = references.batch(share * workers, drop_remainder=True).map(
                 lambda arguments, targets: (tuple(a[index * share:(index + 1) * share] for a in arguments),
@@ -61,6 +65,12 @@ def stream_batches(x: ImageStream, y, *, batch_size: int, shuffle: bool, seed: i
     else:
         batches = one_pass()
     return batches, lambda images, targets: (images, targets)
+
+
+def _load_cropped(x: ImageStream, crop, seed: int, *arguments):
+    """x.load with a random-resized crop: the last argument is the epoch."""
+    *reference, epoch = arguments
+    return x.load(*reference, epoch=epoch, crop=crop, seed=seed)
 
 
 def _decoded(image, target, ok):

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnzoo.data.images import MAX_IMAGE_PIXELS, PixelBudget, DECODE_BUDGET, decode_image
+from cnnzoo.data.images import DECODE_BUDGET, MAX_IMAGE_PIXELS, PixelBudget, decode_crop, decode_image
 from cnnzoo.errors import DataError
 
 MAX_MATERIALISED = 10_000  # np.asarray(stream) decodes at most this many images (export, explain samples)
@@ -105,8 +105,16 @@ class ImageStream:
     def _subset(self, ids: np.ndarray) -> "ImageStream":
         raise NotImplementedError
 
-    def decode_or_flag(self, source: bytes | str, name: str, budget: PixelBudget) -> tuple[np.ndarray, np.bool_]:
-        image = decode_image(source, self.image_shape, budget)
+    def decode_or_flag(self, source: bytes | str, name: str, budget: PixelBudget,
+                       cropped: tuple | None = None) -> tuple[np.ndarray, np.bool_]:
+        """The image, or zeros and False when it does not decode (recorded, or raised under `fail`);
+        `cropped` (crop spec, seed, epoch, id): a random-resized crop drawn from those numbers."""
+        if cropped is None:
+            image = decode_image(source, self.image_shape, budget)
+        else:
+            crop, seed, epoch, ident = cropped
+            rng = np.random.default_rng([seed, int(epoch), int(ident)])
+            image = decode_crop(source, self.image_shape, rng, crop, budget)
         if image is None:
             self.bad.add(name)  # raises under `fail`
             return np.zeros(self.image_shape, np.uint8), np.bool_(False)
@@ -131,9 +139,10 @@ class FileStream(ImageStream):
     def names(self) -> list[str]:
         return [self.name(position) for position in range(len(self))]
 
-    def load(self, position: int) -> tuple[np.ndarray, np.bool_]:
+    def load(self, position: int, epoch: int = -1, crop=None, seed: int = 0) -> tuple[np.ndarray, np.bool_]:
         name = self.name(int(position))
-        return self.decode_or_flag(name, name, self.budget)
+        cropped = (crop, seed, epoch, self.ids[int(position)]) if crop is not None else None
+        return self.decode_or_flag(name, name, self.budget, cropped)
 
     def decoded(self):
         for position in range(len(self)):
@@ -166,8 +175,10 @@ class RecordStream(ImageStream):
     def names(self) -> list[str]:
         return [self.record_name(int(record)) for record in self.ids]
 
-    def load(self, encoded: bytes, record: int) -> tuple[np.ndarray, np.bool_]:
-        return self.decode_or_flag(bytes(encoded), self.record_name(int(record)), self.budget)
+    def load(self, encoded: bytes, record: int, epoch: int = -1, crop=None, seed: int = 0
+             ) -> tuple[np.ndarray, np.bool_]:
+        cropped = (crop, seed, epoch, record) if crop is not None else None
+        return self.decode_or_flag(bytes(encoded), self.record_name(int(record)), self.budget, cropped)
 
     def decoded(self):
         from cnnzoo.data.record_reader import read_records

@@ -71,7 +71,8 @@ def make_pipelines(config: ModelConfig, splits, plan: LabelPlan, first_epoch: in
             return None
         return datasets.make_pipeline(x, y, shuffle=train, augment=augment if train else None,
                                       first_epoch=first_epoch, drop_remainder=drop_remainder and train,
-                                      mix=mix if train else None, shard=shard if train else None, **common)
+                                      mix=mix if train else None, shard=shard if train else None,
+                                      crop=config.data.random_resized_crop if train else None, **common)
 
     return Pipelines(pipe(splits.x_train, splits.y_train, train=True), pipe(splits.x_val, splits.y_val),
                      pipe(splits.x_test, splits.y_test), fit_class_weight(config, splits, plan))
