@@ -10,7 +10,8 @@ from cnnzoo.config.compile_names import METRIC_ALIASES, check_loss, check_metric
 from cnnzoo.config import keys
 from cnnzoo.config.data_options import data_options, train_options
 from cnnzoo.config.expand import parse_layer_list
-from cnnzoo.config.options import (CheckpointSpec, CropSpec, DistributeSpec, EarlyStoppingSpec, MLflowSpec, MixSpec, SCHEDULES,
+from cnnzoo.config.options import (CheckpointSpec, CropSpec, DistributeSpec, EarlyStoppingSpec, MLflowSpec, MixSpec,
+                                   SCHEDULES,
                                    STRATEGIES, Schedule, TensorBoardSpec, check_optimizer, parse_options)
 from cnnzoo.config.source import Document, PathKey
 from cnnzoo.config.spec import InputSpec, TrainSpec

@@ -1,6 +1,7 @@
 """tfds: any TensorFlow Datasets name (`data.name`) with its split names (`data.split: {train: train,
 test: test}`), read as (input, label) arrays, or (an image dataset under `data.in_memory: false`, or `auto`
-when it would not fit) streamed from the prepared dataset's own TFRecord shards. An optional dependency (`pip install cnnzoo[tfds]`).
+when it would not fit) streamed from the prepared dataset's own TFRecord shards. An optional dependency
+(`pip install cnnzoo[tfds]`).
 Prepared data is looked for in `data.path`, else <data dir>/tensorflow_datasets, else TFDS's own
 default folder; what is not there is downloaded, and a failed download is one clear data error."""
 

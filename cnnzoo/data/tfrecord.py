@@ -4,10 +4,10 @@
 counts, the class names and every record's label, so nothing is read before training), a folder of
 `.tfrecord` shards, or a glob of shards. Without a manifest, the labels are read in one pass over the
 shards (only the label feature is parsed) and cached like decoded arrays; class names come from
-`data.classes` (a list, or a text file with one name a line), else they are the label numbers. Records hold an encoded image (`data.image_key`,
-default `image/encoded`) and a class index (`data.label_key`, default `image/class/label`): the layout
-of TensorFlow's and KerasCV's ImageNet converters. The splits are drawn from the records' labels as for
-an image folder.
+`data.classes` (a list, or a text file with one name a line), else they are the label numbers.
+Records hold an encoded image (`data.image_key`, default `image/encoded`) and a class index
+(`data.label_key`, default `image/class/label`): the layout of TensorFlow's and KerasCV's ImageNet
+converters. The splits are drawn from the records' labels as for an image folder.
 """
 
 from __future__ import annotations
@@ -129,7 +129,8 @@ def read_manifest(folder: Path) -> Shards:
                         "are required). Pack the image folder again, or point data.path at the .tfrecord files.")
     files, counts = [], []
     for index, shard in enumerate(shards):
-        name, count, nbytes = (shard.get(k) for k in ("file", "count", "bytes")) if isinstance(shard, dict) else (None,) * 3
+        fields = (shard.get(k) for k in ("file", "count", "bytes")) if isinstance(shard, dict) else (None,) * 3
+        name, count, nbytes = fields
         if not isinstance(name, str) or not SHARD_NAME.fullmatch(name) or ".." in name:
             raise DataError(f"{path}: shards[{index}].file {printable(name)!r} is not a file name in the folder.")
         if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (count, nbytes)):
@@ -193,7 +194,8 @@ def _read_labels(files: list[str], label_key: str, progress: bool) -> dict[str, 
             try:
                 found = np.fromiter(parsed.as_numpy_iterator(), np.int64)
             except tf.errors.OpError as exc:
-                raise DataError(f"{file}: not readable as TFRecord Examples ({exc.message.splitlines()[0][:200]}).") from None
+                reason = exc.message.splitlines()[0][:200]
+                raise DataError(f"{file}: not readable as TFRecord Examples ({reason}).") from None
             if (found < 0).any():
                 raise DataError(f"{file}, record {int(np.flatnonzero(found < 0)[0])}: no int64 feature "
                                 f"{label_key!r}; set data.label_key to the feature holding the class index.")
