@@ -206,3 +206,17 @@ def test_a_test_file_with_other_columns_is_exit_2(tmp_path):
     text = " ".join(result.output.split())
     assert result.exit_code == 2 and "Traceback" not in text, text
     assert "must hold the same columns in the same order as `train_path`" in text
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_every_kind_of_line_end_reads_the_same_rows(tmp_path, newline):
+    """Old Mac exports end lines with a lone \\r: the rows are the same as with \\n or \\r\\n."""
+    from cnnzoo.data import tabular
+
+    text = write_table(tmp_path / "t.csv", rows=7).read_text()
+    path = tmp_path / "ends.csv"
+    path.write_bytes(text.replace("\n", newline).encode())
+    x, y = tabular.read_values(tabular.read_table(path), [0, 1], [2])
+    expected = np.loadtxt(tmp_path / "t.csv", delimiter=",", skiprows=1, dtype=np.float32)
+    np.testing.assert_array_equal(x, expected[:, :2])
+    assert len(y) == 7

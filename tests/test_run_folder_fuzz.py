@@ -66,7 +66,7 @@ def trained(tmp_path_factory):
 def _command(reader: str, run: Path, other: Path, data_dir: Path, digit: Path) -> list:
     return {
         "runs": ["runs", run.parent],
-        "compare": ["compare", run, other],
+        "compare": ["compare", run, other, "--out", run / "comparison.png"],
         "eval": ["eval", run, "--data-dir", data_dir],
         "predict": ["predict", run, digit],
         "resume": ["train", "--resume", run, "--epochs", "2", "--data-dir", data_dir],

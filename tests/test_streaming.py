@@ -151,21 +151,49 @@ def test_manifest_less_shards_read_their_labels_once(tmp_path):
     assert json.loads((named / "metrics.json").read_text())["class_names"] == ["ant", "bee", "cat"]
 
 
-@pytest.mark.parametrize("where", ["file", "manifest"])
-def test_a_hostile_pack_is_refused(tmp_path, where):
+@pytest.mark.parametrize("where, said", [
+    ("file", "is not a file name in the folder"), ("label", "must hold one class index"),
+    ("count", "holds 15 TFRecord records, but manifest.json says 14"),
+    ("truncated", "not a complete TFRecord file"), ("label_key", "leave data.image_key and data.label_key out")])
+def test_a_hostile_pack_is_refused(tmp_path, where, said):
     folder = image_folder(tmp_path / "images", per_class=5)
     assert invoke("pack", folder, tmp_path / "packed").exit_code == 0
     manifest = tmp_path / "packed" / "manifest.json"
     data = json.loads(manifest.read_text())
+    (shard,) = data["shards"]
     if where == "file":
-        data["shards"][0]["file"] = "../../etc/passwd"
-    else:
+        shard["file"] = "../../etc/passwd"
+    elif where == "label":
         data["labels"][0] = 99
+    elif where == "count":  # the labels shortened to match: only the shard itself tells
+        shard["count"] -= 1
+        data["labels"].pop()
+    elif where == "truncated":  # cut inside its last record, the manifest's size updated to match
+        path = tmp_path / "packed" / shard["file"]
+        path.write_bytes(path.read_bytes()[:-10])
+        shard["bytes"] -= 10
     manifest.write_text(json.dumps(data))
-    result = invoke("train", config_file(tmp_path, f"dataset: tfrecord, path: {tmp_path / 'packed'}"),
+    keys = ", label_key: image/filename" if where == "label_key" else ""
+    result = invoke("train", config_file(tmp_path, f"dataset: tfrecord, path: {tmp_path / 'packed'}{keys}"),
                     "--runs-dir", tmp_path / "runs")
     text = " ".join(result.output.split())
-    assert result.exit_code == 2 and "Traceback" not in text and "manifest.json" in text, text
+    assert result.exit_code == 2 and "Traceback" not in text and said in text, text
+
+
+def test_the_targets_are_the_labels_the_splits_were_drawn_from(tmp_path):
+    """A record's own label feature is not read back in training or eval: the manifest's labels are the
+    targets (here all rewritten to class 0, so every true label in the confusion matrix is class 0)."""
+    folder = image_folder(tmp_path / "images", per_class=10)
+    assert invoke("pack", folder, tmp_path / "packed").exit_code == 0
+    manifest = tmp_path / "packed" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["labels"] = [0] * len(data["labels"])
+    manifest.write_text(json.dumps(data))
+    run, _ = train(config_file(tmp_path, f"dataset: tfrecord, path: {tmp_path / 'packed'}"), tmp_path / "runs",
+                   "--epochs", "1")
+    result = json.loads(invoke("eval", run, "--json").stdout)
+    matrix = np.array(result["confusion_matrix"])
+    assert matrix[0].sum() == result["samples"] > 0 and matrix[1:].sum() == 0
 
 
 def test_pack_never_touches_an_existing_folder(tmp_path):
@@ -212,6 +240,22 @@ def test_a_process_stopped_by_a_bad_file_exits(tmp_path):
                           env={**os.environ, "COLUMNS": "200", "CNNZOO_CACHE_DIR": str(tmp_path / "cache")})
     assert done.returncode == 2, done.stderr[-2000:]
     assert "003.jpg: not decodable" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_split_skipped_down_to_no_image_stops_instead_of_spinning(tmp_path):
+    """Epochs with no batch would repeat forever without training: the run stops, naming the count (a
+    real process, with a timeout, so a regression fails instead of hanging the suite)."""
+    folder = image_folder(tmp_path / "images", per_class=6)
+    for f in folder.rglob("*.*"):
+        f.write_text("not an image")
+    config = config_file(tmp_path, f"dataset: image_folder, path: {folder}, in_memory: false, "
+                                   "validation_split: 0, test_split: 0, bad_files: skip")
+    done = subprocess.run([sys.executable, "-m", "cnnzoo", "train", str(config), "--runs-dir", str(tmp_path / "runs")],
+                          capture_output=True, text=True, timeout=240,
+                          env={**os.environ, "COLUMNS": "200", "CNNZOO_CACHE_DIR": str(tmp_path / "cache")})
+    said = " ".join(done.stderr.split())
+    assert done.returncode == 2 and "Traceback" not in said, done.stderr[-2000:]
+    assert "18 of the 18 images of this split could not be decoded" in said and "leaves none to train" in said
 
 
 def test_a_skipped_test_file_leaves_eval_aligned(tmp_path):
@@ -308,3 +352,11 @@ def test_a_random_resized_crop_stays_in_its_ranges_and_decodes_at_a_reduced_scal
                             CropSpec(scale_min=0.5, scale_max=0.5, ratio_min=1.0, ratio_max=1.0))
     assert left_half.shape == (32, 32, 3) and left_half.std() > 10  # a 707x707 box of the gradient, not a blur
     assert abs(float(decode_image(str(photo), (32, 32, 3)).mean()) - 127.5) < 3
+
+
+def test_pack_into_a_folder_it_cannot_create_is_exit_2(tmp_path):
+    folder = image_folder(tmp_path / "images", per_class=2)
+    (tmp_path / "a-file").write_text("not a folder")
+    result = invoke("pack", folder, tmp_path / "a-file" / "out")
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "Traceback" not in text and "cannot create it" in text, text

@@ -62,6 +62,7 @@ def user_errors(command, needs_tensorflow: bool = True):
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(exc.exit_code)
+            exc.__traceback__ = exc.__context__ = exc.__cause__ = None  # frames that hold a streamed iterator
             del exc
             raise typer.Exit(code) from None
         finally:

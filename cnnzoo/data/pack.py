@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnzoo.atomic import atomic_write_text, fsync_dir, fsync_file
 from cnnzoo.data.images import MAX_IMAGE_PIXELS, decode_image, is_decodable
 from cnnzoo.data.listing import list_images
 from cnnzoo.data.progress import progress_bar
@@ -50,15 +51,37 @@ def pack_folder(folder: Path, out_dir: Path, *, size: tuple[int, int] | None = N
     listing = list_images(folder)
     order = np.random.default_rng(seed).permutation(len(listing.paths))
     staging = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
-    staging.mkdir(parents=True)
+    try:
+        staging.mkdir(parents=True)
+    except OSError as exc:
+        raise _unwritable(staging, exc) from None
     try:
         report = _write(folder, listing, order, staging, size, channels, shard_bytes, skip_bad, progress)
-        os.rename(staging, out_dir)
+        _publish(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     report.out_dir = out_dir
     return report
+
+
+def _publish(staging: Path, out_dir: Path) -> None:
+    """The complete, fsynced pack renamed to OUT_DIR, unless something took that name while packing (a
+    rename would replace an empty folder there)."""
+    fsync_dir(staging)
+    if out_dir.exists() or out_dir.is_symlink():
+        raise RunError(f"{out_dir} appeared while packing; `cnnzoo pack` never changes an existing folder. "
+                       "Name another OUT_DIR.")
+    try:
+        os.rename(staging, out_dir)
+    except OSError as exc:
+        raise _unwritable(out_dir, exc) from None
+    fsync_dir(out_dir.parent)
+
+
+def _unwritable(path: Path, exc: OSError) -> RunError:
+    return RunError(f"{path}: cannot create it ({exc.strerror or exc}); no pack was left behind. Free disk "
+                    "space or fix the folder's permissions, or name another OUT_DIR.")
 
 
 def _write(folder, listing, order, staging: Path, size, channels, shard_bytes, skip_bad, progress) -> PackReport:
@@ -74,6 +97,7 @@ def _write(folder, listing, order, staging: Path, size, channels, shard_bytes, s
         writer.close()
         shard = shards[-1]
         path = staging / shard["file"]
+        fsync_file(path)
         shard["bytes"] = path.stat().st_size
         shard["sha256"] = _sha256(path)
 
@@ -106,7 +130,7 @@ def _write(folder, listing, order, staging: Path, size, channels, shard_bytes, s
         raise DataError(f"{folder}: no image could be packed (every file was skipped).")
     close_shard()
     image_size = list(size) if size else None
-    (staging / MANIFEST).write_text(manifest_json(listing.classes, shards, labels, image_size), encoding="utf-8")
+    atomic_write_text(staging / MANIFEST, manifest_json(listing.classes, shards, labels, image_size))
     return PackReport(staging, len(labels), len(shards), sum(s["bytes"] for s in shards), listing.classes, skipped)
 
 

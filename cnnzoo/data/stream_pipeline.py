@@ -8,7 +8,9 @@ instead (the window shuffled by a stateless permutation): still the same batches
 
 Decoding keeps the order (`deterministic=True`) while running on every core. A file skipped under
 `data.bad_files: skip` shortens its epoch by one image; an epoch that would come out one batch short
-takes its first batch again, so every epoch has the steps `fit` counts and epochs never shift.
+starts over from its first batch, so every epoch has the steps `fit` counts and epochs never shift. A
+split left with fewer good images than one batch stops the run: its epochs would be empty, and an endless
+series of empty epochs never yields a batch.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import warnings
 
 from cnnzoo.data.order import epoch_order
 from cnnzoo.data.record_reader import shard_records
@@ -42,15 +45,16 @@ def stream_batches(x: ImageStream, y, *, batch_size: int, shuffle: bool, seed: i
     steps = len(x) // batch_size if drop_remainder else math.ceil(len(x) / batch_size)
     labels = tf.convert_to_tensor(y)
     load = functools.partial(_load_cropped, x, crop, seed) if crop is not None and shuffle else x.load
+    load = functools.partial(_load_enough, x, load, batch_size if drop_remainder else 1)
     if shard is not None:
         index, workers, local = shard
         share = batch_size // workers
         batch_size, steps = share // local, steps * local
 
     def one_pass(epoch=None):
-        references = (record_references(x, seed, epoch) if isinstance(x, RecordStream)
+        references = (record_references(x, labels, seed, epoch) if isinstance(x, RecordStream)
                       else file_references(x, labels, seed, epoch))
-        if load is not x.load and epoch is not None:  # the crop's random numbers are the epoch's
+        if crop is not None and shuffle and epoch is not None:  # the crop's random numbers are the epoch's
             references = references.map(lambda arguments, target: ((*arguments, epoch), target))
         if shard is not None and epoch is not None:
             references = references.batch(share * workers, drop_remainder=True).map(
@@ -58,13 +62,33 @@ def stream_batches(x: ImageStream, y, *, batch_size: int, shuffle: bool, seed: i
                                             targets[index * share:(index + 1) * share])).unbatch()
         good = decode_map(x, references, load).filter(_decoded).map(_without_flag)
         batches = good.batch(batch_size, drop_remainder=drop_remainder)
-        return batches.concatenate(batches).take(steps) if epoch is not None else batches
+        return batches.repeat().take(steps) if epoch is not None else batches
 
     if shuffle:
         batches = tf.data.Dataset.counter(first_epoch, dtype=tf.int64).flat_map(one_pass)
     else:
-        batches = one_pass()
+        batches = one_pass() if shard is not None else _counted(one_pass(), steps, x.bad.policy)
     return batches, lambda images, targets: (images, targets)
+
+
+def _counted(batches, steps: int, policy: str):
+    """An evaluation pass that says its length, so Keras does not warn "Your input ran out of data" at its
+    end. Under `skip` the length is known only once the pass is over: that warning is silenced instead."""
+    if policy == "fail":
+        return batches.apply(import_tensorflow().data.experimental.assert_cardinality(steps))
+    warnings.filterwarnings("ignore", message="Your input ran out of data", category=UserWarning)
+    return batches
+
+
+def _load_enough(x: ImageStream, load, needed: int, *arguments):
+    """load(*arguments), stopping the run once fewer than `needed` images of the split can still decode."""
+    image, ok = load(*arguments)
+    if not ok and len(x) - len(x.failed) < needed:
+        left = "none" if needed == 1 else f"fewer than {needed:,} (one batch)"
+        x.bad.stop(f"{len(x.failed):,} of the {len(x):,} images of this split could not be decoded and were "
+                   f"skipped (data.bad_files: skip), which leaves {left} to train or evaluate on: check the "
+                   f"data (the first ones skipped: {', '.join(sorted(x.failed)[:3])}).")
+    return image, ok
 
 
 def _load_cropped(x: ImageStream, crop, seed: int, *arguments):
@@ -88,14 +112,22 @@ def file_references(x: FileStream, labels, seed: int, epoch):
     return tf.data.Dataset.from_tensor_slices(positions).map(lambda p: ((p,), tf.gather(labels, p)))
 
 
-def record_references(x: RecordStream, seed: int, epoch):
-    """((encoded, record number), label) per record of the split: in training, the shards in a seeded order,
-    read a few at a time and mixed by a bounded seeded shuffle window; in evaluation, every record in order."""
+def record_references(x: RecordStream, labels, seed: int, epoch):
+    """((encoded, record number), target) per record of the split: in training, the shards in a seeded order,
+    read a few at a time and mixed by a bounded seeded shuffle window; in evaluation, every record in order.
+    A record's target is the split's, found by its record number among the split's (sorted) records."""
+    tf = import_tensorflow()
     records = shard_records(x, seed, epoch)
     if epoch is not None:
         records = records.batch(SHUFFLE_WINDOW).enumerate().flat_map(
             lambda window, batch: _shuffled_window(batch, seed, epoch, window))
-    return records.map(lambda record, encoded, label: ((encoded, record), label))
+    ids = tf.constant(x.ids)
+
+    def target(record, encoded):
+        position = tf.searchsorted(ids, tf.reshape(record, [1]), out_type=tf.int64)[0]
+        return (encoded, record), tf.gather(labels, position)
+
+    return records.map(target)
 
 
 def _shuffled_window(batch, seed: int, epoch, window):

@@ -49,6 +49,12 @@ class BadFiles:
                 f"such files out (they are counted, listed in the run folder's skipped_files.csv and reported).")
         raise DataError(self.fatal)
 
+    def stop(self, message: str) -> None:
+        """Stop the stream with `message` (the DataError stream_failures turns the decoder's error into)."""
+        with self.lock:
+            self.fatal = self.fatal or message
+        raise DataError(self.fatal)
+
 
 class ImageStream:
     """Images of a split as references, decoded on demand to uint8 (H, W, C)."""
@@ -59,6 +65,7 @@ class ImageStream:
         self.ids = np.asarray(ids, np.int64)  # positions in the source's full listing, sorted
         self.image_shape = tuple(shape)
         self.bad = bad
+        self.failed: set[str] = set()  # names of this split's images that did not decode (under `skip`)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -117,6 +124,8 @@ class ImageStream:
             image = decode_crop(source, self.image_shape, rng, crop, budget)
         if image is None:
             self.bad.add(name)  # raises under `fail`
+            with self.bad.lock:
+                self.failed.add(name)
             return np.zeros(self.image_shape, np.uint8), np.bool_(False)
         return image, np.bool_(True)
 

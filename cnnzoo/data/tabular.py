@@ -268,5 +268,9 @@ def _shown(names: list[str], limit: int = 12) -> str:
 
 
 def _lines(path: Path) -> int:
+    """Line ends, whichever kind the file uses (\n, \r\n, or \r alone as old Mac exports do)."""
+    newlines = returns = 0
     with open(path, "rb") as handle:
-        return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            newlines, returns = newlines + block.count(b"\n"), returns + block.count(b"\r")
+    return max(newlines, returns)

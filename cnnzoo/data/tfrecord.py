@@ -12,6 +12,7 @@ converters. The splits are drawn from the records' labels as for an image folder
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import math
@@ -38,6 +39,7 @@ FORMAT = "cnnzoo-pack"
 MAX_MANIFEST_BYTES = 512 << 20  # a label per record: ~4 bytes each, far above ImageNet's 1.28 million
 MAX_SHARDS = 100_000
 MAX_CLASS_FILE_BYTES = 16 << 20
+PACKED_KEYS = ("image/encoded", "image/class/label")  # what `cnnzoo pack` writes (data/pack.py)
 SHARD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,200}")
 
 
@@ -82,6 +84,9 @@ def read_shards(spec: DataSpec, data_dir: Path | None, cache_dir: Path | None, p
     folder = _folder(spec.path, data_dir)
     if folder is not None and (folder / MANIFEST).is_file():
         shards = read_manifest(folder)
+        if (spec.image_key, spec.label_key) != PACKED_KEYS:
+            raise DataError(f"{folder} is a `cnnzoo pack` folder: its records hold {PACKED_KEYS[0]!r} and its "
+                            f"labels are in {MANIFEST}; leave data.image_key and data.label_key out.")
         if isinstance(spec.classes, (list, tuple)) and list(spec.classes) != shards.classes:
             raise DataError(f"data.classes lists {len(spec.classes)} class(es), but {folder / MANIFEST} names "
                             f"{shards.classes[:8]}; leave `classes` out to use the manifest's.")
@@ -139,6 +144,9 @@ def read_manifest(folder: Path) -> Shards:
         if not file.is_file() or file.stat().st_size != nbytes:
             raise DataError(f"{file}: missing, or not the {nbytes:,} bytes {MANIFEST} records; the pack is "
                             "incomplete or was changed. Pack the image folder again.")
+        if record_count(file) != count:
+            raise DataError(f"{file}: holds {record_count(file):,} TFRecord records, but {MANIFEST} says "
+                            f"{count:,}; the pack was changed. Pack the image folder again.")
         files.append(str(file))
         counts.append(count)
     if sum(counts) != len(labels) or not all(isinstance(v, int) and 0 <= v < len(classes) for v in labels):
@@ -146,6 +154,30 @@ def read_manifest(folder: Path) -> Shards:
                         f"{sum(counts):,} in all.")
     return Shards(files, np.array(counts, np.int64), np.array(labels, np.int64), classes,
                   f"TFRecord pack {folder} ({len(files)} shard(s), {len(labels):,} records)")
+
+
+def record_count(file: str | Path) -> int:
+    """The records in a TFRecord file, by walking its framing (length, CRC, data, CRC) with seeks: no record
+    is read. A file that does not end exactly at a record boundary is damaged (DataError). Remembered by
+    path, size and modification time: a run reads the manifest several times."""
+    stat = os.stat(file)
+    return _record_count(str(file), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _record_count(file: str, nbytes: int, mtime_ns: int) -> int:
+    count, offset = 0, 0
+    with open(file, "rb") as handle:
+        while offset < nbytes:
+            header = handle.read(8)
+            length = int.from_bytes(header, "little") if len(header) == 8 else nbytes
+            offset += 16 + length  # length, its CRC, the data, its CRC
+            if offset > nbytes:
+                raise DataError(f"{file}: not a complete TFRecord file (record {count} runs past its end); "
+                                "it was truncated or is not TFRecord. Pack the image folder again.")
+            handle.seek(offset)
+            count += 1
+    return count
 
 
 def _folder(path: str | None, data_dir: Path | None) -> Path | None:
