@@ -69,7 +69,9 @@ def build_shipped(configs_dir):
             from cnnzoo.config import load_config
             from cnnzoo.model.builder import build_model
 
-            config = load_config(configs_dir / f"{name}.yaml")
+            from data_fixtures import FROM_DATA
+
+            config = load_config(configs_dir / f"{name}.yaml", FROM_DATA.get(name, []))
             cache[name] = (config, build_model(config))
         return cache[name]
 

@@ -219,3 +219,9 @@ def assert_drawn_png(path: Path, min_size: tuple[int, int] = (300, 200), min_col
         assert picture.width >= min_size[0] and picture.height >= min_size[1], (path, picture.size)
         colours = picture.convert("RGB").getcolors(maxcolors=1 << 16)
     assert colours is None or len(colours) >= min_colours, f"{path} looks blank ({len(colours)} colours)"
+
+
+# Shipped configs whose input shape and classes come from their dataset (`auto`): the values ECG200
+# gives them (96 steps, 1 channel, 2 classes), for the tests that build them without the data.
+FROM_DATA = {name: ["input.shape=[96,1]", "model.layers[-1].Dense.units=2"]
+             for name in ("cnn1d_fcn_wang", "cnn1d_resnet_wang")}

@@ -14,6 +14,7 @@ from cnnzoo.config import load_config
 from cnnzoo.config.options import optimizer_classes
 from cnnzoo.errors import ConfigError
 from cnnzoo.model.builder import build_model
+from data_fixtures import FROM_DATA
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 SHIPPED = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
@@ -41,6 +42,8 @@ EXPECTED_PARAMS = {
     "resnet18_flowers_128px": 2_805_745,
     "alexnet_bn": 2_477_521,
     "vgg11_gap": 2_314_737,
+    "cnn1d_fcn_wang": 265_986,     # at ECG200's 96x1 and 2 classes (data_fixtures.FROM_DATA)
+    "cnn1d_resnet_wang": 506_818,
 }
 
 # The smallest inputs at which each net still builds, for a fast training step. AlexNet needs
@@ -60,6 +63,7 @@ SMALL_INPUT = {
     "resnet18_flowers_128px": ["input.shape=[32,32,3]"],
     "alexnet_bn": ["input.shape=[32,32,3]"],
     "vgg11_gap": ["input.shape=[32,32,3]"],
+    **FROM_DATA,
 }
 
 

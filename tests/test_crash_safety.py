@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -151,3 +152,43 @@ def test_free_space_is_checked_before_loading_data(tmp_path):
     check_free_space(tmp_path / "runs", needed=1)
     with pytest.raises(RunError, match="MiB free"):
         check_free_space(tmp_path / "runs", needed=1 << 60)
+
+
+def test_the_checkpoint_writer_writes_what_model_save_writes(tmp_path):
+    """After its first save (Keras' own), CheckpointWriter refills the weights layout it learnt: the weights file
+    is byte for byte model.save's, the archive loads to the same weights and optimizer state (with a learning
+    rate changed since), and learning the layout left the model's values as they were."""
+    import keras
+
+    from cnnzoo.training.checkpoint_writer import CheckpointWriter
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((16, 1)), keras.layers.Conv1D(4, 3), keras.layers.BatchNormalization(),
+                              keras.layers.GlobalAveragePooling1D(), keras.layers.Dropout(0.1),
+                              keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    x, y = np.random.default_rng(0).random((32, 16, 1), dtype=np.float32), np.arange(32) % 2
+    def values(holder):  # a model's variables and its optimizer's, or an optimizer's
+        found = [*holder.variables, *(holder.optimizer.variables if hasattr(holder, "optimizer") else [])]
+        return [keras.ops.convert_to_numpy(v).copy() for v in found]
+
+    model.fit(x, y, epochs=1, verbose=0)
+    writer = CheckpointWriter()
+    before = values(model)
+    writer.save(model, tmp_path / "first.keras")
+    assert writer.layout is not None
+    for a, b in zip(values(model), before, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    model.fit(x, y, epochs=1, verbose=0)
+    model.optimizer.learning_rate = 0.005
+    writer.save(model, tmp_path / "fast.keras")
+    model.save(tmp_path / "keras.keras")
+    weights = [zipfile.ZipFile(tmp_path / name).read("model.weights.h5") for name in ("fast.keras", "keras.keras")]
+    assert weights[0] == weights[1]
+    fast = keras.models.load_model(tmp_path / "fast.keras")  # (a Dropout's seed state is not saved: EpochSeeds)
+    for a, b in zip([*fast.get_weights(), *values(fast.optimizer)], [*model.get_weights(), *values(model.optimizer)],
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
+    config = json.loads(zipfile.ZipFile(tmp_path / "fast.keras").read("config.json"))
+    assert config["compile_config"]["optimizer"]["config"]["learning_rate"] == pytest.approx(0.005)

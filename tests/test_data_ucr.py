@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from data_fixtures import isolated, ucr_rows, write_ucr  # noqa: F401
 
-from cnnzoo.data import DataSpec, load_dataset
+from cnnzoo.data import DataSpec, class_names, load_dataset, ucr
 from cnnzoo.errors import DataError
 
 pytestmark = pytest.mark.usefixtures("isolated")
@@ -107,3 +107,60 @@ def test_missing_values_filled_keep_the_padded_length(data_dir, missing, middle)
     assert gap[4] == pytest.approx(middle)
     last_known = float(rows[0][-4])
     assert padded[-3:].tolist() == pytest.approx([0.0] * 3 if missing == "zero" else [last_known] * 3)
+
+
+@pytest.mark.parametrize("where", ["archive in the data dir", "data dir is the archive", "data.path is the archive"])
+def test_the_whole_unpacked_archive_folder(tmp_path, where):
+    archive = tmp_path / "data" / "UCRArchive_2018"
+    write_ucr(archive / "Tiny", "Tiny", ucr_rows([1, 2] * 5, LENGTH), ucr_rows([2, 1], LENGTH))
+    write_ucr(archive / "Other", "Other", ucr_rows([3, 4] * 5, 5), ucr_rows([3, 4], 5))
+    data_dir, path = {"archive in the data dir": (tmp_path / "data", None), "data dir is the archive": (archive, None),
+                      "data.path is the archive": (None, str(archive))}[where]
+    splits = load(data_dir, path=path)
+    assert splits.class_names == ["1", "2"] and splits.y_test.tolist() == [1, 0]
+    assert ucr.input_shape(DataSpec("ucr", name="Other", path=path), data_dir) == (5, 1)
+
+
+def _text_labelled(tmp_path):
+    rows = ucr_rows([0, 1, 1] * 4, LENGTH)
+    named = [["normal" if row[0] == 0 else "abnormal", *row[1:]] for row in rows]
+    return write_ucr(tmp_path / "data" / "ucr" / "Text", "Text", named, named[:4])
+
+
+def test_text_labels_are_the_sorted_class_names(tmp_path):
+    _text_labelled(tmp_path)
+    splits = load(tmp_path / "data", name="Text", validation_split=0.0)
+    assert splits.class_names == ["abnormal", "normal"]
+    assert splits.y_train.tolist() == [1, 0, 0] * 4 and splits.y_test.tolist() == [1, 0, 0, 1]
+    assert splits.x_train[:, :, 0] == pytest.approx(np.array([r[1:] for r in ucr_rows([0, 1, 1] * 4, LENGTH)], float))
+    spec = DataSpec("ucr", name="Text")
+    assert class_names(spec, tmp_path / "data") == ["abnormal", "normal"]
+    assert ucr.input_shape(spec, tmp_path / "data") == (LENGTH, 1)
+
+
+def test_text_labels_with_missing_values(tmp_path):
+    path = _text_labelled(tmp_path) / "Text_TRAIN.tsv"
+    rows = [line.split("\t") for line in path.read_text().splitlines()]
+    rows[0][3] = "NaN"
+    path.write_text("".join("\t".join(r) + "\n" for r in rows))
+    with pytest.raises(DataError, match=r"Text_TRAIN.tsv, line 1, column 4: 'NaN' is not a number.*data.missing"):
+        load(tmp_path / "data", name="Text")
+    splits = load(tmp_path / "data", name="Text", missing="zero", validation_split=0.0)
+    assert splits.x_train[0, 2, 0] == 0.0 and splits.class_names == ["abnormal", "normal"]
+
+
+@pytest.mark.parametrize("label, message", [("", "column 1: '' is not a class label"),
+                                            ("NaN", "column 1: 'NaN' is not a class label")])
+def test_a_missing_label_names_file_and_line(tmp_path, label, message):
+    path = _text_labelled(tmp_path) / "Text_TEST.tsv"
+    lines = path.read_text().splitlines()
+    lines[2] = label + lines[2][lines[2].index("\t"):]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=rf"Text_TEST.tsv, line 3, {message}"):
+        load(tmp_path / "data", name="Text")
+
+
+def test_numeric_labels_keep_their_numeric_order_and_input_shape(data_dir):
+    spec = DataSpec("ucr", name="Tiny")
+    assert class_names(spec, data_dir) == ["-1", "1", "2"]
+    assert ucr.input_shape(spec, data_dir) == (LENGTH, 1)

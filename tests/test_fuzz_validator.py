@@ -24,17 +24,20 @@ from cnnzoo.cli import app
 from cnnzoo.config import load_config
 from cnnzoo.errors import CnnzooError
 from cnnzoo.model.builder import build_model
+from data_fixtures import FROM_DATA
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = {p.stem: yaml.safe_load(p.read_text()) for p in sorted((REPO / "configs").glob("*.yaml"))
            if "base" not in p.read_text()}
+for _name in set(FROM_DATA) & set(SHIPPED):  # `units: auto` would read the dataset on every example
+    SHIPPED[_name]["model"]["layers"][-1]["Dense"]["units"] = 2
 # ImageNet-sized nets take seconds to build: fuzzed with fewer examples of their own below
 MODERN = {name: SHIPPED.pop(name) for name in ("resnet50", "mobilenet_v2", "efficientnet_b0")}
 SMALL = {"lenet": [28, 28, 1], "lenet5": [32, 32, 1], "lenet_bn": [28, 28, 1], "cnn1d": [64, 1],
          "cnn1d_fcn": [64, 1], "alexnet": [32, 32, 3], "vgg16": [32, 32, 3], "inception_v2": [32, 32, 3],
          "resnet50": [32, 32, 3], "mobilenet_v2": [32, 32, 3], "efficientnet_b0": [32, 32, 3], "iris_mlp": [4],
          "linear_regression": [1], "lenet5_1998": [32, 32, 1], "lenet_deep": [28, 28, 1],
-         "resnet18_flowers": [32, 32, 3]}
+         "resnet18_flowers": [32, 32, 3], "cnn1d_fcn_wang": [64, 1], "cnn1d_resnet_wang": [64, 1]}
 SCALE = float(os.environ.get("CNNZOO_FUZZ_SCALE", "1"))
 FUZZ = settings(max_examples=int(250 * SCALE), deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -45,9 +45,9 @@ def _damage(path: Path, how: str) -> None:
 READS = {  # the run files each reader opens
     "runs": ["config.yaml", "metrics.json", "history.csv", "distribute.json"],
     "compare": ["config.yaml", "metrics.json"],
-    "eval": ["config.yaml", "best.keras"],
-    "predict": ["config.yaml", "best.keras"],
-    "resume": ["config.yaml", "last.keras", "history.csv", "distribute.json"],
+    "eval": ["config.yaml", "best.keras", "data_dir.json"],
+    "predict": ["config.yaml", "best.keras", "data_dir.json"],
+    "resume": ["config.yaml", "last.keras", "history.csv", "distribute.json", "data_dir.json"],
 }
 DAMAGES = ["empty", "truncated", "random", "hostile", "nested", "folder"]
 CASES = [(reader, name, how) for reader, names in READS.items() for name in names for how in DAMAGES]

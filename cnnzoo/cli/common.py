@@ -22,6 +22,10 @@ SetOption = Annotated[Optional[list[str]], typer.Option(
 DataDirOption = Annotated[Optional[Path], typer.Option(
     "--data-dir", help="Folder with datasets (else $CNNZOO_DATA_DIR, then ~/.keras/datasets, then download).")]
 
+RunDataDirOption = Annotated[Optional[Path], typer.Option(
+    "--data-dir", help="Folder with datasets (else the one the run was trained with, if it exists here, then "
+                       "$CNNZOO_DATA_DIR, then ~/.keras/datasets, then download).")]
+
 ConfigArg = Annotated[Path, typer.Argument(
     help="A YAML config, e.g. configs/lenet.yaml, or the name of a shipped one (lenet; see `cnnzoo configs`).")]
 
@@ -94,6 +98,18 @@ def config_path(arg: Path) -> Path:
     if choice.shipped:
         stderr().print(f"using the shipped config {choice.path}", highlight=False, soft_wrap=True)
     return choice.path
+
+
+def run_data_dir(option: Path | None, run_path: Path | None) -> Path | None:
+    """--data-dir, else the data folder the run in `run_path` (a run folder, or None) was trained with, else
+    $CNNZOO_DATA_DIR (cnnzoo.data.resolve_data_dir); says on stderr which folder the data is read from."""
+    from cnnzoo.data import resolve_data_dir
+    from cnnzoo.runs.folder import RunFolder
+    from cnnzoo.terminal import plain
+
+    recorded = RunFolder(run_path).recorded_data_dir() if run_path is not None else None
+    return resolve_data_dir(option, recorded, say=lambda text: stderr().print(plain(text), highlight=False,
+                                                                               soft_wrap=True))
 
 
 def stderr():

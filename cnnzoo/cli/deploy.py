@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnnzoo.cli.common import CheckpointOption, DataDirOption, TtaOption, check_choice, choices, stderr, user_errors
+from cnnzoo.cli.common import (CheckpointOption, RunDataDirOption, TtaOption, check_choice, choices, run_data_dir,
+                               stderr, user_errors)
 from cnnzoo.deploy.formats import EXPORT_FORMATS, QUANTIZATIONS
 from cnnzoo.runs.folder import CHECKPOINTS
 
@@ -25,13 +26,12 @@ def predict(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .ke
                 "--batch-size", min=1, help="Inputs per batch (default: train.batch_size).")] = None,
             json_: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
             csv_: Annotated[Optional[Path], typer.Option("--csv", help="Also write the predictions as CSV.")] = None,
-            data_dir: DataDirOption = None, tta: TtaOption = "none"):
+            data_dir: RunDataDirOption = None, tta: TtaOption = "none"):
     """Classify new files with a run's checkpoint, prepared exactly as its training data was.
 
     Exit code 0: all inputs predicted; 1: some failed; 2: none could be read."""
     from cnnzoo.terminal import console
 
-    from cnnzoo.data import resolve_data_dir
     from cnnzoo.deploy.predict import CHUNK as PREDICT_CHUNK, PredictResult, model_source, predict_inputs, \
         predictions_csv, render_predictions, report_outcome
     from cnnzoo.evaluation.tta import check_tta_name
@@ -50,7 +50,8 @@ def predict(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .ke
         out.print(render_predictions(part, top_k, title=f"inputs {done - len(entries) + 1:,} to {done:,} of {total:,}"))
 
     result = predict_inputs(source, inputs, top_k=top_k, batch_size=batch_size,
-                            data_dir=resolve_data_dir(data_dir), tta=tta, on_chunk=as_it_goes)
+                            data_dir=run_data_dir(data_dir, _run_folder(run_dir, config)), tta=tta,
+                            on_chunk=as_it_goes)
     shown = max((len(e["top"]) for e in result.entries if "top" in e), default=top_k)
     if json_:
         typer.echo(json.dumps(result.entries, indent=2))
@@ -86,20 +87,26 @@ def export(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .ker
            overwrite: Annotated[bool, typer.Option(
                "--overwrite", help="Replace an existing --out file (or SavedModel folder).")] = False,
            json_: Annotated[bool, typer.Option("--json", help="Print export.json instead of a table.")] = False,
-           data_dir: DataDirOption = None):
+           data_dir: RunDataDirOption = None):
     """Export a run's checkpoint (float32 graph) and verify it in its own runtime against the Keras model.
 
     Exit code 1 (file removed) when top-1 agreement is below 100% (float32) or 99% (quantised)."""
     from cnnzoo.terminal import console
 
-    from cnnzoo.data import resolve_data_dir
     from cnnzoo.deploy.export import ExportRequest, export_run, render_export
     from cnnzoo.deploy.predict import model_source
 
     check_choice("--checkpoint", checkpoint, CHECKPOINTS)
     request = ExportRequest(format_.value, quantize.value, out, with_preprocessing, samples, overwrite)
-    report = export_run(model_source(run_dir, checkpoint, config), request, data_dir=resolve_data_dir(data_dir))
+    source = model_source(run_dir, checkpoint, config)
+    report = export_run(source, request, data_dir=run_data_dir(data_dir, _run_folder(run_dir, config)))
     if json_:
         typer.echo(json.dumps(report, indent=2))
     else:
         console().print(render_export(report))
+
+
+def _run_folder(path: Path, config: Path | None) -> Path | None:
+    """The run folder whose recorded data folder applies: RUN_DIR, or the folder of a .keras file read with the
+    config.yaml beside it; None for a .keras file with its own --config."""
+    return path if path.is_dir() else path.parent if config is None else None

@@ -8,20 +8,19 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnnzoo.cli.common import (CheckpointOption, DataDirOption, ForceOption, RunDirArg, SplitOption, TtaOption,
-                               check_choice, echo_paths, user_errors)
+from cnnzoo.cli.common import (CheckpointOption, ForceOption, RunDataDirOption, RunDirArg, SplitOption, TtaOption,
+                               check_choice, echo_paths, run_data_dir, user_errors)
 from cnnzoo.evaluation import SPLITS
 from cnnzoo.runs.folder import CHECKPOINTS
 
 
 @user_errors
-def eval_(run_dir: RunDirArg, data_dir: DataDirOption = None,
+def eval_(run_dir: RunDirArg, data_dir: RunDataDirOption = None,
           checkpoint: CheckpointOption = "best", split: SplitOption = "test",
           json_: Annotated[bool, typer.Option("--json", help="Print eval.json instead of tables.")] = False,
           tta: TtaOption = "none",
           force: ForceOption = False):
     """Loss, accuracy, per-class precision/recall/F1 and confusion matrix of a run's checkpoint."""
-    from cnnzoo.data import resolve_data_dir
     from cnnzoo.evaluation.evaluate import evaluate_run, render_eval
     from cnnzoo.evaluation.tta import check_tta_name
     from cnnzoo.runs.folder import RunFolder
@@ -31,8 +30,8 @@ def eval_(run_dir: RunDirArg, data_dir: DataDirOption = None,
     check_choice("--split", split, SPLITS)
     check_tta_name(tta)
     run = RunFolder.open(run_dir)
-    result = evaluate_run(run, checkpoint=checkpoint, split=split, data_dir=resolve_data_dir(data_dir), force=force,
-                          tta=tta)
+    result = evaluate_run(run, checkpoint=checkpoint, split=split, data_dir=run_data_dir(data_dir, run.path),
+                          force=force, tta=tta)
     if json_:
         typer.echo(json.dumps(result, indent=2))
         return

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnnzoo.cli.common import DataDirOption, RunDirArg, choices, echo_paths, user_errors
+from cnnzoo.cli.common import RunDataDirOption, RunDirArg, choices, echo_paths, run_data_dir, user_errors
 from cnnzoo.evaluation import SPLITS
 from cnnzoo.runs.folder import CHECKPOINTS
 
@@ -25,17 +25,16 @@ def explain(run_dir: RunDirArg, inputs: Annotated[Optional[list[Path]], typer.Ar
             limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many split samples.")] = 16,
             class_: Annotated[Optional[str], typer.Option(
                 "--class", help="Map the evidence for this class (default: the predicted one).")] = None,
-            layer: LayerOption = None, out: OutOption = None, data_dir: DataDirOption = None,
+            layer: LayerOption = None, out: OutOption = None, data_dir: RunDataDirOption = None,
             checkpoint: Annotated[Checkpoint, typer.Option(help="best or last.")] = Checkpoint.best):
     """Grad-CAM: where the network looks, as a heatmap over each input; one PNG each and a contact sheet.
 
     The default layer is the last convolution with spatial extent (--layer chooses another)."""
-    from cnnzoo.data import resolve_data_dir
     from cnnzoo.explain import inspection
 
     loaded = inspection.load_run(run_dir, checkpoint.value)
     given = inspection.file_inputs(loaded, inputs) if inputs else inspection.split_inputs(
-        loaded, split.value, limit, resolve_data_dir(data_dir))
+        loaded, split.value, limit, run_data_dir(data_dir, loaded.run.path))
     written = inspection.explain(loaded, given, layer=layer, class_name=class_, out_dir=out or loaded.run.pictures)
     echo_paths(written)
 
@@ -60,17 +59,16 @@ def activations(run_dir: RunDirArg, inputs: Annotated[Optional[list[Path]], type
                 layer: Annotated[Optional[list[str]], typer.Option(
                     "--layer", help="Layer(s) to show, repeatable (default: every convolution and pooling).")] = None,
                 split: Annotated[Split, typer.Option(help="The run's split to take the input from.")] = Split.test,
-                out: OutOption = None, data_dir: DataDirOption = None,
+                out: OutOption = None, data_dir: RunDataDirOption = None,
                 checkpoint: Annotated[Checkpoint, typer.Option(help="best or last.")] = Checkpoint.best):
     """The feature maps of one input at the chosen layers, one grid per layer (one tile per channel)."""
-    from cnnzoo.data import resolve_data_dir
     from cnnzoo.explain import inspection
     from cnnzoo.explain.maps import default_map_layers, feature_maps
     from cnnzoo.runs.pictures import draw_feature_maps
 
     loaded = inspection.load_run(run_dir, checkpoint.value)
     given = inspection.file_inputs(loaded, inputs[:1]) if inputs else inspection.split_inputs(
-        loaded, split.value, 1, resolve_data_dir(data_dir))
+        loaded, split.value, 1, run_data_dir(data_dir, loaded.run.path))
     names = layer or default_map_layers(loaded.model)
     folder = out or loaded.run.pictures
     echo_paths([draw_feature_maps(chosen.name, maps, folder / f"activations-{chosen.name}.png")

@@ -29,7 +29,7 @@ def summary(config: ConfigArg, set_: SetOption = None, data_dir: DataDirOption =
     from cnnzoo.model.builder import build_model
     from cnnzoo.model.summary import render_summary, summarize
 
-    spec = load_config(config_path(config), set_ or [])
+    spec = load_config(config_path(config), set_ or [], data_dir=lambda: resolve_data_dir(data_dir))
     result = summarize(spec, build_model(spec, allocate=False), data_dir=resolve_data_dir(data_dir))
     if diagram is not None:
         from cnnzoo.model.diagram import write_diagram

@@ -6,10 +6,12 @@ import copy
 import dataclasses
 import re
 from pathlib import Path
+from typing import Callable
 
 from cnnzoo.config.data_options import anchored
 from cnnzoo.config.expand import parse_model
 from cnnzoo.config.finetune import check_patterns, parse_freeze, parse_init_from
+from cnnzoo.config.from_data import fill_from_data, needs_data
 from cnnzoo.config.sections import parse_data, parse_input, parse_train
 from cnnzoo.config.source import Document, load_document, parse_text
 from cnnzoo.config.spec import BlockNode, BranchNode, InputSpec, LayerNode, ModelConfig, Node, TrainSpec
@@ -23,10 +25,18 @@ __all__ = ["load_config", "config_from_document", "parse_text", "ModelConfig", "
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = (), *,
-                check_names: bool = True) -> ModelConfig:
+                check_names: bool = True, data_dir: Path | Callable[[], Path | None] | None = None) -> ModelConfig:
     """``check_names=False`` for a run folder's saved config.yaml: read as it was trained, even if its
-    loss, metric or monitor names predate the checks (config/compile_names.py)."""
-    return config_from_document(load_document(Path(path), overrides), check_names=check_names)
+    loss, metric or monitor names predate the checks (config/compile_names.py). `input.shape: auto` and
+    the output layer's `units: auto` are read from the dataset, found in `data_dir` (a folder, or a function
+    giving it, called only then; else where $CNNZOO_DATA_DIR says): config/from_data.py."""
+    doc = load_document(Path(path), overrides)
+    if needs_data(doc):
+        from cnnzoo.data import resolve_data_dir
+
+        folder = data_dir() if callable(data_dir) else data_dir
+        doc = fill_from_data(doc, folder or resolve_data_dir(None))
+    return config_from_document(doc, check_names=check_names)
 
 
 def config_from_document(doc: Document, check_names: bool = True) -> ModelConfig:

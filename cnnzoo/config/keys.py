@@ -103,9 +103,11 @@ STRING = Check("string")
 FLAG = Check("bool")
 
 INPUT = (
-    Key("shape", "input shape without the batch axis, e.g. [28, 28, 1]",
-        schema={"type": "array", "minItems": 1, "maxItems": 4,
-                "items": {"type": "integer", "minimum": 1, "maximum": MAX_DIMENSION}}),
+    Key("shape", "input shape without the batch axis, e.g. [28, 28, 1]; `auto`: the series length and "
+                 "channels of a ucr/uea dataset",
+        schema={"oneOf": [{"type": "array", "minItems": 1, "maxItems": 4,
+                           "items": {"type": "integer", "minimum": 1, "maximum": MAX_DIMENSION}},
+                          {"const": "auto"}]}),
     Key("dtype", "dtype of the input tensor", choice(*INPUT_DTYPES), "float32"),
 )
 

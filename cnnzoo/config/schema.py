@@ -122,6 +122,8 @@ def _arg(name: str, param: inspect.Parameter) -> dict:
     if expected is None:
         return described
     allowed = [_TYPES[expected], {"$ref": "#/definitions/param"}]
+    if name == "units":  # config/from_data.py: in the last layer, the dataset's number of classes
+        allowed.append({"const": "auto"})
     if default is None:
         allowed.append({"type": "null"})
     return {"anyOf": allowed, **described}

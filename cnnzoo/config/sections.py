@@ -131,8 +131,9 @@ def parse_data(doc: Document) -> DataSpec | None:
     if dataset is None:
         raise section.error("dataset", f"`data.dataset` is required: one of {', '.join(keys.DATASETS)}.")
     name = section.value("name")
-    if dataset == "ucr" and not name:
-        raise section.error("name", "a UCR dataset needs `name`, e.g. `name: FordA`.")
+    if dataset in ("ucr", "uea") and not name:
+        raise section.error("name", f"a {dataset.upper()} dataset needs `name`, e.g. `name: "
+                                    f"{'FordA' if dataset == 'ucr' else 'BasicMotions'}`.")
     if dataset == "image_folder" and not section.get("path"):
         raise section.error("path", "an image_folder dataset needs `path:` (a folder with one sub-folder per class).")
     if dataset == "tfrecord" and not section.get("path"):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -16,13 +16,13 @@ from cnnzoo.data.registry import dataset_module
 from cnnzoo.data.splits import limit_splits, stratified_split
 from cnnzoo.errors import DataError
 
-__all__ = ["DATASETS", "DataSpec", "DatasetSplits", "class_names", "default_scale", "load_dataset",
-           "make_pipeline", "resolve_data_dir", "stratified_split"]
+__all__ = ["DATASETS", "DataSpec", "DatasetSplits", "RecordedDataDir", "class_names", "default_scale",
+           "load_dataset", "make_pipeline", "resolve_data_dir", "stratified_split"]
 
 Loader = Callable[[DataSpec, LoadRequest], DatasetSplits]
 
 DATASETS = tuple(DATASET_MODULES)
-UNSCALED = ("ucr", "csv", "npz", "npy")  # numbers as they are, unless data.scale says
+UNSCALED = ("ucr", "uea", "csv", "npz", "npy")  # numbers as they are, unless data.scale says
 
 def get_loader(name: str) -> Loader:
     return dataset_module(name).load
@@ -65,15 +65,45 @@ def make_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, num_classes:
                  drop_remainder=drop_remainder, mix=mix, shard=shard, crop=crop)
 
 
-def resolve_data_dir(option: Path | None) -> Path | None:
-    """The --data-dir option, else $CNNZOO_DATA_DIR, else None; a named folder must exist."""
-    value, origin = (option, "--data-dir") if option else (os.environ.get("CNNZOO_DATA_DIR"), "CNNZOO_DATA_DIR")
-    if not value:
-        return None
+class RecordedDataDir(NamedTuple):
+    """The data folder a run's training recorded (runs.folder.RunFolder.recorded_data_dir): `folder`, an
+    absolute path as text, or None with `problem` saying why the record in `source` is unusable."""
+    folder: str | None
+    source: str
+    problem: str | None = None
+
+
+def resolve_data_dir(option: Path | None, recorded: RecordedDataDir | None = None,
+                     say: Callable[[str], None] | None = None) -> Path | None:
+    """The folder datasets are looked for in: the --data-dir option; else the folder the run was trained
+    with (`recorded`), if it exists here; else $CNNZOO_DATA_DIR; else None. A folder named by --data-dir
+    or CNNZOO_DATA_DIR must exist; a recorded one that does not is passed over with a note. The recorded
+    folder wins over CNNZOO_DATA_DIR, a standing default of the shell: evaluating a run reads the files it
+    was trained on. `say`, when given, is told which folder is used and why whenever a record was there
+    to decide (with --data-dir, or without a record, nothing is said: the user chose, or nothing changed)."""
+    tell = say if say is not None and recorded is not None else (lambda text: None)
+    if option:
+        return _named_folder(option, "--data-dir", lambda text: None)
+    if recorded is not None and recorded.folder is not None and Path(recorded.folder).is_dir():
+        tell(f"data folder: {recorded.folder} (the one training used, recorded in {recorded.source})")
+        return Path(recorded.folder)
+    if recorded is not None:
+        tell(f"{recorded.problem}; it is ignored" if recorded.problem else
+             f"the data folder training used, {recorded.folder[:300]} (recorded in {recorded.source}), does not "
+             "exist here; pass --data-dir DIR to name the folder that holds the dataset")
+    if os.environ.get("CNNZOO_DATA_DIR"):
+        return _named_folder(os.environ["CNNZOO_DATA_DIR"], "CNNZOO_DATA_DIR", tell)
+    tell("no other data folder (no --data-dir, CNNZOO_DATA_DIR unset): the dataset is looked for through "
+         "data.path and the Keras cache")
+    return None
+
+
+def _named_folder(value: str | Path, origin: str, say: Callable[[str], None]) -> Path:
     path = Path(value).expanduser()
     if not path.is_dir():
         raise DataError(f"the data directory {path} (from {origin}) is not an existing folder; create it or "
                         f"point {origin} at the folder that holds the datasets.")
+    say(f"data folder: {path} ({origin})")
     return path
 
 

@@ -17,6 +17,7 @@ DATASET_MODULES = {
     "mnist": "cnnzoo.data.mnist",
     "oxflower17": "cnnzoo.data.flowers17",
     "ucr": "cnnzoo.data.ucr",
+    "uea": "cnnzoo.data.uea",
     "image_folder": "cnnzoo.data.folders",
     "csv": "cnnzoo.data.tabular",
     "npz": "cnnzoo.data.arrays",

@@ -13,6 +13,7 @@ from cnnzoo.config import load_config
 from cnnzoo.config.tasks import task_hint
 from cnnzoo.data import standardize
 from cnnzoo.errors import RunError
+from cnnzoo.evaluation.batchnorm_check import check_training_sample
 from cnnzoo.evaluation.class_metrics import (averages, confusion_matrix, per_class_report, predictions_from_probs,
                                              top_k_accuracy, write_confusion_csv)
 from cnnzoo.evaluation.task_reports import binary_auc, task_result
@@ -49,12 +50,15 @@ def evaluate_run(run: RunFolder, *, checkpoint: str, split: str, data_dir: Path 
     with out_of_memory(f"evaluating on the {split} split"), stream_failures(splits):
         scores = {k: float(v) for k, v in model.evaluate(pipe, verbose=0, return_dict=True).items()}
         probs = predict_views(model, pipe, tta)
+        check = check_training_sample(model, config, splits, plan)
     skipped = sorted(x_split.bad.skipped) if is_stream(x_split) else []
     if skipped:  # files skipped under data.bad_files: skip are not in probs
         kept = np.flatnonzero(x_split.kept())
         x_split, y_true = x_split[kept], np.asarray(y_true)[kept]
+    warning = check.warning(f"{checkpoint}.keras") if check else None
     base = {"run": run.name, "checkpoint": checkpoint, "split": split, "samples": int(len(y_true)), "metrics": scores,
-            **({"skipped_files": skipped} if skipped else {})}
+            **({"skipped_files": skipped} if skipped else {}), **({"batchnorm": check.to_json()} if check else {}),
+            "warnings": [warning] if warning else []}
     if tta != "none":  # metrics come from the averaged probabilities; Keras' single-view ones are kept aside
         base |= {"tta": tta, "single_view": scores,
                  "metrics": {"accuracy": float(np.mean(predictions_from_probs(probs) == np.asarray(y_true)))}}
@@ -63,6 +67,8 @@ def evaluate_run(run: RunFolder, *, checkpoint: str, split: str, data_dir: Path 
         atomic_write_json(run.eval_json, special)
         return special
     y_pred = predictions_from_probs(probs)
+    one_class = single_class_warning(np.asarray(y_true), y_pred, splits.class_names, split)
+    base["warnings"] += [one_class] if one_class else []
     cm = confusion_matrix(y_true, y_pred, splits.num_classes)
     result = {
         **base, "averages": averages(cm),
@@ -82,6 +88,15 @@ def evaluate_run(run: RunFolder, *, checkpoint: str, split: str, data_dir: Path 
 
 
 MISTAKES_SHOWN = 24
+
+
+def single_class_warning(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str], split: str) -> str | None:
+    """Said when every sample of a split holding several classes is predicted as one class."""
+    if len(y_pred) < 2 or len(np.unique(y_true)) < 2 or len(np.unique(y_pred)) > 1:
+        return None
+    name = class_names[int(y_pred[0])] if int(y_pred[0]) < len(class_names) else str(int(y_pred[0]))
+    return (f"the model predicts {name!r} for every one of the {len(y_pred)} samples of the {split} split, which "
+            f"holds {len(np.unique(y_true))} classes: it has learned nothing it can use in inference mode.")
 
 
 def confident_mistakes(y_true: np.ndarray, probs: np.ndarray, count: int = MISTAKES_SHOWN) -> list[tuple[int, int, float]]:
@@ -120,4 +135,5 @@ def render_eval(result: dict[str, Any]):
     lines = ["  ".join(f"{k} {v:.4f}" for k, v in result["metrics"].items())]
     if "single_view" in result:
         lines.append("single view: " + "  ".join(f"{k} {v:.4f}" for k, v in result["single_view"].items()))
-    return Group(table, Text("\n".join(lines)))
+    warnings = [Text(f"warning: {plain(w)}", style="yellow") for w in result.get("warnings", [])]
+    return Group(table, Text("\n".join(lines)), *warnings)

@@ -143,6 +143,7 @@ def largest_layer(model: Any) -> tuple[str, int] | None:
 def dataset_bytes(config: ModelConfig, data_dir: Path | None) -> tuple[int, list[str]]:
     """The dataset's arrays at the input size (all of them while loading, the kept splits afterwards,
     plus the tensors the pipelines make of those), from its sample count; 0 with a note if unknown."""
+    from cnnzoo.data import UNSCALED
     from cnnzoo.data.sizes import sample_count, stream_bytes
     from cnnzoo.data.storage import choose_storage
 
@@ -155,7 +156,7 @@ def dataset_bytes(config: ModelConfig, data_dir: Path | None) -> tuple[int, list
     if found is None:
         return 0, [f"the size of the {spec.dataset} dataset is not known before it is read; not counted"]
     samples, extra = found
-    per_sample = _input_elements(config) * (4 if spec.dataset in ("ucr", "csv", "npz", "npy") else 1)
+    per_sample = _input_elements(config) * (4 if spec.dataset in UNSCALED else 1)  # float32, not uint8
     kept = min(samples, 3 * spec.limit) if spec.limit else samples
     return samples * per_sample + extra + kept * per_sample, []
 

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from cnnzoo.atomic import atomic_write_text
+from cnnzoo.atomic import atomic_write_json, atomic_write_text
 from cnnzoo.config.source import MAX_FILE_BYTES, parse_text
 from cnnzoo.errors import ConfigError, RunError
 from cnnzoo.host_memory import MemoryRefused, available_memory, human_bytes
@@ -142,6 +142,7 @@ class RunFolder:
     pictures = _file("pictures")  # explain, filters, activations
     skipped_files = _file("skipped_files.csv")  # data.bad_files: skip: the streamed files left out
     tensorboard = _file("tensorboard")
+    data_dir_json = _file("data_dir.json")  # the data folder training read (eval, predict, --resume default to it)
 
     def fold(self, index: int) -> "RunFolder":
         """The run folder of fold ``index`` of a cross-validation run."""
@@ -168,6 +169,29 @@ class RunFolder:
             reason = exc.message
         raise RunError(f"{self.config}: cannot read the run's resolved config ({reason}). "
                        f"Restore the file; cnnzoo writes it when the run starts.")
+
+    def record_data_dir(self, data_dir: Path | None) -> None:
+        """Keep the data folder this training session read, as an absolute path (none: the record stays)."""
+        if data_dir is not None:
+            atomic_write_json(self.data_dir_json, {"data_dir": os.path.abspath(data_dir)})
+
+    def recorded_data_dir(self):
+        """The data folder training recorded (a cross-validation run: its first fold's), as a
+        cnnzoo.data.RecordedDataDir; None when there is no record. The folder may come from someone else:
+        the file is read by the bounded reader, and its value is only a folder to look for the dataset in."""
+        from cnnzoo.data import RecordedDataDir
+
+        path = next((f.data_dir_json for f in (self, self.fold(1)) if os.path.lexists(f.data_dir_json)), None)
+        if path is None:
+            return None
+        try:
+            value = read_run_json(path)
+        except (OSError, RunError) as exc:
+            return RecordedDataDir(None, str(path), str(getattr(exc, "message", None) or exc))
+        value = value.get("data_dir") if isinstance(value, dict) else None
+        if not (isinstance(value, str) and os.path.isabs(value) and len(value) <= 4096 and "\0" not in value):
+            return RecordedDataDir(None, str(path), f"{path}: does not hold an absolute folder path as `data_dir`")
+        return RecordedDataDir(value, str(path))
 
     def checkpoint(self, which: str) -> Path:
         """Path of the ``best`` or ``last`` checkpoint; RunError if unknown or missing."""
@@ -261,11 +285,13 @@ def _refuse_beyond(path: Path, nbytes: int, what: str) -> None:
 # --- history CSV ---------------------------------------------------------------------------------
 
 class HistoryWriter:
-    """One CSV row per epoch; the whole file is rewritten atomically on each append."""
+    """One CSV row per epoch; the whole file is rewritten atomically on each append (from the text of the
+    rows before, kept, so a long run does not format every row again each epoch)."""
 
     def __init__(self, path: Path | str, resume: bool = False):
         self.path = Path(path)
         self.rows: list[dict] = []
+        self._text, self._header = "", []  # the file as last written, and its columns
         if resume and self.path.exists():
             self.rows = read_history(self.path, allow_empty=True).to_dict("records")
 
@@ -279,7 +305,11 @@ class HistoryWriter:
     def append(self, row: dict) -> None:
         """Add one epoch's values and rewrite the file."""
         self.rows.append(dict(row))
-        self._write()
+        if self._text and self._header and set(row) <= set(self._header):  # no new column: one more line
+            self._text += self._format([self.rows[-1]], header=False)
+            atomic_write_text(self.path, self._text)
+        else:
+            self._write()
 
     def keep(self, epochs: int) -> None:
         """Drop the rows after the first ``epochs`` and rewrite the file."""
@@ -287,11 +317,17 @@ class HistoryWriter:
         self._write()
 
     def _write(self) -> None:
+        self._header = self.columns
+        self._text = self._format(self.rows, header=True)
+        atomic_write_text(self.path, self._text)
+
+    def _format(self, rows: list[dict], header: bool) -> str:
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=self.columns, restval="", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(self.rows)
-        atomic_write_text(self.path, buffer.getvalue())
+        writer = csv.DictWriter(buffer, fieldnames=self._header, restval="", lineterminator="\n")
+        if header:
+            writer.writeheader()
+        writer.writerows(rows)
+        return buffer.getvalue()
 
 
 def read_history(path: Path | str, allow_empty: bool = False):

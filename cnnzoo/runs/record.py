@@ -58,6 +58,8 @@ class RunRecord:
     class_weight: dict[str, float] | None = None
     learned_weights: dict[str, list] | None = None  # only for a model this small (a fitted line)
     skipped_files: int | None = None    # streamed files data.bad_files: skip left out (listed in skipped_files.csv)
+    batchnorm: dict | None = None       # evaluation/batchnorm_check.py on a training sample, for a model with BN
+    warnings: list[str] = field(default_factory=list)  # what train printed in yellow about the run's setup
     version: int = VERSION
     extra: dict[str, Any] = field(default_factory=dict)  # keys of a newer cnnzoo, kept as they were
 
@@ -110,9 +112,10 @@ _TYPES = {  # what each key may hold (None is allowed for every one); ints are a
     "samples_per_second": float, "train_samples": int, "val_samples": int, "test_samples": int,
     "class_names": list, "params": int, "precision": str, "loss": str, "versions": dict,
     "memory_estimate_bytes": int, "memory_parts": dict, "peak_rss_bytes": int, "distribute": dict, "task": str,
-    "multi_label": bool, "class_weight": dict, "learned_weights": dict, "skipped_files": int, "version": int,
+    "multi_label": bool, "class_weight": dict, "learned_weights": dict, "skipped_files": int, "batchnorm": dict,
+    "warnings": list, "version": int,
 }
-_EMPTY = {"best": dict, "test": dict, "class_names": list, "versions": dict, "memory_parts": dict}
+_EMPTY = {"best": dict, "test": dict, "class_names": list, "versions": dict, "memory_parts": dict, "warnings": list}
 _NUMBER_MAPS = ("best", "test", "memory_parts", "class_weight")
 
 

@@ -14,6 +14,7 @@ import keras
 from cnnzoo.atomic import fsync_dir, fsync_file, temp_path, write_error
 from cnnzoo.errors import DataError
 from cnnzoo.runs.folder import HistoryWriter
+from cnnzoo.training.checkpoint_writer import CheckpointWriter
 
 
 class StopRequest:
@@ -103,21 +104,26 @@ class LocatedTerminateOnNaN(keras.callbacks.TerminateOnNaN):
 
 
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
-    """Stock ModelCheckpoint writing to a temporary file that is renamed into place when complete,
-    so a kill mid-save never leaves a truncated checkpoint. Partial (interrupted) epochs are not saved."""
+    """Stock ModelCheckpoint (its monitor and best value) writing with a CheckpointWriter to a temporary
+    file that is renamed into place when complete, so a kill mid-save never leaves a truncated checkpoint.
+    Partial (interrupted) epochs are not saved."""
 
-    def __init__(self, path: Path, stop: StopRequest, **kwargs):
+    def __init__(self, path: Path, stop: StopRequest, writer: CheckpointWriter | None = None, **kwargs):
         self.final_path = Path(path)
         self.temp_path = temp_path(self.final_path)
         self.stop = stop
+        self.writer = writer or CheckpointWriter()
         super().__init__(str(self.temp_path), **kwargs)
 
     def on_epoch_end(self, epoch, logs=None):
         loss = float((logs or {}).get("loss", 0.0))
         if self.stop.requested or not math.isfinite(loss):
             return
+        if self.monitor_op is None:
+            self._set_monitor_op()  # as ModelCheckpoint.on_epoch_end does
         try:
-            super().on_epoch_end(epoch, logs)
+            if self._should_save_model(epoch, None, logs, str(self.final_path)):
+                self.writer.save(self.model, self.temp_path)
             if self.temp_path.exists():
                 fsync_file(self.temp_path)
                 os.replace(self.temp_path, self.final_path)
@@ -134,8 +140,8 @@ class AveragedWeightsCheckpoint(AtomicModelCheckpoint):
     in its optimizer state (an exact resume), and a kill between the two writes finds best.keras
     written first, as without EMA."""
 
-    def __init__(self, path: Path, stop: StopRequest, **kwargs):
-        super().__init__(path, stop, **kwargs)
+    def __init__(self, path: Path, stop: StopRequest, writer: CheckpointWriter | None = None, **kwargs):
+        super().__init__(path, stop, writer, **kwargs)
         self.swap = keras.callbacks.SwapEMAWeights()  # its swap handles distribution strategies
 
     def set_model(self, model):

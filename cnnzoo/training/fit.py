@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from rich.markup import escape
 
 from cnnzoo import __version__, data as datasets
 from cnnzoo.atomic import atomic_write_text
@@ -22,6 +23,7 @@ from cnnzoo.config.tasks import task_hint
 from cnnzoo.data.stream_pipeline import stream_failures, write_skipped
 from cnnzoo.data.streams import bad_files_of, is_stream
 from cnnzoo.errors import RunError
+from cnnzoo.evaluation.batchnorm_check import check_training_sample
 from cnnzoo.host_memory import human_bytes, out_of_memory, peak_rss
 from cnnzoo.model.builder import build_model
 from cnnzoo.model.finetune import init_weights, report_init
@@ -37,12 +39,14 @@ from cnnzoo.terminal import console
 from cnnzoo.training.callbacks import (AtomicModelCheckpoint, AveragedWeightsCheckpoint, BadFileStop, EpochSeeds,
                                        HistoryCSV, LocatedTerminateOnNaN, PhaseTracker, ReplayedEarlyStopping,
                                        RichProgress, StopOnRequest, StopRequest)
+from cnnzoo.training.checkpoint_writer import CheckpointWriter
 from cnnzoo.training.distribute import Distribution, announce_distribution, epochs_in_checkpoint, report_replica_change
 from cnnzoo.training.distributed_loop import DistributedLoop
 from cnnzoo.training.labels import LabelPlan, for_task, plan_labels, task_facts
 from cnnzoo.training.result import TrainResult
 from cnnzoo.training.schedules import schedule_callbacks
 from cnnzoo.training.setup import Pipelines, compile_model, make_pipelines, require_data
+from cnnzoo.training.small_data import validation_warning
 from cnnzoo.training.tracking import finish_tracking, tracking_callbacks
 
 
@@ -75,6 +79,7 @@ def _start_run(config: ModelConfig, dist: Distribution, *, data_dir: Path | None
     run = RunFolder(run_path or create_run_dir(runs_dir, config.name))
     with locked_run(run.path):
         _write_run_header(run, config, built)
+        run.record_data_dir(data_dir)  # eval, predict and --resume look there first
         if initialized is not None:
             report_init(initialized, config.init_from, run.init_from, console)
         compile_model(built.model, config, plan)
@@ -122,6 +127,7 @@ def _resume_locked(run: RunFolder, *, overrides: list[str], data_dir: Path | Non
             init_weights(model, config.init_from)
         compile_model(model, dist.scaled(config), plan)
     atomic_write_text(run.config, yaml.safe_dump(config.resolved, sort_keys=False))
+    run.record_data_dir(data_dir)
     console.print(f"resuming after epoch {done} of {config.train.epochs}")
     report_replica_change(run.path, dist, config.train.batch_size, console)
     return _train_and_report(run, config, model, splits, plan, console, prior_rows=history.rows, estimate=estimate,
@@ -181,12 +187,18 @@ def _train_and_report(run: RunFolder, config: ModelConfig, model: Any, splits, p
                           optimizer_steps=int(model.optimizer.iterations.numpy()))
     console.print(f"memory estimate: {human_bytes(estimate.total)} of {human_bytes(estimate.available or 0)} "
                   "available (`cnnzoo summary` shows it by part)", highlight=False)
+    warnings = [w for w in [validation_warning(config, splits, plan)] if w]
+    _warn(console, warnings)
     with stream_failures(splits):
         fit = _fit(runner, config, pipes, run, console, dist.steps_per_epoch(len(splits.x_train),
                                                                             config.train.batch_size), prior_rows,
                    bad_files_of(splits))
         with out_of_memory("evaluating the best checkpoint on the test split", _resume_hint(run)):
             record = _final_record(config, model, run, pipes, fit, plan, splits, runner)
+            check = None if dist.custom_loop else check_training_sample(model, config, splits, plan)
+    batchnorm_warning = check.warning(f"{record.checkpoint_evaluated or 'the model'}") if check else None
+    warnings += [batchnorm_warning] if batchnorm_warning else []
+    _warn(console, warnings[-1:] if batchnorm_warning else [])
     skipped = write_skipped(bad_files_of(splits), run.skipped_files)
     if skipped:
         console.print(f"[yellow]{skipped} file(s) could not be decoded and were skipped (data.bad_files: skip); "
@@ -194,12 +206,18 @@ def _train_and_report(run: RunFolder, config: ModelConfig, model: Any, splits, p
     record = dataclasses.replace(record, memory_estimate_bytes=estimate.total, memory_parts=estimate.parts,
                                  peak_rss_bytes=peak_rss(), distribute=dist.record(config.train.batch_size),
                                  skipped_files=skipped if bad_files_of(splits) else None,
+                                 batchnorm=check.to_json() if check else None, warnings=warnings,
                                  **task_facts(run, model, plan, splits, pipes))
     record.write(run.metrics)
     _plot(run)
 
     finish_tracking(config, run, record)
     return TrainResult(run, record)
+
+
+def _warn(console, warnings: list[str]) -> None:
+    for warning in warnings:
+        console.print(f"[yellow]warning: {escape(warning)}[/]", highlight=False)
 
 
 def _resume_hint(run: RunFolder) -> str:
@@ -250,11 +268,12 @@ def _checkpoints(config: ModelConfig, run: RunFolder, stop, has_val: bool, prior
     """best.keras (on the monitored metric, its best value restored on resume) and last.keras."""
     monitor = monitored(config.train.checkpoint.monitor, has_val)
     kind = AveragedWeightsCheckpoint if config.train.optimizer_args.get("use_ema") else AtomicModelCheckpoint
-    best = kind(run.best, stop, monitor=monitor, mode=config.train.checkpoint.mode, save_best_only=True)
+    writer = CheckpointWriter()  # one for both: it learns the model's weights layout once
+    best = kind(run.best, stop, writer, monitor=monitor, mode=config.train.checkpoint.mode, save_best_only=True)
     best_row = _best_row(prior_rows, config.train.checkpoint, has_val)
     if best_row is not None:
         best.best = best_row[monitor]
-    return [best, AtomicModelCheckpoint(run.last, stop, save_best_only=False)]
+    return [best, AtomicModelCheckpoint(run.last, stop, writer, save_best_only=False)]
 
 
 def _early_stopping(config: ModelConfig, has_val: bool, prior_rows: list[dict]) -> list[Any]:

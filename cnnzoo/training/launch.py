@@ -44,10 +44,15 @@ class LaunchContext:
     force: bool = False
     placement: Placement = field(default_factory=Placement)
 
-    def data_dir(self) -> Path | None:
-        """The data folder, checked only once the config and the run are known good, so that their
-        errors come first."""
-        return resolve_data_dir(self.data_option)
+    def data_dir(self, run_dir: Path | None = None) -> Path | None:
+        """The data folder (resuming `run_dir`: else the one its training recorded, said), checked only once
+        the config and the run are known good, so that their errors come first."""
+        if run_dir is None:
+            return resolve_data_dir(self.data_option)
+        from cnnzoo.terminal import plain
+
+        return resolve_data_dir(self.data_option, RunFolder(run_dir).recorded_data_dir(),
+                                say=lambda text: self.console.print(plain(text), highlight=False))
 
 
 def new_run_overrides(set_: list[str], *, epochs: int | None, seed: int | None, folds: int | None,
@@ -63,7 +68,7 @@ def new_run_overrides(set_: list[str], *, epochs: int | None, seed: int | None, 
 
 def start(config: Path, overrides: list[str], runs_dir: Path, context: LaunchContext) -> TrainResult | CVResult | None:
     """Train a new run (or K folds when the config asks); None on a non-chief worker, which says so."""
-    spec = load_config(config, overrides)
+    spec = load_config(config, overrides, data_dir=context.data_dir)
     dist = make_distribution(spec, **context.placement.place)  # refuses a cluster outside multi_worker
     folds = folds_of(spec)
     if folds:  # config validation refuses folds under a distribute strategy
@@ -82,12 +87,13 @@ def resume(run_dir: Path, epochs: int | None, context: LaunchContext) -> TrainRe
         if placement.distribute not in (None, "none") or placement.cluster or placement.worker_index is not None:
             raise RunError(f"{run_dir} is a cross-validation run, whose folds train on one device; resume it "
                            "without --distribute, --cluster and --worker-index.")
-        return resume_folds(run_dir, epochs=epochs, data_dir=context.data_dir(), console=context.console,
+        return resume_folds(run_dir, epochs=epochs, data_dir=context.data_dir(run_dir), console=context.console,
                             force=context.force)
     dist = make_distribution(load_config(RunFolder.open(run_dir).config, placement.overrides), **placement.place)
     with dist.resume_dir(run_dir) as folder:
-        result = resume_run(folder, epochs=epochs, data_dir=context.data_dir(), console=dist.console(context.console),
-                            force=context.force, distribution=dist, overrides=placement.overrides)
+        result = resume_run(folder, epochs=epochs, data_dir=context.data_dir(run_dir),
+                            console=dist.console(context.console), force=context.force, distribution=dist,
+                            overrides=placement.overrides)
     return _chief_result(result, dist, context.console)
 
 

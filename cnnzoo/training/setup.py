@@ -78,6 +78,13 @@ def make_pipelines(config: ModelConfig, splits, plan: LabelPlan, first_epoch: in
                      pipe(splits.x_test, splits.y_test), fit_class_weight(config, splits, plan))
 
 
+def evaluation_pipeline(config: ModelConfig, x, y, plan: LabelPlan, num_classes: int) -> Any:
+    """An evaluation pass (no shuffle, no augmentation) over any samples, as make_pipelines' val and test."""
+    return datasets.make_pipeline(x, y, shuffle=False, batch_size=config.train.batch_size,
+                                  num_classes=max(num_classes, 1), one_hot=plan.one_hot,
+                                  scale=datasets.default_scale(config.data), seed=config.train.seed)
+
+
 def _augmenter(layers: list[Any]) -> Any:
     import keras
 
