@@ -17,8 +17,8 @@ from cnnzoo.config.source import load_document
 from tiny_runs import TINY_CONFIG, invoke
 
 REPO = Path(__file__).resolve().parent.parent
-SHIPPED = ["alexnet", "alexnet_bn", "cnn1d", "cnn1d_fcn", "efficientnet_b0", "inception_v2", "inception_v2_gap",
-           "iris_mlp", "lenet", "lenet5", "lenet5_1998", "lenet_bn", "lenet_deep", "lenet_finetune", "linear_regression",
+SHIPPED = ["alexnet", "alexnet_bn", "cnn1d", "cnn1d_fcn", "cnn1d_fcn_wang", "cnn1d_resnet_wang", "efficientnet_b0",
+           "inception_v2", "inception_v2_gap", "iris_mlp", "lenet", "lenet5", "lenet5_1998", "lenet_bn", "lenet_deep", "lenet_finetune", "linear_regression",
            "mobilenet_v2", "resnet18_flowers", "resnet18_flowers_128px", "resnet50", "vgg11_gap", "vgg16"]
 
 
@@ -69,6 +69,7 @@ def test_configs_lists_names_datasets_params_and_caches_the_counts(tmp_path, mon
     assert listed["vgg16"]["params"] == 134_330_193 and listed["vgg16"]["dataset"] == "oxflower17"
     assert listed["cnn1d"]["dataset"] == "ucr/FordA"
     assert listed["inception_v2_gap"]["params"] == 10_297_681
+    assert listed["cnn1d_fcn_wang"]["params"] == 265_986 and listed["cnn1d_fcn_wang"]["dataset"] == "ucr/ECG200"
     assert listed["lenet"]["description"].startswith("LeNet (tutorial variant) on MNIST")
     cache = json.loads((tmp_path / "cache" / "shipped-params.json").read_text())
     assert cache["vgg16"]["params"] == 134_330_193

@@ -88,7 +88,7 @@ def test_statistics_that_track_the_data_raise_no_warning(tmp_path):
 def test_the_check_leaves_the_model_unchanged_and_flags_what_it_should():
     import keras
 
-    from cnnzoo.evaluation.batchnorm_check import check_batchnorm
+    from cnnzoo.training.batchnorm_check import check_batchnorm
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((LENGTH, 1)), keras.layers.Conv1D(4, 3), keras.layers.BatchNormalization(),

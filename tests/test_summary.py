@@ -20,7 +20,9 @@ SHIPPED = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
 NON_TRAINABLE = {"inception_v2": 20_032, "lenet_bn": 192, "cnn1d_fcn": 384, "inception_v2_gap": 20_032,
                  "resnet50": 53_120, "mobilenet_v2": 34_112, "efficientnet_b0": 42_023, "lenet_finetune": 25_570,
                  "lenet5_1998": 840, "lenet_deep": 832, "resnet18_flowers": 4_800, "resnet18_flowers_128px": 4_800,
-                 "alexnet_bn": 2_304, "vgg11_gap": 2_752}  # lenet5_1998: the RBF output's fixed 7x12 digit bitmaps
+                 "alexnet_bn": 2_304, "vgg11_gap": 2_752,
+                 "cnn1d_fcn_wang": 1_024, "cnn1d_resnet_wang": 2_560,
+}  # lenet5_1998: the RBF output's fixed 7x12 digit bitmaps
 
 
 def summary_of(tmp_path: Path, text: str, overrides: list[str] = ()):

@@ -85,7 +85,9 @@ def resolve_data_dir(option: Path | None, recorded: RecordedDataDir | None = Non
     if option:
         return _named_folder(option, "--data-dir", lambda text: None)
     if recorded is not None and recorded.folder is not None and Path(recorded.folder).is_dir():
-        tell(f"data folder: {recorded.folder} (the one training used, recorded in {recorded.source})")
+        standing = os.environ.get("CNNZOO_DATA_DIR")
+        if not standing or Path(standing).expanduser().resolve() != Path(recorded.folder).resolve():
+            tell(f"data folder: {recorded.folder} (the one training used, recorded in {recorded.source})")
         return Path(recorded.folder)
     if recorded is not None:
         tell(f"{recorded.problem}; it is ignored" if recorded.problem else

@@ -13,7 +13,7 @@ from cnnzoo.config import load_config
 from cnnzoo.config.tasks import task_hint
 from cnnzoo.data import standardize
 from cnnzoo.errors import RunError
-from cnnzoo.evaluation.batchnorm_check import check_training_sample
+from cnnzoo.training.batchnorm_check import check_training_sample
 from cnnzoo.evaluation.class_metrics import (averages, confusion_matrix, per_class_report, predictions_from_probs,
                                              top_k_accuracy, write_confusion_csv)
 from cnnzoo.evaluation.task_reports import binary_auc, task_result

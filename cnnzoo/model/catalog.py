@@ -8,6 +8,7 @@ from pathlib import Path
 
 from cnnzoo.atomic import atomic_write_json
 from cnnzoo.config import config_from_document
+from cnnzoo.config.from_data import needs_data
 from cnnzoo.config.shipped import shipped_dir, shipped_names
 from cnnzoo.config.source import load_document
 from cnnzoo.data.locate import array_cache_dir
@@ -39,7 +40,10 @@ def describe_shipped(on_build=None) -> list[ShippedInfo]:
         path = shipped_dir() / f"{name}.yaml"
         doc = load_document(path)
         key = hashlib.sha256((yaml.safe_dump(doc.data) + keras.__version__).encode()).hexdigest()
-        config = config_from_document(doc)
+        if needs_data(doc):  # shape and classes from the dataset: counted at the config's own dataset
+            config = _from_data(path)
+        else:
+            config = config_from_document(doc)
         params = cache.get(name, key)
         if params is None:
             if on_build is not None:
@@ -50,6 +54,18 @@ def describe_shipped(on_build=None) -> list[ShippedInfo]:
         infos.append(ShippedInfo(name, config.description.strip().splitlines()[0] if config.description else "",
                                  dataset, params, path))
     return infos
+
+
+def _from_data(path):
+    """The config with `auto` filled from its dataset, or, where the dataset is not here, ECG200's shape
+    and classes (the recipes' default), so the listing never needs the data."""
+    from cnnzoo.config import load_config
+    from cnnzoo.errors import CnnzooError
+
+    try:
+        return load_config(path)
+    except CnnzooError:
+        return load_config(path, ["input.shape=[96,1]", "model.layers[-1].Dense.units=2"])
 
 
 def _count_params(config) -> int:

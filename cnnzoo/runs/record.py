@@ -58,7 +58,7 @@ class RunRecord:
     class_weight: dict[str, float] | None = None
     learned_weights: dict[str, list] | None = None  # only for a model this small (a fitted line)
     skipped_files: int | None = None    # streamed files data.bad_files: skip left out (listed in skipped_files.csv)
-    batchnorm: dict | None = None       # evaluation/batchnorm_check.py on a training sample, for a model with BN
+    batchnorm: dict | None = None       # training/batchnorm_check.py on a training sample, for a model with BN
     warnings: list[str] = field(default_factory=list)  # what train printed in yellow about the run's setup
     version: int = VERSION
     extra: dict[str, Any] = field(default_factory=dict)  # keys of a newer cnnzoo, kept as they were

@@ -23,7 +23,7 @@ from cnnzoo.config.tasks import task_hint
 from cnnzoo.data.stream_pipeline import stream_failures, write_skipped
 from cnnzoo.data.streams import bad_files_of, is_stream
 from cnnzoo.errors import RunError
-from cnnzoo.evaluation.batchnorm_check import check_training_sample
+from cnnzoo.training.batchnorm_check import check_training_sample
 from cnnzoo.host_memory import human_bytes, out_of_memory, peak_rss
 from cnnzoo.model.builder import build_model
 from cnnzoo.model.finetune import init_weights, report_init
