@@ -17,7 +17,8 @@ app = typer.Typer(help="Train classic convolutional networks from declarative YA
 
 COMMANDS = (  # (name, function): the order of `cnnzoo --help`
     ("summary", training.summary), ("train", training.train), ("eval", evaluation.eval_),
-    ("predict", deploy.predict), ("export", deploy.export), ("plot", evaluation.plot), ("bench", training.bench),
+    ("predict", deploy.predict), ("export", deploy.export),
+    ("serve", deploy.serve), ("plot", evaluation.plot), ("bench", training.bench),
     ("explain", pictures.explain), ("filters", pictures.filters), ("activations", pictures.activations),
     ("configs", configs.configs), ("init", configs.init), ("schema", configs.schema),
     ("runs", tracking.runs), ("compare", tracking.compare), ("sweep", tracking.sweep), ("pack", data.pack),

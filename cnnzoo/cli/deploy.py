@@ -1,4 +1,4 @@
-"""The commands that take a trained run elsewhere: `cnnzoo predict`, `cnnzoo export`."""
+"""The commands that take a trained run elsewhere: `cnnzoo predict`, `cnnzoo export`, `cnnzoo serve`."""
 
 from __future__ import annotations
 
@@ -110,3 +110,51 @@ def _run_folder(path: Path, config: Path | None) -> Path | None:
     """The run folder whose recorded data folder applies: RUN_DIR, or the folder of a .keras file read with the
     config.yaml beside it; None for a .keras file with its own --config."""
     return path if path.is_dir() else path.parent if config is None else None
+
+
+@user_errors
+def serve(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .keras file (with --config).")],
+          host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 reaches other machines.")]
+          = "127.0.0.1",
+          port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: a free one).")] = 8000,
+          checkpoint: CheckpointOption = "best",
+          config: Annotated[Optional[Path], typer.Option(
+              "--config", help="The config of a .keras file (default: config.yaml beside it).")] = None,
+          exported: Annotated[Optional[Path], typer.Option(
+              "--export", help="Serve this file `cnnzoo export` wrote (tflite, onnx, savedmodel, keras) instead "
+                               "of the checkpoint.")] = None,
+          max_batch: Annotated[int, typer.Option(min=1, max=4096, help="Inputs per model call at most.")] = 32,
+          max_wait_ms: Annotated[float, typer.Option(
+              min=0, max=1000, help="How long a batch waits for requests being read (0: never).")] = 5.0,
+          top_k: Annotated[int, typer.Option("--top-k", min=1, help="Classes per input (default of ?top_k=).")] = 3,
+          tta: TtaOption = "none",
+          max_body_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body, in MiB.")] = 16.0,
+          max_instances: Annotated[int, typer.Option(min=1, help="Inputs per request at most.")] = 64,
+          max_connections: Annotated[int, typer.Option(min=1, help="Open connections at most (then 503).")] = 256,
+          graceful_seconds: Annotated[int, typer.Option(
+              min=0, help="On SIGTERM, how long requests in flight may take to finish.")] = 30,
+          access_log: Annotated[bool, typer.Option("--access-log", help="Log every request.")] = False,
+          data_dir: RunDataDirOption = None):
+    """Serve a run's model over HTTP: POST /predict, GET /health, /metadata, /metrics; API page at /docs.
+
+    Inputs are prepared exactly as `cnnzoo predict` prepares them; concurrent requests share model calls."""
+    from cnnzoo.deploy.predict import model_source
+    from cnnzoo.deploy.runtimes import need
+    from cnnzoo.evaluation.tta import check_tta_name
+
+    check_choice("--checkpoint", checkpoint, CHECKPOINTS)
+    check_tta_name(tta)
+    for module in ("fastapi", "uvicorn", "python_multipart", "prometheus_client"):
+        need(module, "cnnzoo serve", extra="serve")
+    from cnnzoo.deploy.serving.app import Limits
+    from cnnzoo.deploy.serving.predictor import load_predictor
+    from cnnzoo.deploy.serving.server import Listen, bind, serve as run_server
+
+    source = model_source(run_dir, checkpoint, config)
+    sock = bind(host, port)
+    predictor = load_predictor(source, data_dir=run_data_dir(data_dir, _run_folder(run_dir, config)), tta=tta,
+                               exported=exported)
+    limits = Limits(max_batch, max_wait_ms, int(max_body_mb * 2**20), max_instances, top_k)
+    err = stderr()
+    run_server(predictor, limits, Listen(host, port, max_connections, graceful_seconds, access_log), sock,
+               say=lambda text: err.print(text, highlight=False, markup=False, soft_wrap=True))

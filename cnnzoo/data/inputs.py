@@ -10,6 +10,7 @@ image-folder runs go through `decode_image`, the loaders' Pillow decode and bili
 from __future__ import annotations
 
 import glob
+import io
 import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -54,31 +55,40 @@ def _undecodable() -> InputFailure:
     return InputFailure("cannot be decoded as an image (JPEG, PNG, BMP, GIF): the file is truncated or not an image")
 
 
-def read_digit_image(path: Path, shape: tuple[int, ...]) -> list[Example]:
-    """Grey at its own size, then fitted like the MNIST loader's digits (pad or resize, channels)."""
+def digit_pixels(source: Path | bytes, shape: tuple[int, ...]) -> np.ndarray:
+    """A file or its bytes as grey at its own size, then fitted like the MNIST loader's digits (pad or resize,
+    channels)."""
     from PIL import Image
 
     try:
-        with Image.open(path, formats=IMAGE_FORMATS) as image:  # reads the header only
-            if image.width * image.height > MAX_IMAGE_PIXELS:
+        with Image.open(source if isinstance(source, Path) else io.BytesIO(source), formats=IMAGE_FORMATS) as image:
+            if image.width * image.height > MAX_IMAGE_PIXELS:  # Image.open reads the header only
                 raise InputFailure(f"has {image.width}x{image.height} pixels, more than the "
                                    f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels cnnzoo decodes")
             pixels = np.asarray(image.convert("L"))
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         raise _undecodable() from None
-    return [Example(str(path), fit_images(pixels[None], tuple(shape))[0])]
+    return fit_images(pixels[None], tuple(shape))[0]
 
 
-_PHOTO_BUDGET = PixelBudget(DECODE_BUDGET)  # the images predict and explain decode at once, as the loaders
+_PHOTO_BUDGET = PixelBudget(DECODE_BUDGET)  # the images predict, explain and serve decode at once, as the loaders
+
+
+def photo_pixels(source: Path | bytes, shape: tuple[int, ...]) -> np.ndarray:
+    """A file or its bytes decoded and resized by the Flowers-17 / image-folder loaders' own function, within
+    their budget of pixels decoded at once."""
+    pixels = decode_image(str(source) if isinstance(source, Path) else source, tuple(shape), _PHOTO_BUDGET)
+    if pixels is None:
+        raise _undecodable()
+    return pixels
+
+
+def read_digit_image(path: Path, shape: tuple[int, ...]) -> list[Example]:
+    return [Example(str(path), digit_pixels(path, shape))]
 
 
 def read_photo(path: Path, shape: tuple[int, ...]) -> list[Example]:
-    """Decoded and resized by the Flowers-17 / image-folder loaders' own function, within their budget of
-    pixels decoded at once."""
-    pixels = decode_image(str(path), tuple(shape), _PHOTO_BUDGET)
-    if pixels is None:
-        raise _undecodable()
-    return [Example(str(path), pixels)]
+    return [Example(str(path), photo_pixels(path, shape))]
 
 
 def read_series(path: Path, shape: tuple[int, ...]) -> list[Example]:
@@ -125,6 +135,11 @@ def _npy_rows(path: Path, length: int) -> np.ndarray:
                            f"[{length}], [N, {length}] or [N, {length}, 1] for this run's series")
     return rows
 
+
+# image datasets: how one image file's bytes become an example (`cnnzoo serve` decodes uploads with them)
+PIXELS: dict[str, Callable[[Path | bytes, tuple[int, ...]], np.ndarray]] = {
+    "mnist": digit_pixels, "oxflower17": photo_pixels, "image_folder": photo_pixels, "tfrecord": photo_pixels,
+}
 
 READERS: dict[str, tuple[Reader, tuple[str, ...]]] = {
     "mnist": (read_digit_image, IMAGE_SUFFIXES),

@@ -21,15 +21,15 @@ class MissingRuntime(CnnzooError):
     """An optional runtime or converter is not installed."""
 
 
-def need(module: str, purpose: str):
-    """Import an optional package of the `export` extra, or say how to install it."""
+def need(module: str, purpose: str, extra: str = "export"):
+    """Import an optional package of `extra`, or say how to install it."""
     import importlib
 
     try:
         return importlib.import_module(module)
     except ImportError:
         raise MissingRuntime(f"{purpose} needs the Python package `{module.split('.')[0]}`, which is not "
-                             f"installed; install the export extra: pip install 'cnnzoo[export]'.") from None
+                             f"installed; install the {extra} extra: pip install 'cnnzoo[{extra}]'.") from None
 
 
 def savedmodel_runner(path: Path) -> Runner:
