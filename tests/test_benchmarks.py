@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -155,3 +157,25 @@ def test_the_128px_config_is_the_benchmark_run_it_reports():
     shipped = load_config(REPO / "configs" / "resnet18_flowers_128px.yaml")
     differ = {key for key in shipped.resolved if shipped.resolved[key] != overridden.resolved[key]}
     assert differ == {"name", "description"}, differ
+
+
+def test_serve_load_measures_both_servers_the_mix_and_the_soak(tmp_path):
+    pytest.importorskip("fastapi")
+    out = tmp_path / "load"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "serve_load.py"), "--models", "lenet", "--concurrency", "1,4",
+         "--requests", "40", "--images", "4", "--soak", "100", "--mix", "60", "--work-dir", str(tmp_path / "work"),
+         "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads(out.with_suffix(".json").read_text())
+    levels = {(r["server"], r["concurrency"]): r for r in report["levels"]}
+    assert set(levels) == {(s, c) for s in ("per-request", "batched") for c in (1, 4)}
+    assert all(r["requests"] == 40 and r["transport_failures"] == 0 and r["p99_ms"] >= r["p50_ms"] > 0
+               for r in levels.values())
+    mix = report["mix"]
+    assert (mix["good_right"], mix["good_wrong"], mix["bad_4xx"], mix["bad_not_4xx"]) == (54, 0, 6, 0)
+    assert report["soak"]["requests"] == 100 and report["soak"]["rss_after_mb"] > 0
+    assert report["predict"]["lenet"]["inputs"] == 4
+    assert [row["concurrency"] for row in report["speedup"]] == [1, 4]
+    assert out.with_suffix(".csv").read_text().startswith("model,server,concurrency,")

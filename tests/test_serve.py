@@ -189,6 +189,8 @@ def bad_requests(good_png: bytes) -> list[tuple[str, int, bytes, dict]]:
         ("bad base64", 422, json.dumps({"instances": [{"b64": "not base64!"}]}).encode(), json_type),
         ("deep nesting", 400, b"[" * 50_000, json_type),
         ("too many inputs", 413, json.dumps({"instances": [{"b64": ""}] * 65}).encode(), json_type),
+        ("too many files", 413, multipart([("x.png", good_png)] * 65)[0], boundary),
+        ("multipart without boundary", 400, truncated, {"Content-Type": "multipart/form-data"}),
     ]
 
 

@@ -8,6 +8,10 @@ else is a 500 whose details go to the server's log only, never a traceback to th
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import os
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -15,15 +19,13 @@ from functools import partial
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from cnnzoo.deploy.predict import top_classes
 from cnnzoo.deploy.serving.batching import Batcher
 from cnnzoo.deploy.serving.metrics import BodyTooLarge, ServeMetrics
 from cnnzoo.deploy.serving.predictor import Predictor
-from cnnzoo.deploy.serving.request_inputs import BadRequest, from_image_body, from_json, from_uploads, instances_in
+from cnnzoo.deploy.serving.request_inputs import BadRequest, from_image_body, from_json, from_multipart, read_batch
 
 REQUEST_BODY = {  # the OpenAPI description of what POST /predict reads (the endpoint parses the body itself)
     "required": True,
@@ -49,37 +51,34 @@ class Limits:
 
 def create_app(predictor: Predictor, limits: Limits, metrics: ServeMetrics):
     batcher = Batcher(predictor.probabilities, limits.max_batch, limits.max_wait_ms / 1000, metrics.batch)
+    # requests are decoded off the event loop, as many at once as there are cores (Pillow releases the GIL)
+    decoders = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="cnnzoo-decode")
 
     @asynccontextmanager
     async def lifespan(_app):
         await batcher.start()
         await batcher.run_in_model_thread(predictor.warm_up, (1, limits.max_batch))
+        # TensorFlow and the model are millions of objects: a full collection among them stalls every request
+        # for a fifth of a second; frozen, collections see only what requests allocate
+        gc.collect()
+        gc.freeze()
         yield
         await batcher.stop()
+        decoders.shutdown(wait=True)
 
     app = FastAPI(title=f"cnnzoo serve: {predictor.metadata.get('config')}", lifespan=lifespan,
                   description="A cnnzoo run's model; POST inputs to /predict for their most probable classes.")
-    error = lambda status, reason: JSONResponse({"error": reason}, status)  # noqa: E731
-    app.add_exception_handler(BadRequest, lambda _r, exc: error(exc.status, str(exc)))
-    # the rest of the body is never read: the connection closes after the answer
-    app.add_exception_handler(BodyTooLarge, lambda _r, exc: JSONResponse({"error": str(exc)}, 413,
-                                                                         headers={"connection": "close"}))
-    app.add_exception_handler(HTTPException, lambda _r, exc: error(exc.status_code, str(exc.detail)))
-    app.add_exception_handler(RequestValidationError, lambda _r, exc: error(422, _validation_reason(exc)))
-
-    # uvicorn logs the traceback of anything else; the client learns only that it happened
-    app.add_exception_handler(Exception, lambda _r, _exc: error(500, "internal error while predicting; the "
-                                                                      "server's log has the details"))
+    _answer_errors(app)
     views = {"tta": predictor.tta} if predictor.tta != "none" else {}
 
     @app.post("/predict", openapi_extra={"requestBody": REQUEST_BODY})
     async def predict(request: Request, top_k: int = Query(limits.top_k, ge=1, description="Classes per input.")):
         """The top-k classes of each input, as `cnnzoo predict --json` prints them."""
         with batcher.reading():
-            examples = await run_in_threadpool(await _parser(request, predictor, limits))
-        probabilities = await batcher.predict(instances_in(examples))
-        tops = top_classes(probabilities, predictor.class_names, top_k)
-        return JSONResponse({"predictions": [{"file": e.name, "top": t} | views for e, t in zip(examples, tops)]})
+            parse = await _parser(request, predictor, limits)
+            names, inputs = await asyncio.get_running_loop().run_in_executor(decoders, read_batch, parse)
+        tops = top_classes(await batcher.predict(inputs), predictor.class_names, top_k)
+        return JSONResponse({"predictions": [{"file": name, "top": top} | views for name, top in zip(names, tops)]})
 
     @app.get("/health")
     async def health():
@@ -100,17 +99,30 @@ def create_app(predictor: Predictor, limits: Limits, metrics: ServeMetrics):
     return app
 
 
+def _answer_errors(app) -> None:
+    """Each error as {"error": "<one line>"}; the handlers are coroutines, so no error costs a thread hop."""
+
+    def answer(kind: type, status, reason=str, headers=None) -> None:
+        async def handler(_request, exc):
+            return JSONResponse({"error": reason(exc)}, status if isinstance(status, int) else status(exc),
+                                headers=headers)
+        app.add_exception_handler(kind, handler)
+
+    answer(BadRequest, lambda exc: exc.status)
+    answer(BodyTooLarge, 413, headers={"connection": "close"})  # the rest of the body is never read
+    answer(HTTPException, lambda exc: exc.status_code, lambda exc: str(exc.detail))
+    answer(RequestValidationError, 422, _validation_reason)
+    # anything else: uvicorn logs the traceback, the client learns only that it happened
+    answer(Exception, 500, lambda _exc: "internal error while predicting; the server's log has the details")
+
+
 async def _parser(request, predictor: Predictor, limits: Limits):
     """The body read (bounded by the limits), and the function that decodes it, to run off the event loop."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     dataset, shape = predictor.dataset, predictor.input_shape
     if media == "multipart/form-data":
-        form = await request.form(max_files=limits.max_instances, max_fields=limits.max_instances)
-        fields = form.getlist("file")
-        if any(not isinstance(f, UploadFile) for f in fields):
-            raise BadRequest(400, "the `file` field must be an uploaded file (curl -F file=@image.png), not text")
-        uploads = [(f.filename or "upload", await f.read()) for f in fields]
-        return partial(from_uploads, uploads, dataset, shape, limits.max_instances)
+        content_type = request.headers["content-type"]
+        return partial(from_multipart, await request.body(), content_type, dataset, shape, limits.max_instances)
     if media == "application/json":
         return partial(from_json, await request.body(), dataset, shape, limits.max_instances)
     if media.startswith("image/"):

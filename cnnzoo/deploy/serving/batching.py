@@ -73,7 +73,7 @@ class Batcher:
             self._jobs.append(job)
             answers.append(job.answer)
         self._arrived.set()
-        return np.concatenate(await asyncio.gather(*answers))
+        return await answers[0] if len(answers) == 1 else np.concatenate(await asyncio.gather(*answers))
 
     async def _gather_and_run(self) -> None:
         while True:

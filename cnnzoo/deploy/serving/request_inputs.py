@@ -14,7 +14,7 @@ import binascii
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -31,6 +31,60 @@ class BadRequest(Exception):
     def __init__(self, status: int, reason: str):
         super().__init__(reason)
         self.status = status
+
+
+def from_multipart(body: bytes, content_type: str, dataset: str, shape: tuple[int, ...],
+                   max_instances: int) -> list[Example]:
+    """The `file` parts of a multipart/form-data body: images decoded, or series files (.tsv/.csv/.npy) read
+    row by row."""
+    return from_uploads(file_parts(body, content_type, max_instances), dataset, shape, max_instances)
+
+
+def file_parts(body: bytes, content_type: str, max_parts: int) -> list[tuple[str, bytes]]:
+    """(file name, bytes) of each part named `file`, parsed by python-multipart in memory (the body is already
+    within the size limit): no temporary files, no thread hop per part."""
+    from python_multipart.exceptions import MultipartParseError
+    from python_multipart.multipart import MultipartParser, parse_options_header
+
+    _, options = parse_options_header(content_type)
+    if not options.get(b"boundary"):
+        raise BadRequest(400, "the multipart/form-data content type names no boundary")
+    parts: list[dict] = []
+    header: dict[str, bytes] = {}
+
+    def begin_part():
+        if len(parts) >= max_parts:
+            raise BadRequest(413, f"the request holds more than {max_parts} parts (--max-instances); send fewer "
+                                  f"per request")
+        parts.append({"headers": {}, "data": []})
+
+    def header_field(data, start, end):
+        header["field"] = header.get("field", b"") + data[start:end]
+
+    def header_value(data, start, end):
+        header["value"] = header.get("value", b"") + data[start:end]
+
+    def header_end():
+        parts[-1]["headers"][header.pop("field", b"").lower()] = header.pop("value", b"")
+
+    callbacks = {"on_part_begin": begin_part, "on_header_field": header_field, "on_header_value": header_value,
+                 "on_header_end": header_end, "on_part_data": lambda data, start, end: parts[-1]["data"].append(
+                     data[start:end])}
+    try:
+        parser = MultipartParser(options[b"boundary"], callbacks)
+        parser.write(body)
+        parser.finalize()
+    except MultipartParseError as exc:
+        raise BadRequest(400, f"the multipart body cannot be parsed ({exc})") from None
+    files = []
+    for part in parts:
+        _, disposition = parse_options_header(part["headers"].get(b"content-disposition", b""))
+        if disposition.get(b"name") != b"file":
+            continue
+        if b"filename" not in disposition:
+            raise BadRequest(400, "the `file` field must be an uploaded file (curl -F file=@image.png), not text")
+        files.append((disposition[b"filename"].decode("utf-8", "replace"), b"".join(part["data"])))
+    return files
 
 
 def from_uploads(files: list[tuple[str, bytes]], dataset: str, shape: tuple[int, ...],
@@ -134,7 +188,8 @@ def _check_count(count: int, max_instances: int) -> None:
                               f"per request")
 
 
-def instances_in(examples: list[Example]) -> np.ndarray:
-    """The examples as one batch of raw inputs."""
-    return np.stack([example.array for example in examples])
+def read_batch(parse: Callable[[], list[Example]]) -> tuple[list[str], np.ndarray]:
+    """The names of the inputs `parse` reads, and the inputs as one array (both made off the event loop)."""
+    examples = parse()
+    return [example.name for example in examples], np.stack([example.array for example in examples])
 

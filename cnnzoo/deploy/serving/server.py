@@ -38,7 +38,7 @@ def serve(predictor: Predictor, limits: Limits, listen: Listen, sock: socket.soc
     app = Guarded(create_app(predictor, limits, metrics), limits.max_body_bytes, metrics)
     config = uvicorn.Config(app, log_level="info", access_log=listen.access_log, lifespan="on",
                             limit_concurrency=listen.max_connections, timeout_graceful_shutdown=listen.graceful_seconds,
-                            server_header=False)
+                            server_header=False, proxy_headers=False)
     server = _server_class(uvicorn.Server)(config)
     host, port = sock.getsockname()[:2]
     address = f"[{host}]" if ":" in host else host
