@@ -21,7 +21,10 @@ warm up, with the server's resident memory (VmRSS) read before and after. The mi
 10% are bad (a truncated PNG, text named .png, a text/plain body, broken JSON, an array of the wrong
 shape), every bad one must get a 4xx with an error and every good one the classes and probabilities
 `cnnzoo predict --json` gives that file. `cnnzoo predict RUN IMAGES...` on the same --images files is
-timed as a whole command (TensorFlow's import included) and by the rate it prints (model calls only).
+timed as a whole command (TensorFlow's import included) and by the rate it prints (model calls only). Two
+ceilings come with them: the predictor the server runs, timed alone in this process at batch 1, 32 and 64
+(what batching can gain at most), and GET /health at concurrency 32 (what the HTTP stack answers without
+a model).
 Numbers are printed and written to OUT.json and OUT.csv; the CPU model and lscpu's avx512 flags with them.
 Loopback only; every level is bounded in count and time.
 """
@@ -136,11 +139,11 @@ def wire(body: bytes, headers: dict) -> bytes:
 
 
 def load(port: int, requests: list[tuple[bytes, dict]], concurrency: int, count: int, seconds: float,
-         check=None) -> dict:
+         check=None, payloads: list[bytes] | None = None) -> dict:
     """`count` requests (cycling through `requests`) from `concurrency` keep-alive connections of one asyncio
     client (cheap enough to leave the server most of the CPU), stopped after `seconds`; `check(index, status,
     body)` sees every answer, else anything but 200 is a failure."""
-    payloads = [wire(body, headers) for body, headers in requests]
+    payloads = payloads or [wire(body, headers) for body, headers in requests]
     numbers, latencies, failures = itertools.count(), [], []
     stop_at = time.perf_counter() + seconds
 
@@ -243,6 +246,35 @@ def soak(server: Server, files: list[Path], count: int) -> dict:
                      "rss_growth_mb": round(after - before, 1)}
 
 
+def model_calls(run: Path, sizes=(1, 32, 64)) -> dict:
+    """Milliseconds per call of the predictor the server runs, at each batch size, in this process: the
+    ceiling of what batching can gain (images/s at batch 32 over images/s at batch 1)."""
+    from cnnzoo.deploy.predict import model_source
+    from cnnzoo.deploy.serving.predictor import load_predictor
+
+    predictor = load_predictor(model_source(run, "best", None), data_dir=None)
+    dtype = np.uint8 if len(predictor.input_shape) == 3 else np.float32
+    timings = {}
+    for size in sizes:
+        x = np.zeros((size, *predictor.input_shape), dtype)
+        for _ in range(3):
+            predictor.probabilities(x)
+        calls = max(5, 256 // size)
+        started = time.perf_counter()
+        for _ in range(calls):
+            predictor.probabilities(x)
+        timings[size] = (time.perf_counter() - started) / calls
+    return {"ms_per_call": {size: round(s * 1000, 3) for size, s in timings.items()},
+            "inputs_per_s": {size: round(size / s, 1) for size, s in timings.items()},
+            "batch_32_speedup": round(timings[1] * 32 / timings[32], 2)}
+
+
+def health_floor(server: Server) -> dict:
+    """GET /health at concurrency 32: what the HTTP stack alone answers per second, without a model."""
+    request = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    return load(server.port, [], 32, 5000, seconds=20, payloads=[request])
+
+
 def cpu() -> dict:
     try:
         lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
@@ -268,7 +300,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/serve-load"))
     args = parser.parse_args()
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="cnnzoo-serve-load-"))
-    report = {"cpu": cpu(), "arguments": {k: str(v) for k, v in vars(args).items()}, "levels": [], "predict": {}}
+    report = {"cpu": cpu(), "arguments": {k: str(v) for k, v in vars(args).items()}, "levels": [], "predict": {},
+              "model_calls": {}}
     print(f"CPU: {report['cpu']}", flush=True)
     for name in args.models.split(","):
         config, overrides, shape, suffix = MODELS[name]
@@ -276,6 +309,8 @@ def main() -> None:
         files = write_images(work / name / "images", shape, suffix, args.images)
         report["predict"][name], expected = predict_command(run, files)
         print(f"{name}: cnnzoo predict {report['predict'][name]}", flush=True)
+        report["model_calls"][name] = model_calls(run)
+        print(f"{name}: the predictor alone {report['model_calls'][name]}", flush=True)
         requests = [(multipart(p.name, p.read_bytes()), FILE_TYPE) for p in files]
         for server_name, options in SERVERS.items():
             server = Server(run, options)
@@ -286,6 +321,8 @@ def main() -> None:
                     report["levels"].append(row)
                     print(json.dumps(row), flush=True)
                 if name == "lenet" and server_name == "batched":
+                    report["health_floor"] = health_floor(server)
+                    print(f"GET /health: {report['health_floor']}", flush=True)
                     report["mix"] = mix(server, files, expected, args.mix)
                     print(f"mix: {report['mix']}", flush=True)
                     report["soak"] = soak(server, files, args.soak)

@@ -177,5 +177,8 @@ def test_serve_load_measures_both_servers_the_mix_and_the_soak(tmp_path):
     assert (mix["good_right"], mix["good_wrong"], mix["bad_4xx"], mix["bad_not_4xx"]) == (54, 0, 6, 0)
     assert report["soak"]["requests"] == 100 and report["soak"]["rss_after_mb"] > 0
     assert report["predict"]["lenet"]["inputs"] == 4
+    calls = report["model_calls"]["lenet"]
+    assert set(calls["ms_per_call"]) == {"1", "32", "64"} and calls["batch_32_speedup"] > 0
+    assert report["health_floor"]["requests"] == 5000 and report["health_floor"]["transport_failures"] == 0
     assert [row["concurrency"] for row in report["speedup"]] == [1, 4]
     assert out.with_suffix(".csv").read_text().startswith("model,server,concurrency,")
