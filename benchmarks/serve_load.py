@@ -2,29 +2,30 @@
 against one model call per request, `cnnzoo predict` on the same images, memory over a soak, and a mix
 with bad requests.
 
-    python benchmarks/serve_load.py                                  # both models (~10 min on 2 cores)
+    python benchmarks/serve_load.py                                  # both models (~7 min on 2 cores)
     python benchmarks/serve_load.py --models lenet --requests 500 --soak 2000 --out runs/serve-load
 
 For each model (LeNet on 28x28 digits; inception_v2_gap at 96x96x3, Flowers-17's 17 classes) a run folder
 is made from the shipped config with seeded, untrained weights (speed does not depend on the weights), and
---images random PNG (LeNet) or JPEG (Inception) files are written under --work-dir. Then, each server in
-its own process (`python -m cnnzoo serve RUN --port P`), a client in this process (asyncio, one process) posts one
-image per request (multipart field `file`) on C keep-alive connections at once, for at most
---requests requests or --seconds seconds per level:
+--images random PNG (LeNet) or JPEG (Inception) files are written under --work-dir. Each server runs in
+its own process (`python -m cnnzoo serve RUN --port P`); the client, in this process, is one asyncio loop
+that posts one image per request (multipart field `file`) on C keep-alive connections at once, for at
+most --requests requests or --seconds seconds per level:
 
   per-request  `--max-batch 1`: every request is one model call (what a server without batching does)
   batched      the defaults, `--max-batch 32 --max-wait-ms 5`
 
-at concurrency 1, 8 and 32; latency is the client's, from sending a request to reading its answer. On
-LeNet's batched server two more checks follow. The soak: --soak requests at concurrency 32, after 1,000 to
-warm up, with the server's resident memory (VmRSS) read before and after. The mix: --mix requests of which
-10% are bad (a truncated PNG, text named .png, a text/plain body, broken JSON, an array of the wrong
-shape), every bad one must get a 4xx with an error and every good one the classes and probabilities
-`cnnzoo predict --json` gives that file. `cnnzoo predict RUN IMAGES...` on the same --images files is
-timed as a whole command (TensorFlow's import included) and by the rate it prints (model calls only). Two
-ceilings come with them: the predictor the server runs, timed alone in this process at batch 1, 32 and 64
-(what batching can gain at most), and GET /health at concurrency 32 (what the HTTP stack answers without
-a model).
+at concurrency 1, 8 and 32; latency is the client's, from sending a request to reading its answer.
+
+On LeNet's batched server three more checks follow. GET /health at concurrency 32. The mix: --mix
+requests of which 10% are bad (a truncated PNG, text named .png, a text/plain body, broken JSON, an array
+of the wrong shape); every bad one must get a 4xx with an error and every good one the classes and
+probabilities `cnnzoo predict --json` gives that file. The soak: --soak requests at concurrency 32,
+after 1,000 to warm up, with the server's resident memory (VmRSS) read before and after each fifth.
+
+`cnnzoo predict RUN IMAGES...` on the same files is timed as a whole command (TensorFlow's import
+included) and by the rate it prints (model calls only), and the predictor the server runs is timed alone
+in this process at batch 1, 32 and 64: what batching can gain at most.
 Numbers are printed and written to OUT.json and OUT.csv; the CPU model and lscpu's avx512 flags with them.
 Loopback only; every level is bounded in count and time.
 """
@@ -236,14 +237,22 @@ def _same(mine: dict, theirs: dict) -> bool:
     return classes and all(abs(a["probability"] - b["probability"]) < 1e-5 for a, b in zip(mine["top"], theirs["top"]))
 
 
-def soak(server: Server, files: list[Path], count: int) -> dict:
+def soak(server: Server, files: list[Path], count: int, checkpoints: int = 5) -> dict:
+    """`count` requests at concurrency 32 after 1,000 to warm up, in `checkpoints` equal parts, with the
+    server's resident memory after each part: a leak grows part by part, allocator noise does not."""
     requests = [(multipart(p.name, p.read_bytes()), FILE_TYPE) for p in files]
     load(server.port, requests, 32, 1000, seconds=300)  # warm up: allocator pools, connection buffers
-    before = server.rss_mb()
-    result = load(server.port, requests, 32, count, seconds=1200)
-    after = server.rss_mb()
-    return result | {"rss_before_mb": round(before, 1), "rss_after_mb": round(after, 1),
-                     "rss_growth_mb": round(after - before, 1)}
+    rss, parts = [round(server.rss_mb(), 1)], []
+    for _ in range(checkpoints):
+        parts.append(load(server.port, requests, 32, count // checkpoints, seconds=300))
+        rss.append(round(server.rss_mb(), 1))
+    seconds = sum(part["seconds"] for part in parts)
+    answered = sum(part["requests"] for part in parts)
+    return {"requests": answered, "seconds": round(seconds, 3), "requests_per_s": round(answered / seconds, 1),
+            "p99_ms": max(part["p99_ms"] for part in parts),
+            "transport_failures": sum(part["transport_failures"] for part in parts),
+            "rss_mb": rss, "rss_before_mb": rss[0], "rss_after_mb": rss[-1],
+            "rss_growth_mb": round(rss[-1] - rss[0], 1)}
 
 
 def model_calls(run: Path, sizes=(1, 32, 64)) -> dict:

@@ -348,3 +348,14 @@ def test_a_port_in_use_is_one_clear_error(lenet_run):
         result = CliRunner().invoke(app, ["serve", str(lenet_run), "--port", str(port)])
     assert result.exit_code == 2
     assert f"--port {port}: cannot listen there" in result.output and "Traceback" not in result.output
+
+
+def test_an_export_without_its_verification_report_is_refused(lenet_run, tmp_path):
+    stray = tmp_path / "model.tflite"
+    stray.write_bytes(b"not verified")
+    result = CliRunner().invoke(app, ["serve", str(lenet_run), "--port", "0", "--export", str(stray)])
+    assert result.exit_code == 2 and "no readable export.json beside it" in result.output
+    (tmp_path / "export.json").write_text(json.dumps({"format": "tflite", "passed": True, "file": "other.tflite",
+                                                      "input": {"dtype": "float32"}}))
+    result = CliRunner().invoke(app, ["serve", str(lenet_run), "--port", "0", "--export", str(stray)])
+    assert result.exit_code == 2 and "describes other.tflite" in result.output

@@ -78,7 +78,7 @@ def size(spec: DataSpec, shape: Sequence[int], data_dir: Path | None) -> tuple[i
     """(rows, bytes held while reading), by counting lines: the float32 features, the target cells as text
     and one row of text at a time (read_values keeps nothing else)."""
     paths = _paths(spec, data_dir)
-    rows = sum(_lines(p) for p in paths)
+    rows = sum(count_lines(p) for p in paths)
     _, targets = _columns(read_table(paths[0], spec.header), spec)
     return rows, rows * (math.prod(shape) * 4 + len(targets) * TARGET_CELL_BYTES)
 
@@ -119,7 +119,7 @@ def read_table(path: Path, header: bool | str = "auto") -> Table:
 def read_values(table: Table, features: list[int], targets: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """(float32 features (rows, len(features)), target cells), read row by row: only one row's text is held
     at a time. DataError naming the row (and column) of a ragged row or a bad cell."""
-    capacity = _lines(table.path) + 1  # an upper bound of the records: blank lines and quoted newlines are fewer
+    capacity = count_lines(table.path) + 1  # an upper bound of the records: blank lines and quoted newlines are fewer
     x = np.empty((capacity, len(features)), np.float32)
     cells: list[str] = []  # row after row, len(targets) a row
     known: dict[str, str] = {}  # one str object per distinct text: a class name repeated on every row is held once
@@ -267,7 +267,7 @@ def _shown(names: list[str], limit: int = 12) -> str:
     return ", ".join(repr(n) for n in names[:limit]) + (", ..." if len(names) > limit else "")
 
 
-def _lines(path: Path) -> int:
+def count_lines(path: Path) -> int:
     """Line ends, whichever kind the file uses (\n, \r\n, or \r alone as old Mac exports do)."""
     newlines = returns = 0
     with open(path, "rb") as handle:

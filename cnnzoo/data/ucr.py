@@ -14,6 +14,7 @@ import numpy as np
 from cnnzoo.data.interface import DataSpec, DatasetSplits, LoadRequest
 from cnnzoo.data.locate import PUT_HINT, Resource, locate
 from cnnzoo.data.splits import stratified_split
+from cnnzoo.data.tabular import count_lines
 from cnnzoo.errors import DataError
 
 _SEPARATED = {"\t": "tab-separated", ",": "comma-separated"}
@@ -214,11 +215,8 @@ def _label_name(value: float) -> str:
 def size(spec: DataSpec, shape: Sequence[int], data_dir: Path | None) -> tuple[int, int]:
     """(samples, extra bytes held while loading), by counting lines: for the memory estimate."""
     folder = _folder(spec, data_dir)
-    rows = sum(_lines(folder / f"{spec.name}_{part}.tsv") for part in ("TRAIN", "TEST"))
+    rows = sum(count_lines(folder / f"{spec.name}_{part}.tsv") for part in ("TRAIN", "TEST"))
     length = math.prod(shape)
     return rows, rows * (length + 1) * 8 + rows * length * 4  # pandas' float64 rows, then float32 series
 
 
-def _lines(path: Path) -> int:
-    with open(path, "rb") as handle:
-        return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))

@@ -197,8 +197,9 @@ def _train_and_report(run: RunFolder, config: ModelConfig, model: Any, splits, p
             record = _final_record(config, model, run, pipes, fit, plan, splits, runner)
             check = None if dist.custom_loop else check_training_sample(model, config, splits, plan)
     batchnorm_warning = check.warning(f"{record.checkpoint_evaluated or 'the model'}") if check else None
-    warnings += [batchnorm_warning] if batchnorm_warning else []
-    _warn(console, warnings[-1:] if batchnorm_warning else [])
+    if batchnorm_warning:
+        warnings.append(batchnorm_warning)
+        _warn(console, [batchnorm_warning])
     skipped = write_skipped(bad_files_of(splits), run.skipped_files)
     if skipped:
         console.print(f"[yellow]{skipped} file(s) could not be decoded and were skipped (data.bad_files: skip); "

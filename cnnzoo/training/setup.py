@@ -60,11 +60,9 @@ def make_pipelines(config: ModelConfig, splits, plan: LabelPlan, first_epoch: in
                    drop_remainder: bool = False, shard: tuple[int, int, int] | None = None) -> Pipelines:
     """Validation and test passes, and the endless training stream from epoch ``first_epoch`` on (with
     ``shard``, a streamed training split's share of this multi_worker worker only)."""
-    scale = datasets.default_scale(config.data)
     augment = _augmenter([create_layer(n) for n in config.data.augment]) if config.data.augment else None
     mix = make_mixer(config.data.mix, config.train.seed) if plan.one_hot else None
-    common = dict(batch_size=config.train.batch_size, num_classes=max(splits.num_classes, 1), one_hot=plan.one_hot,
-                  scale=scale, seed=config.train.seed)
+    common = _pipeline_options(config, plan, splits.num_classes)
 
     def pipe(x, y, train=False):
         if len(x) == 0:
@@ -80,9 +78,13 @@ def make_pipelines(config: ModelConfig, splits, plan: LabelPlan, first_epoch: in
 
 def evaluation_pipeline(config: ModelConfig, x, y, plan: LabelPlan, num_classes: int) -> Any:
     """An evaluation pass (no shuffle, no augmentation) over any samples, as make_pipelines' val and test."""
-    return datasets.make_pipeline(x, y, shuffle=False, batch_size=config.train.batch_size,
-                                  num_classes=max(num_classes, 1), one_hot=plan.one_hot,
-                                  scale=datasets.default_scale(config.data), seed=config.train.seed)
+    return datasets.make_pipeline(x, y, shuffle=False, **_pipeline_options(config, plan, num_classes))
+
+
+def _pipeline_options(config: ModelConfig, plan: LabelPlan, num_classes: int) -> dict[str, Any]:
+    """What every pass of a run shares: batch size, labels, the data's scale, the seed."""
+    return dict(batch_size=config.train.batch_size, num_classes=max(num_classes, 1), one_hot=plan.one_hot,
+                scale=datasets.default_scale(config.data), seed=config.train.seed)
 
 
 def _augmenter(layers: list[Any]) -> Any:

@@ -93,11 +93,14 @@ def _exported_runner(path: Path) -> tuple[Callable[[np.ndarray], np.ndarray], bo
     report_path = path.parent / EXPORT_JSON
     try:
         report = json.loads(report_path.read_text(encoding="utf-8"))
-        fmt, passed = report["format"], report["passed"]
+        fmt, passed, written = report["format"], report["passed"], Path(report["file"]).name
         raw_uint8 = report["input"]["dtype"] == "uint8"
     except (OSError, ValueError, KeyError, TypeError):
         raise RunError(f"--export {path}: has no readable {EXPORT_JSON} beside it, so it is not a file `cnnzoo "
                        f"export` wrote and verified; export the run again (cnnzoo export RUN_DIR --format tflite).") from None
+    if written != path.name:
+        raise RunError(f"--export {path}: {report_path} describes {written}, another export in the same folder; "
+                       f"export this one again into a folder of its own (cnnzoo export RUN_DIR --format ...).")
     if fmt not in FORMATS or not passed:
         raise RunError(f"--export {path}: {report_path} does not record a verified export (format {fmt!r}, passed "
                        f"{passed!r}); export the run again.")

@@ -46,7 +46,7 @@ def serve(predictor: Predictor, limits: Limits, listen: Listen, sock: socket.soc
         say(f"warning: listening on {listen.host}, reachable from other machines; the service has no "
             f"authentication, so put it behind a proxy that has")
     say(f"serving {predictor.metadata.get('config')} on http://{address}:{port} (POST /predict; API page "
-        f"http://{address}:{port}/docs); Ctrl-C or SIGTERM stops it")
+        f"http://{address}:{port}/docs), ready at 'Application startup complete'; Ctrl-C or SIGTERM stops it")
     server.run(sockets=[sock])
     if not server.started:
         raise RunError("the server did not start; the messages above say why.")
