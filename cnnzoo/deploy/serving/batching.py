@@ -33,6 +33,7 @@ class Batcher:
         self.predict_batch, self.max_batch, self.max_wait, self.on_batch = predict, max_batch, max_wait, on_batch
         self.incoming = 0  # requests being read and decoded, which may join the next batch
         self._jobs: collections.deque[_Job] = collections.deque()
+        self._running: list[_Job] = []  # the jobs of the model call in progress
         self._arrived: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._model_thread = ThreadPoolExecutor(1, thread_name_prefix="cnnzoo-model")
@@ -50,7 +51,7 @@ class Batcher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for job in self._jobs:
+        for job in [*self._running, *self._jobs]:  # left only when the graceful shutdown ran out of time
             if not job.answer.done():
                 job.answer.set_exception(RuntimeError("the server stopped before this request was predicted"))
         self._model_thread.shutdown(wait=True)
@@ -102,6 +103,7 @@ class Batcher:
         return jobs
 
     async def _run(self, jobs: list[_Job]) -> None:
+        self._running = jobs
         inputs = np.concatenate([job.inputs for job in jobs])
         started = time.perf_counter()
         try:
