@@ -186,6 +186,7 @@ def bad_requests(good_png: bytes) -> list[tuple[str, int, bytes, dict]]:
         ("wrong shape", 422, json.dumps({"instances": [[1, 2, 3]]}).encode(), json_type),
         ("pixels out of range", 422, json.dumps({"instances": [[[300] * 28] * 28]}).encode(), json_type),
         ("ragged array", 422, json.dumps({"instances": [[[1, 2], [3]]]}).encode(), json_type),
+        ("booleans as pixels", 422, json.dumps({"instances": [[[True] * 28] * 28]}).encode(), json_type),
         ("bad base64", 422, json.dumps({"instances": [{"b64": "not base64!"}]}).encode(), json_type),
         ("deep nesting", 400, b"[" * 50_000, json_type),
         ("too many inputs", 413, json.dumps({"instances": [{"b64": ""}] * 65}).encode(), json_type),
@@ -317,9 +318,12 @@ def test_serves_an_exported_tflite_file_as_the_checkpoint(lenet_run, digits, gen
     exported = Path(json.loads(result.stdout)["file"])
     expected = predicted(lenet_run, digits, generated_data_dir)
     with server(lenet_run, "--export", str(exported), data_dir=generated_data_dir) as (port, _):
+        alone = post_files(port, [(digits[0].name, digits[0].read_bytes())], "?top_k=10")  # after the warm-up's 32
         status, answer = post_files(port, [(p.name, p.read_bytes()) for p in digits], "?top_k=10")
+        again = post_files(port, [(digits[0].name, digits[0].read_bytes())], "?top_k=10")
         metadata = json.loads(request(port, "GET", "/metadata")[1])
     assert status == 200 and metadata["export_format"] == "tflite"
+    assert alone[0] == again[0] == 200 and alone[1] == again[1]  # the interpreter resized to each batch
     for mine, theirs in zip(distributions(answer["predictions"]), distributions(expected)):
         assert next(iter(mine)) == next(iter(theirs))
         np.testing.assert_allclose([mine[c] for c in theirs], list(theirs.values()), atol=1e-2)  # LiteRT's kernels
@@ -340,6 +344,11 @@ def test_series_run_reads_json_arrays_and_uploaded_tsv(tmp_path, generated_data_
     assert refused == 422
 
 
+def test_a_host_that_is_not_an_address_is_one_clear_error(lenet_run):
+    result = CliRunner().invoke(app, ["serve", str(lenet_run), "--host", "no-such-host.invalid", "--port", "0"])
+    assert result.exit_code == 2 and "--host no-such-host.invalid: is not an address" in result.output
+
+
 def test_a_port_in_use_is_one_clear_error(lenet_run):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -351,6 +360,8 @@ def test_a_port_in_use_is_one_clear_error(lenet_run):
 
 
 def test_an_export_without_its_verification_report_is_refused(lenet_run, tmp_path):
+    missing = CliRunner().invoke(app, ["serve", str(lenet_run), "--port", "0", "--export", str(tmp_path / "no.tflite")])
+    assert missing.exit_code == 2 and "no.tflite: no such file" in missing.output
     stray = tmp_path / "model.tflite"
     stray.write_bytes(b"not verified")
     result = CliRunner().invoke(app, ["serve", str(lenet_run), "--port", "0", "--export", str(stray)])

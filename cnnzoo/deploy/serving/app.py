@@ -40,6 +40,17 @@ REQUEST_BODY = {  # the OpenAPI description of what POST /predict reads (the end
 }
 
 
+ERROR = {"content": {"application/json": {"schema": {"type": "object", "required": ["error"],
+                                                     "properties": {"error": {"type": "string"}}}}}}
+ERRORS = {  # what /predict answers instead of predictions (the OpenAPI page lists them)
+    400: {"description": "a body that cannot be parsed: broken JSON, no instances, no `file` field"} | ERROR,
+    413: {"description": "a body, or inputs per request, over the server's limits"} | ERROR,
+    415: {"description": "a content type /predict does not read"} | ERROR,
+    422: {"description": "an input that cannot be read: not an image, truncated, too many pixels, wrong shape"}
+         | ERROR,
+}
+
+
 @dataclass(frozen=True)
 class Limits:
     max_batch: int = 32
@@ -71,7 +82,7 @@ def create_app(predictor: Predictor, limits: Limits, metrics: ServeMetrics):
     _answer_errors(app)
     views = {"tta": predictor.tta} if predictor.tta != "none" else {}
 
-    @app.post("/predict", openapi_extra={"requestBody": REQUEST_BODY})
+    @app.post("/predict", openapi_extra={"requestBody": REQUEST_BODY}, responses=ERRORS)
     async def predict(request: Request, top_k: int = Query(limits.top_k, ge=1, description="Classes per input.")):
         """The top-k classes of each input, as `cnnzoo predict --json` prints them."""
         with batcher.reading():

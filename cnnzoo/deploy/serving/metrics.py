@@ -97,7 +97,7 @@ class Guarded:
             self.metrics.answered(scope["path"], status[0] or 500, time.perf_counter() - started)
 
     async def _too_large(self, send) -> None:
-        body = json.dumps({"error": str(BodyTooLarge(self.max_body))}).encode()
+        body = json.dumps({"error": str(BodyTooLarge(self.max_body))}, separators=(",", ":")).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})

@@ -90,6 +90,9 @@ def _keras_runner(model: Any, shape: tuple[int, ...]) -> Callable[[np.ndarray], 
 
 def _exported_runner(path: Path) -> tuple[Callable[[np.ndarray], np.ndarray], bool, dict[str, Any]]:
     """The runtime `cnnzoo export` verified the file in, and whether the file takes raw uint8 images."""
+    if not path.exists():
+        raise RunError(f"--export {path}: no such file; give the file `cnnzoo export` wrote, e.g. "
+                       f"RUN_DIR/export/tflite/model.tflite.")
     report_path = path.parent / EXPORT_JSON
     try:
         report = json.loads(report_path.read_text(encoding="utf-8"))

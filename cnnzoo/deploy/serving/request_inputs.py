@@ -140,9 +140,12 @@ def _instance(name: str, item: Any, dataset: str, shape: tuple[int, ...]) -> Exa
 def _array(name: str, item: list, dataset: str, shape: tuple[int, ...]) -> np.ndarray:
     """Raw pixels (integers 0..255, (H, W, C) or (H, W) for one channel) or a series ((L,) or (L, 1))."""
     try:
-        array = np.asarray(item, np.float64)
+        array = np.asarray(item)
     except (ValueError, TypeError, RecursionError):
         raise BadRequest(422, f"{name}: is not a rectangular array of numbers") from None
+    if array.dtype.kind not in "iuf":  # true/false, strings, nulls, ragged rows (object)
+        raise BadRequest(422, f"{name}: is not a rectangular array of numbers")
+    array = array.astype(np.float64)
     if dataset in PIXELS:
         accepted = [shape] + ([shape[:2]] if shape[2] == 1 else [])
         if array.shape not in accepted:

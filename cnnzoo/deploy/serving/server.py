@@ -39,14 +39,14 @@ def serve(predictor: Predictor, limits: Limits, listen: Listen, sock: socket.soc
     config = uvicorn.Config(app, log_level="info", access_log=listen.access_log, lifespan="on",
                             limit_concurrency=listen.max_connections, timeout_graceful_shutdown=listen.graceful_seconds,
                             server_header=False, proxy_headers=False)
-    server = _server_class(uvicorn.Server)(config)
     host, port = sock.getsockname()[:2]
     address = f"[{host}]" if ":" in host else host
     if not is_loopback(listen.host):
         say(f"warning: listening on {listen.host}, reachable from other machines; the service has no "
             f"authentication, so put it behind a proxy that has")
-    say(f"serving {predictor.metadata.get('config')} on http://{address}:{port} (POST /predict; API page "
-        f"http://{address}:{port}/docs), ready at 'Application startup complete'; Ctrl-C or SIGTERM stops it")
+    ready = (f"serving {predictor.metadata.get('config')} on http://{address}:{port} (POST /predict; API page "
+             f"http://{address}:{port}/docs); Ctrl-C or SIGTERM stops it")
+    server = _server_class(uvicorn.Server)(config, on_ready=lambda: say(ready))
     server.run(sockets=[sock])
     if not server.started:
         raise RunError("the server did not start; the messages above say why.")
@@ -54,8 +54,18 @@ def serve(predictor: Predictor, limits: Limits, listen: Listen, sock: socket.soc
 
 def _server_class(base: type) -> type:
     class Server(base):
-        """uvicorn's server, except that after the graceful shutdown a SIGTERM or Ctrl-C is not raised again
-        (uvicorn does, to die of it): the command ends with exit code 0, and Ctrl-C prints no traceback."""
+        """uvicorn's server, except that it says when it listens (after the model's warm-up), and that after the
+        graceful shutdown a SIGTERM or Ctrl-C is not raised again (uvicorn does, to die of it): the command ends
+        with exit code 0, and Ctrl-C prints no traceback."""
+
+        def __init__(self, config, on_ready: Callable[[], None]):
+            super().__init__(config)
+            self.on_ready = on_ready
+
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                self.on_ready()
 
         @contextlib.contextmanager
         def capture_signals(self):
@@ -76,6 +86,11 @@ def bind(host: str, port: int) -> socket.socket:
     """The listening socket, bound before the model loads: a port in use is said at once."""
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise RunError(f"--host {host}: is not an address of this machine ({getattr(exc, 'strerror', None) or exc}); "
+                       f"give an IP address or a host name, e.g. --host 127.0.0.1 (this machine only) or "
+                       f"--host 0.0.0.0 (every interface).") from None
+    try:
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
