@@ -12,11 +12,13 @@ import http.client
 import io
 import json
 import os
+import re
 import select
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -38,36 +40,32 @@ def lenet_run(tmp_path_factory, generated_data_dir) -> Path:
                             ["data.limit=2000", "train.batch_size=64"])
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def server(run: Path, *options: str, data_dir: Path | None = None):
-    """`cnnzoo serve RUN` in a subprocess until /health answers; yields (port, process); stopped with SIGTERM."""
-    port = free_port()
+    """`cnnzoo serve RUN --port 0` in a subprocess until it says where it listens; yields (port, process) and
+    stops it with SIGTERM. Its output goes to a file, `process.log` (a pipe nobody reads would fill up and
+    stall the server)."""
     extra = ["--data-dir", str(data_dir)] if data_dir else []
-    process = subprocess.Popen([sys.executable, "-m", "cnnzoo", "serve", str(run), "--port", str(port), *extra,
-                                *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=os.environ | {"PYTHONPATH": str(REPO)})
+    handle, name = tempfile.mkstemp(prefix="cnnzoo-serve-", suffix=".log")
+    log = Path(name)
+    process = subprocess.Popen([sys.executable, "-m", "cnnzoo", "serve", str(run), "--port", "0", *extra, *options],
+                               stdout=handle, stderr=subprocess.STDOUT, env=os.environ | {"PYTHONPATH": str(REPO)})
+    os.close(handle)
+    process.log = log
     try:
         deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, process.communicate()[1]
-            try:
-                if request(port, "GET", "/health")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "the server did not answer /health within 120 s"
+        while not (ready := re.search(r"on http://127\.0\.0\.1:(\d+) ", log.read_text())):
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "the server did not say where it listens within 120 s"
             time.sleep(0.2)
+        port = int(ready.group(1))
+        assert request(port, "GET", "/health")[0] == 200
         yield port, process
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
-            process.communicate(timeout=60)
+            process.wait(timeout=60)
+        log.unlink(missing_ok=True)
 
 
 def request(port: int, method: str, path: str, body: bytes | None = None,
@@ -172,6 +170,9 @@ def bad_requests(good_png: bytes) -> list[tuple[str, int, bytes, dict]]:
     buffer = io.BytesIO()
     Image.new("L", (8000, 8000)).save(buffer, format="PNG")  # 64 megapixels in about 60 KB
     bomb_body, _ = multipart([("bomb.png", buffer.getvalue())])
+    buffer = io.BytesIO()
+    Image.new("L", (6000, 6000)).save(buffer, format="PNG")  # 36 megapixels: alone within the cap, not thrice
+    large = buffer.getvalue()
     boundary = {"Content-Type": "multipart/form-data; boundary=cnnzoo-test-boundary"}
     json_type = {"Content-Type": "application/json"}
     no_file, _ = multipart([("x.png", good_png)], field="image")
@@ -192,6 +193,8 @@ def bad_requests(good_png: bytes) -> list[tuple[str, int, bytes, dict]]:
         ("too many inputs", 413, json.dumps({"instances": [{"b64": ""}] * 65}).encode(), json_type),
         ("too many files", 413, multipart([("x.png", good_png)] * 65)[0], boundary),
         ("multipart without boundary", 400, truncated, {"Content-Type": "multipart/form-data"}),
+        ("multipart cut off", 400, multipart([("x.png", good_png)])[0].rsplit(b"--cnnzoo", 1)[0], boundary),
+        ("images too large together", 413, multipart([("big.png", large)] * 3)[0], boundary),
     ]
 
 
@@ -271,7 +274,7 @@ def test_metadata_and_metrics(lenet_run, lenet_server, digits):
     metadata = json.loads(body)
     assert status == 200 and metadata["config"] == "lenet" and metadata["input_shape"] == [28, 28, 1]
     assert metadata["classes"] == [str(i) for i in range(10)]
-    assert Path(metadata["checkpoint"]) == lenet_run / "best.keras"
+    assert (metadata["run"], metadata["checkpoint"]) == (lenet_run.name, "best.keras")  # names, not paths
     recorded = json.loads((lenet_run / "metrics.json").read_text())["test"]
     assert metadata["test_metrics"] == recorded and "accuracy" in recorded
     assert metadata["limits"]["max_batch"] == 32
@@ -304,7 +307,8 @@ def test_sigterm_answers_the_request_in_flight_then_exits_0(lenet_run, digits, g
         while chunk := connection.recv(65536):
             answer += chunk
         connection.close()
-        _, err = process.communicate(timeout=60)
+        process.wait(timeout=60)
+        err = process.log.read_text()
     assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
     assert b"late.png" in answer
     assert process.returncode == 0, err
@@ -338,10 +342,14 @@ def test_series_run_reads_json_arrays_and_uploaded_tsv(tmp_path, generated_data_
         status, by_file = post_files(port, [("rows.tsv", (tmp_path / "rows.tsv").read_bytes())], "?top_k=10")
         _, by_json = post_json(port, {"instances": rows[:, 1:].tolist()}, "?top_k=10")
         refused = post_json(port, {"instances": [{"b64": "aGVsbG8="}]})[0]
+        buffer = io.BytesIO()
+        np.save(buffer, np.zeros((0, rows.shape[1] - 1), np.float32))
+        empty = post_files(port, [("none.npy", buffer.getvalue())])
     assert status == 200 and [e["file"] for e in by_file["predictions"]] == ["rows.tsv:1", "rows.tsv:2", "rows.tsv:3"]
     assert_same(by_file["predictions"], expected)
     assert_same(by_json["predictions"], expected)
     assert refused == 422
+    assert empty[0] == 422 and "none.npy" in empty[1]["error"]
 
 
 def test_a_host_that_is_not_an_address_is_one_clear_error(lenet_run):
@@ -370,3 +378,38 @@ def test_an_export_without_its_verification_report_is_refused(lenet_run, tmp_pat
                                                       "input": {"dtype": "float32"}}))
     result = CliRunner().invoke(app, ["serve", str(lenet_run), "--port", "0", "--export", str(stray)])
     assert result.exit_code == 2 and "describes other.tflite" in result.output
+
+
+def test_a_stalled_upload_gets_408_and_holds_nobody_back(lenet_run, digits, generated_data_dir):
+    good = [(digits[0].name, digits[0].read_bytes())]
+    with server(lenet_run, "--read-timeout", "2", "--max-wait-ms", "1000", data_dir=generated_data_dir) as (port, _):
+        stalled = socket.create_connection(("127.0.0.1", port), timeout=30)
+        stalled.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                        b"Content-Length: 1000\r\n\r\nab")
+        started = time.perf_counter()
+        assert post_files(port, good)[0] == 200
+        assert time.perf_counter() - started < 0.9  # not held for the 1 s wait: the stalled body is not "incoming"
+        answer = stalled.recv(65536)
+        stalled.close()
+    assert answer.startswith(b"HTTP/1.1 408") and b"did not arrive within 2 s" in answer
+
+
+def test_a_client_that_goes_away_is_counted_not_logged(lenet_run, digits, generated_data_dir):
+    with server(lenet_run, data_dir=generated_data_dir) as (port, process):
+        for _ in range(3):
+            gone = socket.create_connection(("127.0.0.1", port), timeout=30)
+            gone.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                         b"Content-Length: 1000\r\n\r\nab")
+            time.sleep(0.2)
+            gone.close()
+        time.sleep(0.5)
+        metrics = request(port, "GET", "/metrics")[1].decode()
+        assert post_files(port, [(digits[0].name, digits[0].read_bytes())])[0] == 200
+        log = process.log.read_text()
+    assert 'cnnzoo_requests_total{path="/predict",status="499"} 3.0' in metrics
+    assert "Traceback" not in log
+
+
+def test_file_names_are_answered_with_control_characters_escaped(lenet_server, digits):
+    status, answer = post_files(lenet_server, [("a\x1b[31mred\n.png", digits[0].read_bytes())])
+    assert status == 200 and answer["predictions"][0]["file"] == "a\\x1b[31mred\\n.png"

@@ -4,12 +4,13 @@ and what a failing model call does. The "model" is a numpy function that records
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import numpy as np
 import pytest
 
-from cnnzoo.deploy.serving.batching import Batcher
+from cnnzoo.deploy.serving.batching import Batcher, ServerStopping
 
 
 class Model:
@@ -97,3 +98,24 @@ def test_a_failed_call_fails_its_requests_only():
         return out
 
     np.testing.assert_array_equal(run(go())[:, 0], [6])
+
+
+def test_a_stop_that_cannot_wait_answers_every_request_left():
+    release = threading.Event()
+
+    def stuck(x: np.ndarray) -> np.ndarray:
+        release.wait(10)
+        return x
+
+    async def go():
+        batcher = Batcher(stuck, max_batch=1, max_wait=0.0)
+        await batcher.start()
+        running = asyncio.ensure_future(batcher.predict(rows(0, 1)))
+        queued = asyncio.ensure_future(batcher.predict(rows(1, 1)))
+        await asyncio.sleep(0.2)  # the first is in the model call, the second waits in the queue
+        await batcher.stop()
+        release.set()
+        return await asyncio.gather(running, queued, return_exceptions=True)
+
+    answers = run(go())
+    assert all(isinstance(answer, ServerStopping) for answer in answers)

@@ -131,6 +131,8 @@ def serve(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .kera
           max_body_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body, in MiB.")] = 16.0,
           max_instances: Annotated[int, typer.Option(min=1, help="Inputs per request at most.")] = 64,
           max_connections: Annotated[int, typer.Option(min=1, help="Open connections at most (then 503).")] = 256,
+          read_timeout: Annotated[float, typer.Option(
+              min=0.1, help="Seconds a request's body may take to arrive (then 408).")] = 30.0,
           graceful_seconds: Annotated[int, typer.Option(
               min=0, help="On SIGTERM, how long requests in flight may take to finish.")] = 30,
           access_log: Annotated[bool, typer.Option("--access-log", help="Log every request.")] = False,
@@ -154,7 +156,7 @@ def serve(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .kera
     sock = bind(host, port)
     predictor = load_predictor(source, data_dir=run_data_dir(data_dir, _run_folder(run_dir, config)), tta=tta,
                                exported=exported)
-    limits = Limits(max_batch, max_wait_ms, int(max_body_mb * 2**20), max_instances, top_k)
+    limits = Limits(max_batch, max_wait_ms, int(max_body_mb * 2**20), max_instances, top_k, read_timeout)
     err = stderr()
     run_server(predictor, limits, Listen(host, port, max_connections, graceful_seconds, access_log), sock,
                say=lambda text: err.print(text, highlight=False, markup=False, soft_wrap=True))

@@ -20,10 +20,11 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from cnnzoo.deploy.predict import top_classes
-from cnnzoo.deploy.serving.batching import Batcher
-from cnnzoo.deploy.serving.metrics import BodyTooLarge, ServeMetrics
+from cnnzoo.deploy.serving.batching import Batcher, ServerStopping
+from cnnzoo.deploy.serving.metrics import RefusedBody, ServeMetrics
 from cnnzoo.deploy.serving.predictor import Predictor
 from cnnzoo.deploy.serving.request_inputs import BadRequest, from_image_body, from_json, from_multipart, read_batch
 
@@ -58,6 +59,7 @@ class Limits:
     max_body_bytes: int = 16 * 2**20
     max_instances: int = 64
     top_k: int = 3
+    read_seconds: float = 30.0  # for a request's body to arrive (a stalled upload is a 408, not a held slot)
 
 
 def create_app(predictor: Predictor, limits: Limits, metrics: ServeMetrics):
@@ -75,7 +77,7 @@ def create_app(predictor: Predictor, limits: Limits, metrics: ServeMetrics):
         gc.freeze()
         yield
         await batcher.stop()
-        decoders.shutdown(wait=True)
+        decoders.shutdown(wait=False, cancel_futures=True)  # only after --graceful-seconds ran out is any left
 
     app = FastAPI(title=f"cnnzoo serve: {predictor.metadata.get('config')}", lifespan=lifespan,
                   description="A cnnzoo run's model; POST inputs to /predict for their most probable classes.")
@@ -85,8 +87,11 @@ def create_app(predictor: Predictor, limits: Limits, metrics: ServeMetrics):
     @app.post("/predict", openapi_extra={"requestBody": REQUEST_BODY}, responses=ERRORS)
     async def predict(request: Request, top_k: int = Query(limits.top_k, ge=1, description="Classes per input.")):
         """The top-k classes of each input, as `cnnzoo predict --json` prints them."""
+        try:
+            parse = await asyncio.wait_for(_parser(request, predictor, limits), limits.read_seconds)
+        except asyncio.TimeoutError:
+            raise BadRequest(408, f"the request body did not arrive within {limits.read_seconds:g} s") from None
         with batcher.reading():
-            parse = await _parser(request, predictor, limits)
             names, inputs = await asyncio.get_running_loop().run_in_executor(decoders, read_batch, parse)
         tops = top_classes(await batcher.predict(inputs), predictor.class_names, top_k)
         return JSONResponse({"predictions": [{"file": name, "top": top} | views for name, top in zip(names, tops)]})
@@ -120,7 +125,9 @@ def _answer_errors(app) -> None:
         app.add_exception_handler(kind, handler)
 
     answer(BadRequest, lambda exc: exc.status)
-    answer(BodyTooLarge, 413, headers={"connection": "close"})  # the rest of the body is never read
+    answer(RefusedBody, lambda exc: exc.status, headers={"connection": "close"})  # the rest is never read
+    answer(ServerStopping, 503)
+    answer(ClientDisconnect, 499, lambda _exc: "the client closed the connection")  # counted, never delivered
     answer(HTTPException, lambda exc: exc.status_code, lambda exc: str(exc.detail))
     answer(RequestValidationError, 422, _validation_reason)
     # anything else: uvicorn logs the traceback, the client learns only that it happened

@@ -2,8 +2,8 @@
 
 A request's inputs wait in a queue; the batcher takes the oldest and adds whatever else is queued, up to
 `max_batch` inputs. While fewer are gathered it waits up to `max_wait` seconds for more, but only while
-other requests are still being read and decoded (`incoming`): a lone request is never held back for one
-that does not exist. Requests that arrive during a model call queue up and form the next batch, so under
+other requests are being decoded (`incoming`: their bodies have arrived), so a lone request is never held
+back for one that does not exist. Requests that arrive during a model call queue up and form the next batch, so under
 load the batches fill by themselves. A request larger than `max_batch` is cut into pieces. The model runs
 on one thread of its own; the event loop only gathers and hands out results.
 """
@@ -21,6 +21,10 @@ from typing import Callable
 import numpy as np
 
 
+class ServerStopping(Exception):
+    """The answer of a request still waiting when the server stops (after its graceful time ran out)."""
+
+
 @dataclass
 class _Job:
     inputs: np.ndarray
@@ -31,9 +35,9 @@ class Batcher:
     def __init__(self, predict: Callable[[np.ndarray], np.ndarray], max_batch: int, max_wait: float,
                  on_batch: Callable[[int, float], None] = lambda size, seconds: None):
         self.predict_batch, self.max_batch, self.max_wait, self.on_batch = predict, max_batch, max_wait, on_batch
-        self.incoming = 0  # requests being read and decoded, which may join the next batch
+        self.incoming = 0  # requests being decoded, which may join the next batch
         self._jobs: collections.deque[_Job] = collections.deque()
-        self._running: list[_Job] = []  # the jobs of the model call in progress
+        self._batch: list[_Job] = []  # the jobs taken from the queue for the next model call, or in it
         self._arrived: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._model_thread = ThreadPoolExecutor(1, thread_name_prefix="cnnzoo-model")
@@ -47,18 +51,19 @@ class Batcher:
 
     async def stop(self) -> None:
         """After the server has answered its requests: nothing is left waiting, the model thread ends."""
+        left = [*self._batch, *self._jobs]  # any only when the graceful shutdown ran out of time
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for job in [*self._running, *self._jobs]:  # left only when the graceful shutdown ran out of time
+        for job in left:
             if not job.answer.done():
-                job.answer.set_exception(RuntimeError("the server stopped before this request was predicted"))
-        self._model_thread.shutdown(wait=True)
+                job.answer.set_exception(ServerStopping("the server stopped before this request was predicted"))
+        self._model_thread.shutdown(wait=False, cancel_futures=True)
 
     @contextlib.contextmanager
     def reading(self):
-        """Around reading one request's inputs: the batcher may wait for them."""
+        """Around decoding one request's inputs: the batcher may wait for them."""
         self.incoming += 1
         try:
             yield
@@ -81,11 +86,13 @@ class Batcher:
             while not self._jobs:
                 self._arrived.clear()
                 await self._arrived.wait()
-            await self._run(await self._gather())
+            self._batch = []
+            await self._gather(self._batch)
+            await self._run(self._batch)
 
-    async def _gather(self) -> list[_Job]:
+    async def _gather(self, jobs: list[_Job]) -> None:
         loop = asyncio.get_running_loop()
-        jobs = [self._jobs.popleft()]
+        jobs.append(self._jobs.popleft())
         size, deadline = len(jobs[0].inputs), loop.time() + self.max_wait
         while size < self.max_batch:
             if not self._jobs:
@@ -100,10 +107,8 @@ class Batcher:
                 break  # it opens the next batch
             jobs.append(self._jobs.popleft())
             size += len(jobs[-1].inputs)
-        return jobs
 
     async def _run(self, jobs: list[_Job]) -> None:
-        self._running = jobs
         inputs = np.concatenate([job.inputs for job in jobs])
         started = time.perf_counter()
         try:

@@ -1,5 +1,5 @@
 """The service's Prometheus metrics (GET /metrics), in a registry of its own, and the ASGI wrapper that
-counts every request and enforces the body limit before the application reads a byte too many.
+counts every request and enforces the body limits before the application reads a byte too many.
 
 The `path` label takes only the service's own paths (anything else counts as "other"), so no client can
 grow the label set, and with it the server's memory."""
@@ -49,21 +49,35 @@ class ServeMetrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
-class BodyTooLarge(Exception):
-    """Raised while the body is read; the application answers it with 413 (app.py), as this wrapper does
-    for a body too large by its Content-Length."""
+class RefusedBody(Exception):
+    """A body refused while it is read (the application answers it with `status`, app.py); the rest of it is
+    never read, so the connection closes after the answer."""
 
+    status = 413
+
+
+class BodyTooLarge(RefusedBody):
     def __init__(self, max_body: int):
         super().__init__(f"the request body is larger than the {max_body:,} bytes this server accepts "
                          f"(--max-body-mb); send fewer or smaller inputs")
 
 
+class ServerBusy(RefusedBody):
+    status = 503
+
+    def __init__(self, held: int):
+        super().__init__(f"the server already holds {held:,} bytes of request bodies being read or decoded; "
+                         f"retry in a moment")
+
+
 class Guarded:
     """ASGI wrapper: a body over `max_body` bytes is refused with 413 (by its Content-Length before it is
-    read, else as soon as the bytes received pass the limit); every request is timed and counted."""
+    read, else as soon as the bytes received pass the limit), a body that would take the bodies held at once
+    past `max_held` bytes with 503; every request is timed and counted."""
 
     def __init__(self, app, max_body: int, metrics: ServeMetrics):
         self.app, self.max_body, self.metrics = app, max_body, metrics
+        self.max_held, self.held = 16 * max_body, 0  # bytes of the bodies of all requests in flight
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -73,9 +87,13 @@ class Guarded:
 
         async def limited_receive():
             message = await receive()
-            received[0] += len(message.get("body", b""))
+            size = len(message.get("body", b""))
+            received[0] += size
+            self.held += size
             if received[0] > self.max_body:
                 raise BodyTooLarge(self.max_body)
+            if self.held > self.max_held:
+                raise ServerBusy(self.held)
             return message
 
         async def noted_send(message):
@@ -86,19 +104,21 @@ class Guarded:
         self.metrics.in_flight.inc()
         try:
             if declared is not None and declared > self.max_body:
-                await self._too_large(noted_send)
+                await self._refuse(noted_send, BodyTooLarge(self.max_body))
             else:
                 await self.app(scope, limited_receive, noted_send)
-        except BodyTooLarge:  # read outside the application's handlers (it answers the rest itself)
+        except RefusedBody as exc:  # raised outside the application's handlers (it answers the rest itself)
             if status[0] is None:
-                await self._too_large(noted_send)
+                await self._refuse(noted_send, exc)
         finally:
+            self.held -= received[0]
             self.metrics.in_flight.dec()
             self.metrics.answered(scope["path"], status[0] or 500, time.perf_counter() - started)
 
-    async def _too_large(self, send) -> None:
-        body = json.dumps({"error": str(BodyTooLarge(self.max_body))}, separators=(",", ":")).encode()
-        await send({"type": "http.response.start", "status": 413,
+    @staticmethod
+    async def _refuse(send, exc: RefusedBody) -> None:
+        body = json.dumps({"error": str(exc)}, separators=(",", ":")).encode()
+        await send({"type": "http.response.start", "status": exc.status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})

@@ -68,12 +68,13 @@ def load_predictor(source: ModelSource, *, data_dir: Path | None, tta: str = "no
     scale = datasets.default_scale(config.data)
     prepare = lambda raw: scaled(standardize.for_new_inputs(raw, config.data, statistics), scale)  # noqa: E731
     if exported is None:
-        run, served = _keras_runner(load_checkpoint(source.checkpoint), shape), {"checkpoint": str(source.checkpoint)}
+        run, served = _keras_runner(load_checkpoint(source.checkpoint), shape), {"checkpoint": source.checkpoint.name}
     else:
         run, raw_uint8, served = _exported_runner(exported)
         prepare = partial(np.asarray, dtype=np.uint8) if raw_uint8 else prepare
     names = datasets.class_names(config.data, data_dir)
-    metadata = {"config": config.name, "dataset": config.data.dataset, "classes": names, "input_shape": list(shape),
+    # names, not paths: a client learns which run answers, not where the server's files are
+    metadata = {"config": config.name, "run": source.checkpoint.parent.name, "dataset": config.data.dataset, "classes": names, "input_shape": list(shape),
                 **served, "tta": tta, "test_metrics": _test_metrics(source)}
     return Predictor(run, prepare, names, config.data.dataset, shape, tta, metadata)
 
@@ -107,7 +108,7 @@ def _exported_runner(path: Path) -> tuple[Callable[[np.ndarray], np.ndarray], bo
     if fmt not in FORMATS or not passed:
         raise RunError(f"--export {path}: {report_path} does not record a verified export (format {fmt!r}, passed "
                        f"{passed!r}); export the run again.")
-    served = {"export": str(path), "export_format": fmt, "export_quantize": report.get("quantize", "none")}
+    served = {"export": path.name, "export_format": fmt, "export_quantize": report.get("quantize", "none")}
     return FORMATS[fmt].runner(path), raw_uint8, served
 
 

@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
 import tempfile
+import urllib.parse
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from cnnzoo.data.inputs import PIXELS, Example, InputFailure, read_series
+from cnnzoo.data.images import IMAGE_FORMATS, MAX_IMAGE_PIXELS
+from cnnzoo.data.inputs import PIXELS, SERIES_SUFFIXES, Example, InputFailure, read_series
 from cnnzoo.errors import CnnzooError
+from cnnzoo.terminal import printable
 
-SERIES_SUFFIXES = (".tsv", ".csv", ".npy")
 MAX_NAME = 200  # characters of an upload's file name kept in answers
+MAX_REQUEST_PIXELS = 2 * MAX_IMAGE_PIXELS  # decoded for one request at most: a few tenths of a second
 
 
 class BadRequest(Exception):
@@ -67,24 +71,38 @@ def file_parts(body: bytes, content_type: str, max_parts: int) -> list[tuple[str
     def header_end():
         parts[-1]["headers"][header.pop("field", b"").lower()] = header.pop("value", b"")
 
+    ended = []
     callbacks = {"on_part_begin": begin_part, "on_header_field": header_field, "on_header_value": header_value,
                  "on_header_end": header_end, "on_part_data": lambda data, start, end: parts[-1]["data"].append(
-                     data[start:end])}
+                     data[start:end]), "on_end": lambda: ended.append(True)}
     try:
         parser = MultipartParser(options[b"boundary"], callbacks)
         parser.write(body)
         parser.finalize()
     except MultipartParseError as exc:
         raise BadRequest(400, f"the multipart body cannot be parsed ({exc})") from None
+    if not ended:
+        raise BadRequest(400, "the multipart body ends before its closing boundary: it was cut off")
     files = []
     for part in parts:
         _, disposition = parse_options_header(part["headers"].get(b"content-disposition", b""))
         if disposition.get(b"name") != b"file":
             continue
-        if b"filename" not in disposition:
-            raise BadRequest(400, "the `file` field must be an uploaded file (curl -F file=@image.png), not text")
-        files.append((disposition[b"filename"].decode("utf-8", "replace"), b"".join(part["data"])))
+        files.append((_file_name(disposition), b"".join(part["data"])))
     return files
+
+
+def _file_name(disposition: dict[bytes, bytes]) -> str:
+    """The part's file name (RFC 7578 `filename`, or RFC 5987 `filename*=UTF-8''...`), control characters shown
+    as escapes; BadRequest for a text field."""
+    if b"filename" in disposition:
+        name = disposition[b"filename"].decode("utf-8", "replace")
+    elif b"filename*" in disposition:
+        _, _, quoted = disposition[b"filename*"].decode("latin-1").partition("''")
+        name = urllib.parse.unquote(quoted, errors="replace")
+    else:
+        raise BadRequest(400, "the `file` field must be an uploaded file (curl -F file=@image.png), not text")
+    return printable(name[:MAX_NAME]).replace("\t", "\\t").replace("\n", "\\n") or "upload"  # one line
 
 
 def from_uploads(files: list[tuple[str, bytes]], dataset: str, shape: tuple[int, ...],
@@ -93,10 +111,12 @@ def from_uploads(files: list[tuple[str, bytes]], dataset: str, shape: tuple[int,
     if not files:
         raise BadRequest(400, "the multipart body has no `file` field; upload each input as a field named file "
                               "(curl -F file=@image.png)")
-    examples = []
+    examples, pixels = [], PixelAllowance(MAX_REQUEST_PIXELS)
     for name, data in files:
-        name = name[:MAX_NAME] or "upload"
-        examples += _image(name, data, dataset, shape) if dataset in PIXELS else _series_file(name, data, shape)
+        read = _image(name, data, dataset, shape, pixels) if dataset in PIXELS else _series_file(name, data, shape)
+        if not read:
+            raise BadRequest(422, f"{name}: holds no series")
+        examples += read
         _check_count(len(examples), max_instances)
     return examples
 
@@ -105,7 +125,7 @@ def from_image_body(data: bytes, dataset: str, shape: tuple[int, ...]) -> list[E
     if dataset not in PIXELS:
         raise BadRequest(415, "this run reads series, not images: send JSON {\"instances\": [[...], ...]} or "
                               "upload a .tsv/.csv/.npy file")
-    return _image("body", data, dataset, shape)
+    return _image("body", data, dataset, shape, PixelAllowance(MAX_REQUEST_PIXELS))
 
 
 def from_json(body: bytes, dataset: str, shape: tuple[int, ...], max_instances: int) -> list[Example]:
@@ -119,10 +139,11 @@ def from_json(body: bytes, dataset: str, shape: tuple[int, ...], max_instances: 
         raise BadRequest(400, "the JSON body needs \"instances\": a non-empty list, each {\"b64\": \"<base64 image "
                               "file>\"} or an array of the input's shape (TF Serving's REST format)")
     _check_count(len(instances), max_instances)
-    return [_instance(f"instances[{i}]", item, dataset, shape) for i, item in enumerate(instances)]
+    pixels = PixelAllowance(MAX_REQUEST_PIXELS)
+    return [_instance(f"instances[{i}]", item, dataset, shape, pixels) for i, item in enumerate(instances)]
 
 
-def _instance(name: str, item: Any, dataset: str, shape: tuple[int, ...]) -> Example:
+def _instance(name: str, item: Any, dataset: str, shape: tuple[int, ...], pixels: PixelAllowance) -> Example:
     if isinstance(item, dict) and set(item) == {"b64"} and isinstance(item["b64"], str):
         if dataset not in PIXELS:
             raise BadRequest(422, f"{name}: this run reads series, given as arrays of {shape[0]} numbers, not b64 "
@@ -131,7 +152,7 @@ def _instance(name: str, item: Any, dataset: str, shape: tuple[int, ...]) -> Exa
             data = base64.b64decode(item["b64"], validate=True)
         except (binascii.Error, ValueError):
             raise BadRequest(422, f"{name}: b64 is not base64 text") from None
-        return _image(name, data, dataset, shape)[0]
+        return _image(name, data, dataset, shape, pixels)[0]
     if isinstance(item, list):
         return Example(name, _array(name, item, dataset, shape))
     raise BadRequest(422, f"{name}: each instance is {{\"b64\": \"<base64 image file>\"}} or an array of numbers")
@@ -162,7 +183,35 @@ def _array(name: str, item: list, dataset: str, shape: tuple[int, ...]) -> np.nd
     return array.astype(np.float32).reshape(shape)
 
 
-def _image(name: str, data: bytes, dataset: str, shape: tuple[int, ...]) -> list[Example]:
+class PixelAllowance:
+    """The pixels one request may have decoded, taken image by image from each header before decoding, so a
+    request of many large images (each within the 40-megapixel cap) cannot cost seconds of decoding."""
+
+    def __init__(self, pixels: int):
+        self.left = pixels
+
+    def take(self, name: str, data: bytes) -> None:
+        from PIL import Image
+
+        try:
+            with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:  # the header only
+                width, height = image.size
+        except Image.DecompressionBombError:
+            width = height = MAX_IMAGE_PIXELS
+        except (OSError, ValueError, SyntaxError):  # not an image: the decoder says so, in predict's words
+            return
+        if width * height > MAX_IMAGE_PIXELS:
+            raise BadRequest(422, f"{name}: has {width}x{height} pixels, more than the "
+                                  f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels cnnzoo decodes")
+        self.left -= width * height
+        if self.left < 0:
+            raise BadRequest(413, f"{name}: the request's images hold more than "
+                                  f"{MAX_REQUEST_PIXELS // 1_000_000} megapixels in all; send fewer or smaller "
+                                  f"images per request")
+
+
+def _image(name: str, data: bytes, dataset: str, shape: tuple[int, ...], pixels: PixelAllowance) -> list[Example]:
+    pixels.take(name, data)
     try:
         return [Example(name, PIXELS[dataset](data, shape))]
     except (InputFailure, CnnzooError) as exc:
@@ -172,11 +221,8 @@ def _image(name: str, data: bytes, dataset: str, shape: tuple[int, ...]) -> list
 def _series_file(name: str, data: bytes, shape: tuple[int, ...]) -> list[Example]:
     """The upload written to a private temporary file with its suffix, then read as predict reads that file."""
     suffix = Path(name).suffix.lower()
-    if suffix not in SERIES_SUFFIXES:
-        raise BadRequest(422, f"{name}: is not a series file; this run reads .tsv or .csv (UCR layout) or .npy "
-                              f"uploads, or JSON arrays")
     with tempfile.TemporaryDirectory(prefix="cnnzoo-serve-") as folder:
-        path = Path(folder) / f"upload{suffix}"
+        path = Path(folder) / f"upload{suffix if suffix in SERIES_SUFFIXES else '.upload'}"  # read_series refuses
         path.write_bytes(data)
         try:
             rows = read_series(path, shape)

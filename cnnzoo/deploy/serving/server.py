@@ -94,6 +94,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        sock.listen(2048)  # the port is ours from now on, while the model loads (uvicorn's own backlog)
     except OSError as exc:
         raise RunError(f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc}); choose another "
                        f"--port (0 picks a free one) or stop what holds it.") from None
