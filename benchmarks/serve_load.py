@@ -21,7 +21,7 @@ On LeNet's batched server three more checks follow. GET /health at concurrency 3
 requests of which 10% are bad (a truncated PNG, text named .png, a text/plain body, broken JSON, an array
 of the wrong shape); every bad one must get a 4xx with an error and every good one the classes and
 probabilities `cnnzoo predict --json` gives that file. The soak: --soak requests at concurrency 32,
-after 1,000 to warm up, with the server's resident memory (VmRSS) read before and after each fifth.
+after 1,000 to warm up, with the server's resident memory (VmRSS) read before and after each of --soak-parts parts.
 
 `cnnzoo predict RUN IMAGES...` on the same files is timed as a whole command (TensorFlow's import
 included) and by the rate it prints (model calls only), and the predictor the server runs is timed alone
@@ -297,6 +297,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="Seconds per level at most.")
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--soak", type=int, default=10_000)
+    parser.add_argument("--soak-parts", type=int, default=5, help="Memory is read after each part of the soak.")
     parser.add_argument("--mix", type=int, default=2000)
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=Path("runs/serve-load"))
@@ -327,7 +328,7 @@ def main() -> None:
                     print(f"GET /health: {report['health_floor']}", flush=True)
                     report["mix"] = mix(server, files, expected, args.mix)
                     print(f"mix: {report['mix']}", flush=True)
-                    report["soak"] = soak(server, files, args.soak)
+                    report["soak"] = soak(server, files, args.soak, args.soak_parts)
                     print(f"soak: {report['soak']}", flush=True)
             finally:
                 server.stop()
