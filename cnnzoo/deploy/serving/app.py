@@ -24,7 +24,7 @@ from starlette.requests import ClientDisconnect
 
 from cnnzoo.deploy.predict import top_classes
 from cnnzoo.deploy.serving.batching import Batcher, ServerStopping
-from cnnzoo.deploy.serving.metrics import RefusedBody, ServeMetrics
+from cnnzoo.deploy.serving.metrics import BodyTimeout, RefusedBody, ServeMetrics
 from cnnzoo.deploy.serving.predictor import Predictor
 from cnnzoo.deploy.serving.request_inputs import BadRequest, from_image_body, from_json, from_multipart, read_batch
 
@@ -90,7 +90,7 @@ def create_app(predictor: Predictor, limits: Limits, metrics: ServeMetrics):
         try:
             parse = await asyncio.wait_for(_parser(request, predictor, limits), limits.read_seconds)
         except asyncio.TimeoutError:
-            raise BadRequest(408, f"the request body did not arrive within {limits.read_seconds:g} s") from None
+            raise BodyTimeout(limits.read_seconds) from None
         with batcher.reading():
             names, inputs = await asyncio.get_running_loop().run_in_executor(decoders, read_batch, parse)
         tops = top_classes(await batcher.predict(inputs), predictor.class_names, top_k)

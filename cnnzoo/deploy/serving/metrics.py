@@ -62,6 +62,13 @@ class BodyTooLarge(RefusedBody):
                          f"(--max-body-mb); send fewer or smaller inputs")
 
 
+class BodyTimeout(RefusedBody):
+    status = 408
+
+    def __init__(self, seconds: float):
+        super().__init__(f"the request body did not arrive within {seconds:g} s (--read-timeout)")
+
+
 class ServerBusy(RefusedBody):
     status = 503
 
