@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from cnnzoo.deploy.export import render_export
+from cnnzoo.deploy.export import export_title, render_export
 from cnnzoo.deploy.predict import PredictResult, render_predictions, report_outcome
 from cnnzoo.terminal import console
 
@@ -32,10 +32,16 @@ def test_failed_inputs_on_stderr_show_the_file_name_as_written():
     assert "img[bold].png\\x1b[2J: not an image [x]" in buffer.getvalue()
 
 
-def test_export_report_title_shows_the_path_as_written():
-    report = {"file": "out/[red]model.tflite", "runtime": "LiteRT interpreter", "agreement": 1.0, "samples": 8,
-              "threshold": 1.0, "max_abs_diff": 1e-7, "size_bytes": 2**20, "latency_ms_per_sample": 0.5}
-    assert "out/[red]model.tflite (LiteRT interpreter)" in _text(render_export(report))
+def test_export_report_title_shows_the_path_as_written_on_one_line(tmp_path):
+    report = {"file": "out/[red]model.tflite\x1b[2J", "runtime": "LiteRT interpreter", "agreement": 1.0,
+              "samples": 8, "threshold": 1.0, "max_abs_diff": 1e-7, "size_bytes": 2**20, "latency_ms_per_sample": 0.5}
+    assert export_title(report) == "out/[red]model.tflite\\x1b[2J (LiteRT interpreter)"
+    assert "top-1 agreement" in _text(render_export(report))
+    long = "runs/" + "x" * 150 + "/export/tflite/model.tflite"  # the CLI prints the title unwrapped, as here
+    narrow = io.StringIO()
+    console(file=narrow, width=60, color_system=None).print(export_title(report | {"file": long}), soft_wrap=True,
+                                                           markup=False, highlight=False)
+    assert long in narrow.getvalue()
 
 
 def test_csv_outputs_quote_formulas_and_escape_control_characters(tmp_path):

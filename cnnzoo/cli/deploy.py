@@ -93,7 +93,7 @@ def export(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .ker
     Exit code 1 (file removed) when top-1 agreement is below 100% (float32) or 99% (quantised)."""
     from cnnzoo.terminal import console
 
-    from cnnzoo.deploy.export import ExportRequest, export_run, render_export
+    from cnnzoo.deploy.export import ExportRequest, export_run, export_title, render_export
     from cnnzoo.deploy.predict import model_source
 
     check_choice("--checkpoint", checkpoint, CHECKPOINTS)
@@ -103,7 +103,9 @@ def export(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .ker
     if json_:
         typer.echo(json.dumps(report, indent=2))
     else:
-        console().print(render_export(report))
+        out = console()
+        out.print(export_title(report), soft_wrap=True, markup=False, highlight=False)
+        out.print(render_export(report))
 
 
 def _run_folder(path: Path, config: Path | None) -> Path | None:

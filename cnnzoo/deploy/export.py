@@ -27,7 +27,7 @@ from cnnzoo.deploy.formats import QUANTIZATIONS
 from cnnzoo.errors import CnnzooError, RunError
 from cnnzoo.evaluation.class_metrics import predictions_from_probs
 from cnnzoo.runs.folder import CONFIG_YAML, EXPORT_JSON, load_checkpoint
-from cnnzoo.terminal import plain
+from cnnzoo.terminal import printable
 
 # top-1 agreement with the Keras model that an export must reach
 THRESHOLDS = {"none": 1.0, "float16": 0.99, "dynamic": 0.99, "int8": 0.99}
@@ -248,10 +248,15 @@ def _size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
 
 
+def export_title(report: dict[str, Any]) -> str:
+    """The exported file and its runtime, as plain text: the CLI prints it unwrapped (it is copied as it is)."""
+    return f"{printable(report['file'])} ({report['runtime']})"
+
+
 def render_export(report: dict[str, Any]):
     from rich.table import Table
 
-    table = Table(title=f"{plain(report['file'])} ({report['runtime']})", title_justify="left")
+    table = Table()
     table.add_column("check")
     table.add_column("value", justify="right")
     table.add_row("top-1 agreement",
