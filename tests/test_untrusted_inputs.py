@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from cnnzoo.data.images import IMAGE_FORMATS, decode_image
-from cnnzoo.data.inputs import read_photo
+from cnnzoo.data.inputs import photo_pixels
 from cnnzoo.data.standardize import for_new_inputs, recorded
 from cnnzoo.errors import RunError
 from cnnzoo.training.sweep_space import MAX_TRIALS, SweepError, make_trials, parse_grid
@@ -27,7 +27,7 @@ def test_postscript_named_png_is_not_decoded(tmp_path):
     fake.write_bytes(EPS)
     assert decode_image(EPS, (8, 8, 3)) is None and decode_image(str(fake), (8, 8, 3)) is None
     with pytest.raises(Exception, match="cannot be decoded as an image"):
-        read_photo(fake, (8, 8, 3))
+        photo_pixels(fake, (8, 8, 3))
 
 
 @pytest.mark.parametrize("kind", IMAGE_FORMATS)

@@ -160,5 +160,5 @@ def serve(run_dir: Annotated[Path, typer.Argument(help="A run folder, or a .kera
                                exported=exported)
     limits = Limits(max_batch, max_wait_ms, int(max_body_mb * 2**20), max_instances, top_k, read_timeout)
     err = stderr()
-    run_server(predictor, limits, Listen(host, port, max_connections, graceful_seconds, access_log), sock,
+    run_server(predictor, limits, Listen(host, max_connections, graceful_seconds, access_log), sock,
                say=lambda text: err.print(text, highlight=False, markup=False, soft_wrap=True))

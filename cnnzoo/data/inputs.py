@@ -55,6 +55,13 @@ def _undecodable() -> InputFailure:
     return InputFailure("cannot be decoded as an image (JPEG, PNG, BMP, GIF): the file is truncated or not an image")
 
 
+def check_pixels(width: int, height: int) -> None:
+    """An image of at most MAX_IMAGE_PIXELS, known from its header before it is decoded."""
+    if width * height > MAX_IMAGE_PIXELS:
+        raise InputFailure(f"has {width}x{height} pixels, more than the {MAX_IMAGE_PIXELS // 1_000_000} "
+                           f"megapixels cnnzoo decodes")
+
+
 def digit_pixels(source: Path | bytes, shape: tuple[int, ...]) -> np.ndarray:
     """A file or its bytes as grey at its own size, then fitted like the MNIST loader's digits (pad or resize,
     channels)."""
@@ -62,9 +69,7 @@ def digit_pixels(source: Path | bytes, shape: tuple[int, ...]) -> np.ndarray:
 
     try:
         with Image.open(source if isinstance(source, Path) else io.BytesIO(source), formats=IMAGE_FORMATS) as image:
-            if image.width * image.height > MAX_IMAGE_PIXELS:  # Image.open reads the header only
-                raise InputFailure(f"has {image.width}x{image.height} pixels, more than the "
-                                   f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels cnnzoo decodes")
+            check_pixels(image.width, image.height)  # Image.open reads the header only
             pixels = np.asarray(image.convert("L"))
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         raise _undecodable() from None
@@ -81,14 +86,6 @@ def photo_pixels(source: Path | bytes, shape: tuple[int, ...]) -> np.ndarray:
     if pixels is None:
         raise _undecodable()
     return pixels
-
-
-def read_digit_image(path: Path, shape: tuple[int, ...]) -> list[Example]:
-    return [Example(str(path), digit_pixels(path, shape))]
-
-
-def read_photo(path: Path, shape: tuple[int, ...]) -> list[Example]:
-    return [Example(str(path), photo_pixels(path, shape))]
 
 
 def read_series(path: Path, shape: tuple[int, ...]) -> list[Example]:
@@ -141,11 +138,12 @@ PIXELS: dict[str, Callable[[Path | bytes, tuple[int, ...]], np.ndarray]] = {
     "mnist": digit_pixels, "oxflower17": photo_pixels, "image_folder": photo_pixels, "tfrecord": photo_pixels,
 }
 
+def _image_reader(pixels: Callable[[Path | bytes, tuple[int, ...]], np.ndarray]) -> Reader:
+    return lambda path, shape: [Example(str(path), pixels(path, shape))]
+
+
 READERS: dict[str, tuple[Reader, tuple[str, ...]]] = {
-    "mnist": (read_digit_image, IMAGE_SUFFIXES),
-    "oxflower17": (read_photo, IMAGE_SUFFIXES),
-    "image_folder": (read_photo, IMAGE_SUFFIXES),
-    "tfrecord": (read_photo, IMAGE_SUFFIXES),
+    **{dataset: (_image_reader(pixels), IMAGE_SUFFIXES) for dataset, pixels in PIXELS.items()},
     "ucr": (read_series, SERIES_SUFFIXES),
 }
 

@@ -50,13 +50,14 @@ def tflite_runner(path: Path) -> Runner:
     interpreter = Interpreter(model_path=str(path))
     interpreter.allocate_tensors()
     source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    allocated = [list(source["shape"])]  # the input shape the tensors are allocated for now
+    allocated = tuple(source["shape"])  # the input shape the tensors are allocated for now
 
     def run(x: np.ndarray) -> np.ndarray:
-        if allocated[0] != list(x.shape):
+        nonlocal allocated
+        if allocated != x.shape:
             interpreter.resize_tensor_input(source["index"], x.shape)
             interpreter.allocate_tensors()
-            allocated[0] = list(x.shape)
+            allocated = x.shape
         interpreter.set_tensor(source["index"], _quantize(x, source))
         interpreter.invoke()
         return _dequantize(interpreter.get_tensor(target["index"]), target)

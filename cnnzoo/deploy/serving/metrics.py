@@ -89,23 +89,25 @@ class Guarded:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        started, status, received = time.perf_counter(), [None], [0]  # status: None until the answer starts
+        started, status, received = time.perf_counter(), None, 0  # status: None until the answer starts
         declared = _content_length(scope)
 
         async def limited_receive():
+            nonlocal received
             message = await receive()
             size = len(message.get("body", b""))
-            received[0] += size
+            received += size
             self.held += size
-            if received[0] > self.max_body:
+            if received > self.max_body:
                 raise BodyTooLarge(self.max_body)
             if self.held > self.max_held:
                 raise ServerBusy(self.held)
             return message
 
         async def noted_send(message):
+            nonlocal status
             if message["type"] == "http.response.start":
-                status[0] = message["status"]
+                status = message["status"]
             await send(message)
 
         self.metrics.in_flight.inc()
@@ -115,12 +117,12 @@ class Guarded:
             else:
                 await self.app(scope, limited_receive, noted_send)
         except RefusedBody as exc:  # raised outside the application's handlers (it answers the rest itself)
-            if status[0] is None:
+            if status is None:
                 await self._refuse(noted_send, exc)
         finally:
-            self.held -= received[0]
+            self.held -= received
             self.metrics.in_flight.dec()
-            self.metrics.answered(scope["path"], status[0] or 500, time.perf_counter() - started)
+            self.metrics.answered(scope["path"], status or 500, time.perf_counter() - started)
 
     @staticmethod
     async def _refuse(send, exc: RefusedBody) -> None:

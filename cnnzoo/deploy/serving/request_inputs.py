@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from cnnzoo.data.images import IMAGE_FORMATS, MAX_IMAGE_PIXELS
-from cnnzoo.data.inputs import PIXELS, SERIES_SUFFIXES, Example, InputFailure, read_series
+from cnnzoo.data.inputs import PIXELS, SERIES_SUFFIXES, Example, InputFailure, check_pixels, read_series
 from cnnzoo.errors import CnnzooError
 from cnnzoo.terminal import printable
 
@@ -200,9 +200,7 @@ class PixelAllowance:
             width = height = MAX_IMAGE_PIXELS
         except (OSError, ValueError, SyntaxError):  # not an image: the decoder says so, in predict's words
             return
-        if width * height > MAX_IMAGE_PIXELS:
-            raise BadRequest(422, f"{name}: has {width}x{height} pixels, more than the "
-                                  f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels cnnzoo decodes")
+        check_pixels(width, height)
         self.left -= width * height
         if self.left < 0:
             raise BadRequest(413, f"{name}: the request's images hold more than "
@@ -211,8 +209,8 @@ class PixelAllowance:
 
 
 def _image(name: str, data: bytes, dataset: str, shape: tuple[int, ...], pixels: PixelAllowance) -> list[Example]:
-    pixels.take(name, data)
     try:
+        pixels.take(name, data)
         return [Example(name, PIXELS[dataset](data, shape))]
     except (InputFailure, CnnzooError) as exc:
         raise BadRequest(422, f"{name}: {exc}") from None

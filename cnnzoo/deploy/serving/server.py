@@ -22,8 +22,7 @@ from cnnzoo.errors import RunError
 
 @dataclass(frozen=True)
 class Listen:
-    host: str = "127.0.0.1"
-    port: int = 8000
+    host: str = "127.0.0.1"   # as given (the socket from `bind` holds the address and port)
     max_connections: int = 256   # beyond them, uvicorn answers 503
     graceful_seconds: int = 30
     access_log: bool = False
